@@ -1,0 +1,32 @@
+"""synth — language models with known structure.
+
+Symbols used in every docstring of logitrank:
+
+====  ==========================================================
+B     batch size (number of prefixes or sequences)
+t     length of a prefix
+T     horizon: the length of the sequences a model generates
+V     vocabulary size, |Σ|; tokens are the ints 0 … V−1
+d     hidden dimension of an ISAN (the logit rank it certifies)
+n     number of rows (histories) of a logit matrix
+k     number of columns (tokens) kept per future
+====  ==========================================================
+
+The protocol is :class:`LanguageModel` (paper A, §2); :class:`TimeVaryingISAN` is Definition 4.2.
+"""
+
+from ._isan import ISAN, MAX_ENUMERATION, TimeVaryingISAN, all_sequences, random_isan
+from ._oracle import CountingOracle
+from ._protocol import LanguageModel, LogitModel, center_logits
+
+__all__ = [
+    "LanguageModel",
+    "LogitModel",
+    "center_logits",
+    "CountingOracle",
+    "TimeVaryingISAN",
+    "ISAN",
+    "random_isan",
+    "all_sequences",
+    "MAX_ENUMERATION",
+]

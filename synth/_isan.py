@@ -1,0 +1,327 @@
+"""Time-varying Input Switched Affine Networks (paper A, Definition 4.2 and Fact C.2).
+
+A time-varying ISAN of horizon T and hidden dimension d is given by A (T, V, d, d), B (T, V, d)
+and x0 (d,). Step s = 1..T (array index s−1) draws
+
+    z_s ~ softmax(B[s−1] @ x_{s−1}),    then    x_s = A[s−1, z_s] @ x_{s−1}.
+
+The matrices A[T−1, ·] update the state after the last token and never affect the distribution;
+they are kept so that every step has the same form.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from ._protocol import LogitModel, _draw
+from ._validation import as_generator, check_int, check_real, check_tensor, check_tokens, resolve_dtype
+
+__all__ = ["TimeVaryingISAN", "ISAN", "random_isan", "all_sequences", "MAX_ENUMERATION"]
+
+#: Largest V**T that :meth:`TimeVaryingISAN.distribution` enumerates by default (2**20 sequences).
+MAX_ENUMERATION = 2**20
+
+
+class TimeVaryingISAN(LogitModel):
+    """A time-varying ISAN (paper A, Definition 4.2), batched over prefixes, on any device/dtype.
+
+    Parameters
+    ----------
+    A : (T, V, d, d) tensor
+        Transition matrices; ``A[s-1, z]`` maps x_{s−1} to x_s after token z at step s.
+    B : (T, V, d) tensor
+        Readout matrices; the scores of step s are ``B[s-1] @ x_{s-1}``.
+    x0 : (d,) tensor
+        Initial hidden state.
+    dtype : torch dtype, optional
+        Cast all three to this dtype. When omitted they must already share one floating dtype.
+
+    The device is that of ``A``; ``B`` and ``x0`` must be on it too.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from synth import random_isan
+    >>> m = random_isan(3, 4, 2, generator=0)
+    >>> m.logits(torch.tensor([[0, 2]])).sum().abs() < 1e-12      # mean-centred
+    tensor(True)
+    >>> p = m.distribution()                                          # (3**4,) exact
+    >>> bool(abs(p.sum() - 1) < 1e-12)
+    True
+    """
+
+    def __init__(self, A: torch.Tensor, B: torch.Tensor, x0: torch.Tensor, *, dtype=None):
+        dims: dict[str, int] = {}
+        device = A.device if isinstance(A, torch.Tensor) else None
+        A = check_tensor("A", A, shape=("T", "V", "d", "d"), dims=dims)
+        B = check_tensor("B", B, shape=("T", "V", "d"), dims=dims, device=device)
+        x0 = check_tensor("x0", x0, shape=("d",), dims=dims, device=device)
+        if dtype is None:
+            if not (A.dtype == B.dtype == x0.dtype):
+                raise TypeError(
+                    f"A, B and x0 must share one dtype; got {A.dtype}, {B.dtype}, {x0.dtype}. "
+                    "Pass dtype=torch.float64 (say) to cast them all."
+                )
+        else:
+            dtype = resolve_dtype("dtype", dtype)
+            A, B, x0 = A.to(dtype), B.to(dtype), x0.to(dtype)
+        if dims["T"] < 1 or dims["V"] < 2 or dims["d"] < 1:
+            raise ValueError(
+                f"need horizon T >= 1, vocabulary V >= 2 and hidden dim d >= 1; got "
+                f"T={dims['T']}, V={dims['V']}, d={dims['d']}"
+            )
+        self.A, self.B, self.x0 = A, B, x0
+        self.vocab_size = dims["V"]
+        self.horizon = dims["T"]
+        self.device = A.device
+        self.dtype = A.dtype
+
+    # -- structure -----------------------------------------------------------------------------
+    @property
+    def hidden_dim(self) -> int:
+        """d, the size of the hidden state."""
+        return self.x0.shape[0]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(vocab_size={self.vocab_size}, horizon={self.horizon}, "
+            f"hidden_dim={self.hidden_dim}, dtype={self.dtype}, device={self.device})"
+        )
+
+    def to(self, device=None, dtype=None) -> "TimeVaryingISAN":
+        """A copy on another device and/or dtype."""
+        dtype = self.dtype if dtype is None else resolve_dtype("dtype", dtype)
+        kw = dict(device=device, dtype=dtype)
+        return TimeVaryingISAN(self.A.to(**kw), self.B.to(**kw), self.x0.to(**kw))
+
+    # -- the recurrence ------------------------------------------------------------------------
+    def _step(self, x: torch.Tensor, tokens: torch.Tensor, s: int) -> torch.Tensor:
+        """x_{s+1} = A[s, z] x_s for a batch: x (B, d), tokens (B,) → (B, d)."""
+        if x.shape[0] == 0:
+            return x
+        A_sel = self.A[s].index_select(0, tokens)  # (B, d, d)
+        return torch.bmm(A_sel, x.unsqueeze(-1)).squeeze(-1)  # (B, d)
+
+    def _final_states(self, prefixes: torch.Tensor) -> torch.Tensor:
+        """(B, t) validated tokens → x_t, (B, d)."""
+        x = self.x0.expand(prefixes.shape[0], -1)  # (B, d)
+        for s in range(prefixes.shape[1]):
+            x = self._step(x, prefixes[:, s], s)
+        return x
+
+    def states(self, prefixes) -> torch.Tensor:
+        """The hidden-state trajectory x_0, …, x_t of each prefix.
+
+        Parameters
+        ----------
+        prefixes : (B, t) LongTensor, t <= T
+
+        Returns
+        -------
+        (B, t + 1, d) tensor
+        """
+        p = check_tokens(
+            "prefixes", prefixes, vocab_size=self.vocab_size, device=self.device,
+            max_length=self.horizon, max_length_reason=" (the horizon)",
+        )
+        x = self.x0.expand(p.shape[0], -1)  # (B, d)
+        out = [x]
+        for s in range(p.shape[1]):
+            x = self._step(x, p[:, s], s)
+            out.append(x)
+        return torch.stack(out, dim=1)  # (B, t+1, d)
+
+    def _raw_logits(self, prefixes: torch.Tensor) -> torch.Tensor:
+        x = self._final_states(prefixes)  # (B, d)
+        return x @ self.B[prefixes.shape[1]].T  # (B, V)
+
+    def sample(self, n: int, *, generator, length: int | None = None) -> torch.Tensor:
+        """n sequences drawn by running the recurrence once: → (n, length) LongTensor.
+
+        ``generator`` is a torch.Generator on the model's device or an int seed; the same
+        generator state gives the same samples.
+        """
+        n = check_int("n", n, minimum=0)
+        length = self._check_length(length)
+        gen = as_generator(generator, self.device)
+        out = torch.empty(n, length, dtype=torch.long, device=self.device)
+        x = self.x0.expand(n, -1)  # (n, d)
+        for s in range(length):
+            probs = torch.softmax(x @ self.B[s].T, dim=-1)  # (n, V)
+            out[:, s] = _draw(probs, gen)
+            x = self._step(x, out[:, s], s)
+        return out
+
+    def log_prob(self, sequences) -> torch.Tensor:
+        """log Pr[y_{1:t}] in one pass of the recurrence: (n, t) LongTensor → (n,)."""
+        seq = self._check_sequences(sequences)
+        x = self.x0.expand(seq.shape[0], -1)  # (n, d)
+        total = torch.zeros(seq.shape[0], dtype=self.dtype, device=self.device)
+        for s in range(seq.shape[1]):
+            lp = torch.log_softmax(x @ self.B[s].T, dim=-1)  # (n, V)
+            total = total + lp.gather(1, seq[:, s : s + 1]).squeeze(1)
+            x = self._step(x, seq[:, s], s)
+        return total
+
+    def distribution(self, *, max_sequences: int = MAX_ENUMERATION) -> torch.Tensor:
+        """Exact probabilities of all V**T sequences, in lexicographic order (see :func:`all_sequences`).
+
+        Computed level by level over the prefix tree (V**(s+1)·d² work at level s), so it is exact
+        up to float rounding. Refuses when V**T > ``max_sequences`` (default 2**20).
+
+        Returns
+        -------
+        (V**T,) tensor of probabilities summing to 1.
+        """
+        V, T = self.vocab_size, self.horizon
+        max_sequences = check_int("max_sequences", max_sequences, minimum=1)
+        if V**T > max_sequences:
+            raise ValueError(
+                f"distribution() enumerates V**T = {V}**{T} = {V**T} sequences, more than "
+                f"max_sequences={max_sequences}; use sampling (verify.tv_monte_carlo) or raise max_sequences"
+            )
+        x = self.x0.unsqueeze(0)  # (1, d): one node per prefix
+        logp = torch.zeros(1, dtype=self.dtype, device=self.device)
+        for s in range(T):
+            lp = torch.log_softmax(x @ self.B[s].T, dim=-1)  # (N, V)
+            logp = (logp.unsqueeze(1) + lp).reshape(-1)  # (N*V,)
+            if s + 1 < T:
+                x = torch.einsum("vij,nj->nvi", self.A[s], x).reshape(-1, self.hidden_dim)  # (N*V, d)
+        return logp.exp()
+
+    # -- Fact C.2 ------------------------------------------------------------------------------
+    def to_time_invariant(self) -> "ISAN":
+        """The equivalent time-invariant ISAN of hidden dim T·d (paper A, Fact C.2).
+
+        The state holds T blocks of size d; x_{s} lives in block s, each token's matrix moves block
+        s to block s+1 through A[s, z], and the readout concatenates B[0], …, B[T−1] so that only
+        the occupied block is read.
+        """
+        T, V, d = self.horizon, self.vocab_size, self.hidden_dim
+        A_big = torch.zeros(V, T * d, T * d, dtype=self.dtype, device=self.device)
+        for s in range(T - 1):
+            # block row s+1, block column s holds A[s, z]
+            A_big[:, (s + 1) * d : (s + 2) * d, s * d : (s + 1) * d] = self.A[s]
+        B_big = self.B.permute(1, 0, 2).reshape(V, T * d)  # (V, T*d): [B_1 … B_T]
+        x_big = torch.zeros(T * d, dtype=self.dtype, device=self.device)
+        x_big[:d] = self.x0
+        return ISAN(A_big, B_big, x_big, horizon=T)
+
+
+class ISAN(TimeVaryingISAN):
+    """A time-invariant ISAN (paper A, Definition C.1) run for ``horizon`` steps.
+
+    Parameters
+    ----------
+    A : (V, d, d) tensor
+    B : (V, d) tensor
+    x0 : (d,) tensor
+    horizon : int
+        T, the length of the generated sequences.
+
+    The same A and B serve every step (stored as broadcast views, no copies).
+    """
+
+    def __init__(self, A, B, x0, *, horizon: int, dtype=None):
+        horizon = check_int("horizon", horizon, minimum=1)
+        dims: dict[str, int] = {}
+        device = A.device if isinstance(A, torch.Tensor) else None
+        A = check_tensor("A", A, shape=("V", "d", "d"), dims=dims)
+        B = check_tensor("B", B, shape=("V", "d"), dims=dims, device=device)
+        super().__init__(
+            A.unsqueeze(0).expand(horizon, -1, -1, -1),  # (T, V, d, d) view
+            B.unsqueeze(0).expand(horizon, -1, -1),  # (T, V, d) view
+            x0,
+            dtype=dtype,
+        )
+
+    def to(self, device=None, dtype=None) -> "ISAN":
+        dtype = self.dtype if dtype is None else resolve_dtype("dtype", dtype)
+        kw = dict(device=device, dtype=dtype)
+        return ISAN(self.A[0].to(**kw), self.B[0].to(**kw), self.x0.to(**kw), horizon=self.horizon)
+
+
+def all_sequences(vocab_size: int, length: int, *, device=None) -> torch.Tensor:
+    """Every sequence in Σ^length in lexicographic order: → (V**length, length) LongTensor.
+
+    Row i is the base-V expansion of i, most significant token first, matching the order of
+    :meth:`TimeVaryingISAN.distribution`.
+
+    Examples
+    --------
+    >>> all_sequences(2, 2).tolist()
+    [[0, 0], [0, 1], [1, 0], [1, 1]]
+    """
+    V = check_int("vocab_size", vocab_size, minimum=1)
+    t = check_int("length", length, minimum=0)
+    if V**t > 10 * MAX_ENUMERATION:
+        raise ValueError(f"all_sequences would list V**length = {V}**{t} = {V**t} rows; the limit is {10 * MAX_ENUMERATION}")
+    if t == 0:
+        return torch.zeros(1, 0, dtype=torch.long, device=device)
+    return torch.tensor(list(itertools.product(range(V), repeat=t)), dtype=torch.long, device=device)
+
+
+def _haar_orthogonal(n: int, d: int, generator: torch.Generator) -> torch.Tensor:
+    """n Haar-distributed d×d orthogonal matrices (QR of a Gaussian with the sign fix): (n, d, d)."""
+    G = torch.randn(n, d, d, generator=generator, dtype=torch.float64)
+    Q, R = torch.linalg.qr(G)
+    signs = torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))  # (n, d)
+    signs[signs == 0] = 1.0
+    return Q * signs.unsqueeze(-2)  # scale columns
+
+
+def random_isan(
+    vocab_size: int,
+    horizon: int,
+    hidden_dim: int,
+    *,
+    generator,
+    scale: float = 1.0,
+    dtype=None,
+    device=None,
+) -> TimeVaryingISAN:
+    """A random time-varying ISAN whose logit rank is exactly ``hidden_dim`` for generic draws.
+
+    Construction: every A[s, z] is a Haar-random orthogonal matrix (so states keep unit norm and
+    never collapse), x0 is a uniform unit vector and B has i.i.d. N(0, scale²) entries, so each
+    logit has standard deviation ``scale``. All draws happen on the CPU in float64 from
+    ``generator`` and are then cast, so a seed gives the same model on every device and dtype.
+
+    Why the rank is exactly d: the level-t logit matrix factors as (states of Σ^t) × (future maps),
+    so its rank is at most min(d, V**t, V**(T−t) − 1) (Fact C.4; the last term counts the
+    independent mean-centred columns of the futures of length <= T−t−1). Equality is a polynomial
+    condition on the parameters that holds at some point, so it fails only on a measure-zero set;
+    orthogonal A (full rank) and Gaussian B are absolutely continuous draws, hence equality holds
+    with probability one. ``tests/synth/test_isan.py`` checks it on drawn sizes.
+
+    Parameters
+    ----------
+    vocab_size, horizon, hidden_dim : int
+        V >= 2, T >= 1, d >= 1.
+    generator : torch.Generator (CPU) or int
+        Source of randomness.
+    scale : float
+        Standard deviation of each logit before centring (> 0).
+    dtype, device :
+        Of the returned model (float64 and CPU by default).
+
+    Examples
+    --------
+    >>> m = random_isan(4, 6, 3, generator=1)
+    >>> m.A.shape, m.B.shape, m.x0.shape
+    (torch.Size([6, 4, 3, 3]), torch.Size([6, 4, 3]), torch.Size([3]))
+    """
+    V = check_int("vocab_size", vocab_size, minimum=2)
+    T = check_int("horizon", horizon, minimum=1)
+    d = check_int("hidden_dim", hidden_dim, minimum=1)
+    scale = check_real("scale", scale, low=0.0, low_open=True)
+    dtype = resolve_dtype("dtype", dtype)
+    gen = as_generator(generator, torch.device("cpu"))
+    A = _haar_orthogonal(T * V, d, gen).reshape(T, V, d, d)
+    B = scale * torch.randn(T, V, d, generator=gen, dtype=torch.float64)
+    x0 = torch.randn(d, generator=gen, dtype=torch.float64)
+    x0 = x0 / x0.norm()
+    kw = dict(device=device, dtype=dtype)
+    return TimeVaryingISAN(A.to(**kw), B.to(**kw), x0.to(**kw))

@@ -1,0 +1,176 @@
+"""Argument checks shared by every public function of logitrank.
+
+Public functions validate here; inner code trusts its inputs. Every message names the argument,
+the value received and what was expected (DEVELOPERS.md, "Bad input gets a clear error").
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "check_int",
+    "check_real",
+    "check_tokens",
+    "check_tensor",
+    "as_generator",
+    "resolve_dtype",
+]
+
+
+def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``value`` as an int, or raise naming ``name`` and the accepted range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r} of type {type(value).__name__}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}; got {value}")
+    return value
+
+
+def check_real(
+    name: str,
+    value,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as a finite float inside the stated interval, or raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must lie in {interval}; got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must lie in {interval}; got {value}")
+    return value
+
+
+def resolve_dtype(name: str, dtype) -> torch.dtype:
+    """Accept a floating torch dtype (or None for float64)."""
+    if dtype is None:
+        return torch.float64
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"{name} must be a floating torch dtype such as torch.float64; got {dtype!r}")
+    return dtype
+
+
+def check_tensor(
+    name: str,
+    value,
+    *,
+    shape: Sequence[int | str | None],
+    dims: dict[str, int] | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Check a floating parameter tensor: its shape (symbolic names bind to sizes), finiteness,
+    and device. ``dims`` collects the sizes bound to symbolic names so that several tensors can be
+    checked for consistency; pass the same dict to every call.
+
+    Returns the tensor cast to ``dtype`` when one is given.
+    """
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
+    if not value.dtype.is_floating_point:
+        raise TypeError(f"{name} must be a floating tensor; got dtype {value.dtype}")
+    symbolic = "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+    if value.ndim != len(shape):
+        raise ValueError(
+            f"{name} must have shape {symbolic} ({len(shape)} dims); got shape {tuple(value.shape)}"
+        )
+    dims = {} if dims is None else dims
+    for axis, (want, got) in enumerate(zip(shape, value.shape)):
+        if want is None:
+            continue
+        if isinstance(want, str):
+            bound = dims.setdefault(want, got)
+            if bound != got:
+                raise ValueError(
+                    f"{name} must have shape {symbolic} with {want}={bound} (set by an earlier "
+                    f"argument); got shape {tuple(value.shape)}"
+                )
+        elif want != got:
+            raise ValueError(f"{name} must have shape {symbolic}; got shape {tuple(value.shape)}")
+    if device is not None and value.device != device:
+        raise ValueError(f"{name} is on device {value.device}, expected {device} like the other arguments")
+    if not torch.isfinite(value).all():
+        bad = int((~torch.isfinite(value)).sum())
+        raise ValueError(f"{name} must be finite; got {bad} non-finite entries (nan or inf)")
+    return value if dtype is None else value.to(dtype)
+
+
+def check_tokens(
+    name: str,
+    value,
+    *,
+    vocab_size: int,
+    device: torch.device,
+    max_length: int | None = None,
+    exact_length: int | None = None,
+    max_length_reason: str = "",
+) -> torch.Tensor:
+    """Return token ids as a (B, t) LongTensor on ``device``.
+
+    Accepts an integer tensor, numpy array or nested list. Raises TypeError for non-integer data and
+    ValueError for the wrong number of dimensions, ids outside [0, vocab_size) or bad lengths.
+    """
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    elif isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
+        try:
+            array = np.asarray(value)
+        except ValueError as err:  # ragged lists
+            raise ValueError(f"{name} must be a rectangular (B, t) array of token ids; {err}") from None
+        if array.dtype == object:
+            raise ValueError(f"{name} must be a rectangular (B, t) array of token ids; got ragged rows")
+        if array.size == 0 and array.dtype.kind == "f":
+            array = array.astype(np.int64)
+        tensor = torch.from_numpy(array)
+    else:
+        raise TypeError(f"{name} must be a LongTensor of token ids; got {type(value).__name__}")
+    if tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer token ids (torch.long); got dtype {tensor.dtype}")
+    if tensor.ndim != 2:
+        raise ValueError(f"{name} must have shape (B, t); got shape {tuple(tensor.shape)}")
+    length = tensor.shape[1]
+    if exact_length is not None and length != exact_length:
+        raise ValueError(f"{name} must have length {exact_length}; got length {length}")
+    if max_length is not None and length > max_length:
+        raise ValueError(f"{name} must have length <= {max_length}{max_length_reason}; got length {length}")
+    if tensor.numel():
+        lo, hi = int(tensor.min()), int(tensor.max())
+        if lo < 0 or hi >= vocab_size:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name} must hold token ids in [0, {vocab_size}); got id {bad}")
+    return tensor.to(device=device, dtype=torch.long)
+
+
+def as_generator(generator, device: torch.device) -> torch.Generator:
+    """Normalise ``generator`` (a torch.Generator or an int seed) to a generator on ``device``."""
+    if isinstance(generator, torch.Generator):
+        if generator.device.type != torch.device(device).type:
+            raise ValueError(
+                f"generator is on device {generator.device}, but the model is on {device}; "
+                f"pass torch.Generator(device='{torch.device(device).type}') or an int seed"
+            )
+        return generator
+    if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
+        return torch.Generator(device=device).manual_seed(int(generator))
+    raise TypeError(
+        f"generator must be a torch.Generator or an int seed; got {type(generator).__name__}. "
+        "Randomness is always passed in: e.g. generator=torch.Generator().manual_seed(0)"
+    )
