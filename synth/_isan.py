@@ -98,11 +98,45 @@ class TimeVaryingISAN(LogitModel):
 
     # -- the recurrence ------------------------------------------------------------------------
     def _step(self, x: torch.Tensor, tokens: torch.Tensor, s: int) -> torch.Tensor:
-        """x_{s+1} = A[s, z] x_s for a batch: x (B, d), tokens (B,) → (B, d)."""
-        if x.shape[0] == 0:
+        """x_{s+1} = A[s, z] x_s for a batch: x (B, d), tokens (B,) → (B, d).
+
+        Three exact strategies, chosen by shape (benchmarks/bench_isan_logits.py measures them):
+
+        * *grouped* (the common case): sort the batch by token, lay each token's rows out in a
+          (V, m, d) buffer padded to the largest group m, and run one batched matmul with A[s]
+          (V, d, d). Each matrix is read once and reused across its group, so this runs at
+          matmul speed. Padding slots are left uninitialised: rows of a matmul are independent and
+          those rows are never read back.
+        * *gathered* (batches smaller than V): copy each row's own matrix and multiply row by row.
+        * *per token* (very uneven groups, where padding would waste more than 4× the work): one
+          dense matmul per token present.
+        """
+        n, d = x.shape
+        if n == 0:
             return x
-        A_sel = self.A[s].index_select(0, tokens)  # (B, d, d)
-        return torch.bmm(A_sel, x.unsqueeze(-1)).squeeze(-1)  # (B, d)
+        V = self.vocab_size
+        A_s = self.A[s]  # (V, d, d)
+        if n < V:
+            A_sel = A_s.index_select(0, tokens)  # (B, d, d)
+            return torch.bmm(A_sel, x.unsqueeze(-1)).squeeze(-1)  # (B, d)
+        counts = torch.bincount(tokens, minlength=V)  # (V,)
+        m = int(counts.max())
+        if V * m > 4 * n:
+            out = torch.empty_like(x)
+            for v in torch.nonzero(counts).flatten().tolist():
+                idx = torch.nonzero(tokens == v).flatten()
+                out[idx] = x[idx] @ A_s[v].T  # (n_v, d)
+            return out
+        order = torch.argsort(tokens, stable=True)  # (B,) rows grouped by token
+        sorted_tokens = tokens[order]  # (B,)
+        starts = torch.cumsum(counts, 0) - counts  # (V,) first row of each group
+        slot = torch.arange(n, device=x.device) - starts[sorted_tokens]  # (B,) position in group
+        where = torch.empty_like(tokens)
+        where[order] = sorted_tokens * m + slot  # (B,) each row's slot in the (V*m, d) buffer
+        grouped = x.new_empty(V * m, d).index_copy_(0, where, x)  # (V*m, d)
+        moved = torch.bmm(grouped.view(V, m, d), A_s.transpose(1, 2))  # (V, m, d): x @ A[s, v]^T
+        out = moved.view(V * m, d).index_select(0, where)  # (B, d)
+        return out  # (B, d)
 
     def _final_states(self, prefixes: torch.Tensor) -> torch.Tensor:
         """(B, t) validated tokens → x_t, (B, d)."""

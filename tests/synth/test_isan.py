@@ -169,3 +169,19 @@ def test_cuda_matches_cpu():
     torch.testing.assert_close(g.logits(p[:, :4].cuda()).cpu(), m.logits(p[:, :4]))
     torch.testing.assert_close(g.log_prob(p.cuda()).cpu(), m.log_prob(p))
     assert g.sample(5, generator=0).device.type == "cuda"
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        torch.tensor([2, 0]),  # batch smaller than V: gathered
+        torch.randint(5, (300,), generator=torch.Generator().manual_seed(0)),  # even groups: grouped
+        torch.tensor([3] * 290 + [0, 1, 2, 4] * 2 + [1, 1]),  # one dominant token: per token
+    ],
+    ids=["gathered", "grouped", "per-token"],
+)
+def test_every_step_strategy_is_exact(tokens):
+    m = random_isan(5, 3, 4, generator=0)
+    x = torch.randn(len(tokens), 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    expected = torch.einsum("bij,bj->bi", m.A[1][tokens], x)
+    torch.testing.assert_close(m._step(x, tokens, 1), expected, rtol=1e-14, atol=1e-14)
