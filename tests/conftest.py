@@ -6,7 +6,13 @@ set HYPOTHESIS_PROFILE=dev locally to explore fresh examples.
 
 import os
 
+import torch
 from hypothesis import HealthCheck, settings
+
+# The suite runs thousands of tiny tensor ops; with two OpenMP threads each op pays a wake-up and
+# any other load on the machine makes the threads thrash (measured: 10-25x slower learner runs
+# under load). Tests never time anything, so one thread is both faster and more predictable.
+torch.set_num_threads(1)
 
 settings.register_profile(
     "ci",

@@ -1,0 +1,196 @@
+"""CompleteSpan (paper A, Algorithm 3): grow spanning histories and futures level by level."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from synth._protocol import LanguageModel
+
+from ._logit_matrix import logit_matrix
+
+__all__ = ["complete_span", "SpanningSets", "RankExceededError", "IncompleteSpanError"]
+
+Word = tuple[int, ...]
+
+
+class RankExceededError(RuntimeError):
+    """The learner found more independent histories at some level than ``max_rank`` allows."""
+
+    def __init__(self, level: int, found: int, max_rank: int):
+        self.level, self.found, self.max_rank = level, found, max_rank
+        super().__init__(
+            f"level t={level} needs at least {found} spanning histories, more than max_rank={max_rank}: "
+            f"the model's logit rank exceeds max_rank (or rank_tol is too small for the oracle's noise). "
+            f"Raise max_rank, or raise rank_tol if the oracle is noisy."
+        )
+
+
+class IncompleteSpanError(RuntimeError):
+    """CompleteSpan still found new directions after ``max_rounds`` rounds."""
+
+
+@dataclass
+class SpanningSets:
+    """Histories H_t and futures F_t for t = 0 … T−1 (paper A, Algorithm 2, lines 2–3), plus a log.
+
+    Attributes
+    ----------
+    histories : list of T lists of token tuples; histories[t] ⊂ Σ^t
+    futures : list of T lists of token tuples; futures[t] words of length <= T−1−t
+    rounds : iterations of Algorithm 3's while-loop, the last (clean) one included
+    additions : (round, t, h, f) for every pair added, in order
+    """
+
+    histories: list[list[Word]]
+    futures: list[list[Word]]
+    rounds: int = 0
+    additions: list[tuple[int, int, Word, Word | None]] = field(default_factory=list)
+
+    @classmethod
+    def initial(cls, horizon: int, token: int = 0) -> "SpanningSets":
+        """H_t = {y^t} for a fixed token y and F_t = {Null} (Algorithm 2, lines 2–3)."""
+        return cls([[(token,) * t] for t in range(horizon)], [[()] for _ in range(horizon)])
+
+
+def _prefix_rows(model: LanguageModel, rows: torch.Tensor, futures: list[Word]) -> torch.Tensor:
+    """L_M(rows, futures) for a (n, t) tensor of histories, one batched query per future: (n, |F|·V)."""
+    n = rows.shape[0]
+    blocks = []
+    for f in futures:
+        tail = torch.tensor(f, dtype=torch.long).expand(n, len(f))  # (n, |f|)
+        blocks.append(model.logits(torch.cat([rows, tail], dim=1)))  # (n, V)
+    return torch.cat(blocks, dim=1)  # (n, |F|·V)
+
+
+def _row_space(M: torch.Tensor, tol: float) -> torch.Tensor:
+    """Orthonormal basis (r, m) of the row space of M (float64), singular values above tol."""
+    if M.shape[0] == 0:
+        return M.new_zeros(0, M.shape[1])
+    _, S, Vh = torch.linalg.svd(M, full_matrices=False)
+    return Vh[: int((S > tol).sum())]
+
+
+def _rank(M: torch.Tensor, tol: float) -> int:
+    if M.numel() == 0:
+        return 0
+    return int((torch.linalg.svdvals(M) > tol).sum())
+
+
+def _future_columns(futures: list[Word], chosen: list[Word], V: int) -> torch.Tensor:
+    """Column indices of the futures ``chosen`` inside the future-major layout of ``futures``."""
+    pos = {f: i for i, f in enumerate(futures)}
+    return torch.tensor([pos[f] * V + z for f in chosen for z in range(V)], dtype=torch.long)
+
+
+def _complete_level(
+    model, sets: SpanningSets, t: int, sample_rows: torch.Tensor, rank_tol: float
+) -> tuple[Word | None, Word | None] | None:
+    """One pass of Algorithm 3's loop body (lines 9–13) at level t.
+
+    Returns None when the level is complete, else the (h, f) to add (either may be None: h None
+    when only the future side lacks rank, f None at the last level where Σ∘F_{t+1} is empty).
+    """
+    V, T = model.vocab_size, model.horizon
+    H, F = sets.histories[t], sets.futures[t]
+    # Line 10's column set F_t ∪ Σ∘F_{t+1} (no extension at the last level).
+    ext = [(z,) + f for z in range(V) for f in sets.futures[t + 1]] if t + 1 < T else []
+    known = set(F)
+    columns = F + [f for f in dict.fromkeys(ext) if f not in known]
+    # Line 10's row set: H_t ∪ H_{t−1}∘Σ ∪ S_t (structured rows through the cache, samples batched).
+    in_H = set(H)
+    structured = [h + (z,) for h in sets.histories[t - 1] for z in range(V)]
+    structured = [h for h in dict.fromkeys(structured) if h not in in_H]
+    basis = logit_matrix(model, H, columns).double()  # (|H_t|, m)
+    cand = logit_matrix(model, structured, columns).double() if structured else basis[:0]
+    fresh = getattr(model, "uncached", model)  # sample rows are new every round: skip the cache
+    samples = _prefix_rows(fresh, sample_rows, columns).double() if sample_rows.shape[0] else basis[:0]
+    rows = torch.cat([cand, samples])  # (n_cand, m)
+    scale = max(float(torch.linalg.matrix_norm(basis, 2)) if basis.numel() else 0.0,
+                float(rows.norm(dim=1).max()) if rows.shape[0] else 0.0)
+    if scale == 0.0:
+        return None  # every logit is zero here: the uniform distribution, nothing to span
+    tol = rank_tol * scale
+    f_cols = _future_columns(columns, F, V)
+    rank_F = _rank(basis[:, f_cols], tol)
+    # Residual of each candidate row off the row space of the basis rows on all columns.
+    Q = _row_space(basis, tol)  # (r, m)
+    residual = (rows - (rows @ Q.T) @ Q).norm(dim=1) if rows.shape[0] else rows.new_zeros(0)
+    if residual.numel() and float(residual.max()) > tol:
+        i = int(residual.argmax())
+        h = structured[i] if i < len(structured) else tuple(sample_rows[i - len(structured)].tolist())
+        row = rows[i : i + 1]
+    elif _rank(basis, tol) > rank_F:
+        h, row = None, basis[:0]  # basis rows independent only on the extension columns
+    else:
+        return None
+    # Line 12: a future f ∈ Σ∘F_{t+1} that makes L(H_t ∪ {h}, F_t ∪ {f}) gain one rank. Try futures
+    # in order of how much of the new row they leave unexplained by the basis on F_t.
+    if not ext:  # last level: no Σ∘F_{t+1}, the new row is independent on F_t = {Null} already
+        return (h, None) if h is not None else None
+    stacked = torch.cat([basis, row])  # (k(+1), m)
+    new_futures = columns[len(F):]
+    if h is not None:
+        coef = torch.linalg.lstsq(basis[:, f_cols].T, row[:, f_cols].T).solution  # (k, 1)
+        err = row - coef.T @ basis  # (1, m): what the basis cannot explain from F_t's fit
+        gain = [float(err[0, _future_columns(columns, [f], V)].norm()) for f in new_futures]
+    else:
+        gain = [0.0] * len(new_futures)
+    for j in sorted(range(len(new_futures)), key=lambda j: -gain[j]):
+        f = new_futures[j]
+        trial = stacked[:, torch.cat([f_cols, _future_columns(columns, [f], V)])]
+        if _rank(trial, tol) > rank_F:
+            return h, f
+    return (h, None) if h is not None else None
+
+def complete_span(
+    model: LanguageModel,
+    sets: SpanningSets,
+    *,
+    n_samples: int,
+    generator: torch.Generator,
+    rank_tol: float,
+    max_rank: int,
+    max_rounds: int,
+) -> SpanningSets:
+    """CompleteSpan (paper A, Algorithm 3), in place on ``sets``; returns it.
+
+    Each round draws ``n_samples`` sequences from the model (their length-t prefixes are the
+    S_t of line 9 for every t, which keeps each S_t an i.i.d. sample of M[:t]) and, for every level
+    t = 1 … T−1, tests whether the rows H_t ∪ H_{t−1}∘Σ ∪ S_t on the columns F_t ∪ Σ∘F_{t+1} have
+    more rank than L(H_t, F_t) (line 10). If so it adds one history h and one future f that raise
+    the rank by one (lines 12–13). Rounds stop when a whole round adds nothing.
+
+    Numerical rank: singular values and residuals below ``rank_tol`` times the level's scale (the
+    largest singular value of the basis rows, or the largest candidate row norm) count as zero.
+
+    Differences from the printed algorithm: rows already in H_t are skipped; when the rank gain
+    comes from the future side alone (only possible while H_t holds a zero row) a future is added
+    without a history; a future is added only at levels that have Σ∘F_{t+1} (t < T−1).
+    """
+    T = model.horizon
+    for round_ in range(1, max_rounds + 1):
+        sets.rounds = round_
+        samples = model.sample(n_samples, generator=generator)  # (N, T)
+        changed = False
+        for t in range(1, T):
+            rows = torch.unique(samples[:, :t], dim=0) if n_samples else samples[:, :t]
+            found = _complete_level(model, sets, t, rows, rank_tol)
+            if found is None:
+                continue
+            h, f = found
+            if h is not None:
+                sets.histories[t].append(h)
+                if len(sets.histories[t]) > max_rank + 1:  # +1: the initial row may be dependent
+                    raise RankExceededError(t, len(sets.histories[t]) - 1, max_rank)
+            if f is not None:
+                sets.futures[t].append(f)
+            sets.additions.append((round_, t, h, f))
+            changed = True
+        if not changed:
+            return sets
+    raise IncompleteSpanError(
+        f"CompleteSpan still added directions in round {max_rounds} (max_rounds); the model may not "
+        "have exact low logit rank at this tolerance — raise rank_tol for noisy oracles"
+    )
