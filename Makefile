@@ -21,6 +21,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_isan_logits.py
+	$(VENV)/bin/python benchmarks/bench_logit_matrix.py
 
 clean:
 	rm -rf $(VENV) results build *.egg-info

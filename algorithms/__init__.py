@@ -3,12 +3,53 @@
 Symbols (B, t, T, V, d, n, k) are defined in the :mod:`synth` package docstring.
 """
 
+from ._complete_span import IncompleteSpanError, RankExceededError, SpanningSets, complete_span
+from ._learn_isan import LearnReport, default_n_samples, isan_from_spanning_sets, learn_isan
+from ._query_cache import QueryCache
 from ._levels import generic_level_rank, level_logit_matrix, level_ranks
-from ._logit_matrix import logit_matrix
+from ._gram import Spectrum, downsized_spectra, gram_matrix, gram_spectrum, logit_spectrum, lowrank_spectrum
+from ._logit_matrix import LogitMatrix, logit_matrix, random_k_columns, top_k_columns
 from ._rank import default_rank_tol, numerical_rank
+from ._spectrum import (
+    PowerLawFit,
+    avg_kl,
+    avg_kl_to_rank,
+    fit_power_law,
+    principal_angles,
+    random_subspace_angles,
+    rank_one_baseline_kl,
+)
+from ._streams import nonsense_sequences, sample_histories_futures
 
 __all__ = [
+    "complete_span",
+    "SpanningSets",
+    "RankExceededError",
+    "IncompleteSpanError",
+    "learn_isan",
+    "isan_from_spanning_sets",
+    "LearnReport",
+    "default_n_samples",
+    "QueryCache",
     "logit_matrix",
+    "LogitMatrix",
+    "top_k_columns",
+    "random_k_columns",
+    "gram_matrix",
+    "gram_spectrum",
+    "logit_spectrum",
+    "lowrank_spectrum",
+    "downsized_spectra",
+    "Spectrum",
+    "fit_power_law",
+    "PowerLawFit",
+    "avg_kl",
+    "avg_kl_to_rank",
+    "rank_one_baseline_kl",
+    "principal_angles",
+    "random_subspace_angles",
+    "sample_histories_futures",
+    "nonsense_sequences",
     "level_logit_matrix",
     "level_ranks",
     "generic_level_rank",

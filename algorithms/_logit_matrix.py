@@ -1,21 +1,65 @@
-"""The extended logit matrix L_M(H, F) (paper A, Definition 2.2).
+"""The extended logit matrix L_M(H, F) (paper A, Definition 2.2) and its column-subsampled L_{M,k}.
 
 Rows are histories h ∈ H, columns are pairs (f, z) ∈ F × Σ in future-major order (column
 ``j * V + z`` belongs to future ``futures[j]`` and token z), and the entry is the mean-centred logit
 L_M[z | h ∘ f] (Definition 2.1).
+
+Paper A never stores all V columns of a future: §3.1 keeps, for each future f, the k tokens most
+likely after f *alone* (the prefix f with an empty history), and Appendix A.1.5 repeats the
+experiments with k tokens drawn at random per future. Both are a (m, k) table of token ids, one row
+per future; column ``j * k + c`` of the result then holds token ``columns[j, c]``.
+
+Two evaluation paths give the same matrix:
+
+* *generic* — any :class:`synth.LanguageModel`: every h ∘ f is one prefix sent to ``model.logits``,
+  batched by the pair (len h, len f) under a memory budget;
+* *isan* — a :class:`synth.TimeVaryingISAN` is linear in its state, so L[h, (f, z)] = w_{f,t,z} · x_h
+  with x_h the state after h (t = len h) and w_{f,t,z} = B̃[t+|f|, z] A[t+|f|−1, f_|f|] ⋯ A[t, f_1]
+  (B̃ = B with its mean over tokens removed). The states are computed once per history and the
+  (k, d) maps w once per (future, history length); each block of the matrix is one matmul.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
+from synth._isan import TimeVaryingISAN
 from synth._protocol import LanguageModel
-from synth._validation import check_int
+from synth._validation import as_generator, check_int
 
-__all__ = ["logit_matrix", "as_token_list"]
+__all__ = ["logit_matrix", "LogitMatrix", "top_k_columns", "random_k_columns", "as_token_list"]
+
+_PATHS = ("auto", "generic", "isan")
+#: "auto" takes the ISAN path from this many cells on; below it the generic path is about as fast
+#: and returns exactly what ``model.logits`` returns for each h ∘ f (the ISAN path agrees to ~1e-15).
+FAST_PATH_MIN_CELLS = 4096
+DEFAULT_MEMORY_BUDGET = 2**28  # 256 MiB of scratch memory per step
+
+
+@dataclass(frozen=True)
+class LogitMatrix:
+    """A logit matrix together with the token columns it keeps (returned with ``return_columns=True``).
+
+    Attributes
+    ----------
+    values : (n, m * k) tensor
+        values[i, j * k + c] = L_M[columns[j, c] | histories[i] ∘ futures[j]].
+    columns : (m, k) LongTensor
+        The tokens kept for each future (all V tokens in order when no selection was asked for).
+    """
+
+    values: torch.Tensor
+    columns: torch.Tensor
+
+    @property
+    def k(self) -> int:
+        """Columns kept per future."""
+        return self.columns.shape[1]
 
 
 def as_token_list(name: str, sequences, vocab_size: int) -> list[tuple[int, ...]]:
@@ -49,18 +93,116 @@ def as_token_list(name: str, sequences, vocab_size: int) -> list[tuple[int, ...]
     return rows
 
 
+# -- column selection (§3.1 top-k, Appendix A.1.5 random-k) ---------------------------------------
+def top_k_columns(model: LanguageModel, futures, k: int, *, batch_size: int = 4096) -> torch.Tensor:
+    """The k tokens most likely after each future alone — the columns of L_{M,k} (paper A, §3.1).
+
+    For each future f the model is asked for L_M[· | f] (f as the whole prefix, no history), and
+    the k largest logits are kept in decreasing order; ties go to the smaller token id, so the
+    choice is reproducible.
+
+    Parameters
+    ----------
+    model : LanguageModel
+    futures : (m,) sequence of token sequences, or (m, t') LongTensor
+    k : int, 1 <= k <= V
+
+    Returns
+    -------
+    (m, k) LongTensor on the model's device
+
+    Examples
+    --------
+    >>> import torch
+    >>> from synth import random_isan
+    >>> m = random_isan(5, 4, 2, generator=0)
+    >>> cols = top_k_columns(m, [(), (3,)], 2)
+    >>> cols.shape
+    torch.Size([2, 2])
+    >>> bool((m.logits([[3]])[0, cols[1]] >= m.logits([[3]]).max() - 1e-12).any())
+    True
+    """
+    V = model.vocab_size
+    F = as_token_list("futures", futures, V)
+    k = check_int("k", k, minimum=1, maximum=V)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    return _top_k_columns(model, F, k, batch_size)
+
+
+def _top_k_columns(model, F: list[tuple[int, ...]], k: int, batch_size: int) -> torch.Tensor:
+    out = None
+    for length, idx in sorted(_group_by_length(F).items()):
+        for start in range(0, len(idx), batch_size):
+            chunk = idx[start : start + batch_size]
+            prefixes = torch.tensor([F[j] for j in chunk], dtype=torch.long).reshape(len(chunk), length)
+            logits = model.logits(prefixes)  # (b, V)
+            order = torch.sort(logits, dim=1, descending=True, stable=True).indices[:, :k]  # (b, k)
+            if out is None:
+                out = torch.empty(len(F), k, dtype=torch.long, device=order.device)
+            out[torch.tensor(chunk, device=order.device)] = order
+    return torch.empty(0, k, dtype=torch.long) if out is None else out
+
+
+def random_k_columns(vocab_size: int, n_futures: int, k: int, *, generator) -> torch.Tensor:
+    """k distinct tokens drawn uniformly at random for each future, in increasing order (Appendix A.1.5).
+
+    Drawn on the CPU from ``generator`` (a CPU torch.Generator or an int seed), so a seed gives the
+    same columns everywhere.
+
+    Returns
+    -------
+    (n_futures, k) LongTensor
+
+    Examples
+    --------
+    >>> cols = random_k_columns(10, 3, 4, generator=0)
+    >>> cols.shape, bool((cols.diff(dim=1) > 0).all())
+    (torch.Size([3, 4]), True)
+    """
+    V = check_int("vocab_size", vocab_size, minimum=1)
+    m = check_int("n_futures", n_futures, minimum=0)
+    k = check_int("k", k, minimum=1, maximum=V)
+    gen = as_generator(generator, torch.device("cpu"))
+    rows = max(1, 2**22 // V)  # draw at most ~4M uniforms at a time
+    parts = [
+        torch.rand(min(rows, m - s), V, generator=gen, dtype=torch.float64).topk(k, dim=1).indices
+        for s in range(0, m, rows)
+    ]  # each (b, k)
+    cols = torch.cat(parts) if parts else torch.empty(0, k, dtype=torch.long)
+    return cols.sort(dim=1).values
+
+
+def _check_columns(columns, m: int, vocab_size: int, device) -> torch.Tensor:
+    if not isinstance(columns, torch.Tensor):
+        raise TypeError(f"columns must be a (m, k) LongTensor of token ids; got {type(columns).__name__}")
+    if columns.dtype.is_floating_point or columns.dtype.is_complex or columns.dtype == torch.bool:
+        raise TypeError(f"columns must hold integer token ids; got dtype {columns.dtype}")
+    if columns.ndim != 2 or columns.shape[0] != m or columns.shape[1] < 1:
+        raise ValueError(f"columns must have shape (m, k) = ({m}, k) with k >= 1, one row per future; got shape {tuple(columns.shape)}")
+    if columns.numel() and (int(columns.min()) < 0 or int(columns.max()) >= vocab_size):
+        raise ValueError(f"columns must hold token ids in [0, {vocab_size}); got ids in [{int(columns.min())}, {int(columns.max())}]")
+    if columns.numel() and (columns.sort(dim=1).values.diff(dim=1) == 0).any():
+        raise ValueError("columns must not repeat a token within a row (each row is a set of k tokens)")
+    return columns.to(device=device, dtype=torch.long)
+
+
+# -- the matrix ----------------------------------------------------------------------------------
 def logit_matrix(
     model: LanguageModel,
     histories,
     futures,
     *,
+    top_k: int | None = None,
+    random_k: int | None = None,
+    columns: torch.Tensor | None = None,
+    generator=None,
+    return_columns: bool = False,
+    path: str = "auto",
     batch_size: int = 4096,
-) -> torch.Tensor:
-    """The extended logit matrix L_M(H, F) of paper A, Definition 2.2.
-
-    Every concatenation h ∘ f is evaluated with ``model.logits``; prefixes of equal length are
-    batched together (the protocol takes one length per call). The empty future ``()`` gives the
-    next-token logits of the history itself.
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    progress: bool = False,
+):
+    """The extended logit matrix L_M(H, F) of paper A, Definition 2.2, or its subsampled L_{M,k} (§3.1).
 
     Parameters
     ----------
@@ -70,13 +212,33 @@ def logit_matrix(
         H; lengths may differ.
     futures : (m,) sequence of token sequences, or (m, t') LongTensor
         F; lengths may differ. Each h ∘ f must be shorter than the model's horizon.
+    top_k : int, optional
+        Keep, per future, the k tokens most likely after the future alone (:func:`top_k_columns`).
+    random_k : int, optional
+        Keep k tokens drawn at random per future (:func:`random_k_columns`); needs ``generator``.
+    columns : (m, k) LongTensor, optional
+        Keep these tokens per future (e.g. the columns of another call). At most one of
+        ``top_k``, ``random_k`` and ``columns``; with none all V tokens are kept.
+    generator : torch.Generator or int, optional
+        Randomness for ``random_k``.
+    return_columns : bool
+        Return a :class:`LogitMatrix` (values and the (m, k) columns) instead of the bare tensor.
+    path : {"auto", "generic", "isan"}
+        "isan" uses the factorised evaluation of a :class:`synth.TimeVaryingISAN` (module
+        docstring; equal to the generic path up to float rounding); "auto" picks it when the
+        model is one and the matrix has at least ``FAST_PATH_MIN_CELLS`` = 4096 (h, f) cells.
     batch_size : int
-        Most prefixes sent to ``model.logits`` at once.
+        Most prefixes sent to ``model.logits`` at once (generic path).
+    memory_budget : int
+        Bytes of scratch memory one step may use, beyond the result itself; batches shrink to fit.
+    progress : bool
+        Show a tqdm bar on stderr (cells done). Nothing is printed otherwise.
 
     Returns
     -------
-    (n, m * V) tensor
-        Entry [i, j * V + z] = L_M[z | histories[i] ∘ futures[j]], on the model's device and dtype.
+    (n, m * k) tensor, or LogitMatrix
+        Entry [i, j * k + c] = L_M[columns[j, c] | histories[i] ∘ futures[j]] (k = V and
+        columns[j, c] = c without a selection), on the model's device and dtype.
 
     Examples
     --------
@@ -87,11 +249,26 @@ def logit_matrix(
     torch.Size([3, 6])
     >>> bool(torch.linalg.matrix_rank(L) <= 2)
     True
+    >>> Lk = logit_matrix(m, [(0,), (1,), (2,)], [(), (1,)], top_k=2, return_columns=True)
+    >>> Lk.values.shape, Lk.columns.shape
+    (torch.Size([3, 4]), torch.Size([2, 2]))
+    >>> torch.equal(Lk.values[:, :2], L[:, Lk.columns[0]])
+    True
     """
+    # 1. Validate and normalise the arguments.
     V = model.vocab_size
     H = as_token_list("histories", histories, V)
     F = as_token_list("futures", futures, V)
     batch_size = check_int("batch_size", batch_size, minimum=1)
+    memory_budget = check_int("memory_budget", memory_budget, minimum=1)
+    if path not in _PATHS:
+        raise ValueError(f"path must be one of {_PATHS}; got {path!r}")
+    is_isan = isinstance(model, TimeVaryingISAN)
+    if path == "isan" and not is_isan:
+        raise ValueError(f"path='isan' needs a synth.TimeVaryingISAN; got {type(model).__name__}")
+    chosen = [name for name, v in (("top_k", top_k), ("random_k", random_k), ("columns", columns)) if v is not None]
+    if len(chosen) > 1:
+        raise ValueError(f"pass at most one of top_k, random_k and columns; got {' and '.join(chosen)}")
     T = model.horizon
     if T is not None:
         longest = max((len(h) for h in H), default=0) + max((len(f) for f in F), default=0)
@@ -100,24 +277,151 @@ def logit_matrix(
                 f"every history ∘ future must be shorter than horizon={T} so that a next token "
                 f"exists; the longest history plus the longest future has length {longest}"
             )
-    # 1. Group the (i, j) cells by the length of h ∘ f.
-    groups: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for i, h in enumerate(H):
-        for j, f in enumerate(F):
-            groups[len(h) + len(f)].append((i, j))
-    out = None
-    # 2. One batched call per length (and per batch_size chunk); scatter into the (n, m, V) result.
-    for length, cells in sorted(groups.items()):
-        for start in range(0, len(cells), batch_size):
-            chunk = cells[start : start + batch_size]
-            prefixes = torch.tensor([H[i] + F[j] for i, j in chunk], dtype=torch.long).reshape(len(chunk), length)
-            block = model.logits(prefixes)  # (b, V)
-            if out is None:
-                out = torch.empty(len(H), len(F), V, dtype=block.dtype, device=block.device)
-            idx = torch.tensor(chunk, dtype=torch.long, device=block.device)  # (b, 2)
-            out[idx[:, 0], idx[:, 1]] = block
+    device = getattr(model, "device", None)
+    # 2. Choose the columns.
+    if top_k is not None:
+        k = check_int("top_k", top_k, minimum=1, maximum=V)
+        cols = _top_k_columns(model, F, k, batch_size)
+    elif random_k is not None:
+        k = check_int("random_k", random_k, minimum=1, maximum=V)
+        if generator is None:
+            raise TypeError("random_k needs generator= (a torch.Generator or an int seed); randomness is always passed in")
+        cols = random_k_columns(V, len(F), k, generator=generator)
+    elif columns is not None:
+        cols = _check_columns(columns, len(F), V, device)
+    else:
+        cols = None
+    if cols is not None and device is not None:
+        cols = cols.to(device)
+    # 3. Evaluate.
+    k = V if cols is None else cols.shape[1]
+    with _progress_bar(len(H) * len(F), progress) as bar:
+        if path == "isan" or (path == "auto" and is_isan and len(H) * len(F) >= FAST_PATH_MIN_CELLS):
+            out = _isan_path(model, H, F, cols, memory_budget, bar)
+        else:
+            out = _generic_path(model, H, F, cols, batch_size, memory_budget, bar)
     if out is None:  # H or F empty
         dtype = getattr(model, "dtype", torch.float64)
-        device = getattr(model, "device", None)
-        return torch.empty(len(H), len(F) * V, dtype=dtype, device=device)
-    return out.reshape(len(H), len(F) * V)  # (n, m*V), future-major
+        out = torch.empty(len(H), len(F), k, dtype=dtype, device=device)
+    values = out.reshape(len(H), len(F) * k)  # (n, m*k), future-major
+    if not return_columns:
+        return values
+    if cols is None:
+        cols = torch.arange(V, device=values.device).expand(len(F), V).contiguous()  # (m, V)
+    return LogitMatrix(values, cols)
+
+
+def _group_by_length(seqs: list[tuple[int, ...]]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, s in enumerate(seqs):
+        groups[len(s)].append(i)
+    return groups
+
+
+def _stack(seqs: list[tuple[int, ...]], idx: list[int], length: int, device) -> torch.Tensor:
+    """The sequences at ``idx`` (all of one length) as a (len(idx), length) LongTensor."""
+    return torch.tensor([seqs[i] for i in idx], dtype=torch.long, device=device).reshape(len(idx), length)
+
+
+def _generic_path(model, H, F, cols, batch_size, memory_budget, bar):
+    """Query every h ∘ f, batched per (len h, len f) pair; → (n, m, k) tensor or None."""
+    V = model.vocab_size
+    Hg, Fg = _group_by_length(H), _group_by_length(F)
+    out = None
+    for a, hi in sorted(Hg.items()):
+        Ha = _stack(H, hi, a, None)  # (n_a, a)
+        hi_t = torch.tensor(hi)
+        for b, fj in sorted(Fg.items()):
+            Fb = _stack(F, fj, b, None)  # (m_b, b)
+            fj_t = torch.tensor(fj)
+            # model internals hold a few (B, V) tensors per call; 4 copies is a generous guess
+            per_cell = 8 * (a + b) + 4 * V * 8
+            chunk = max(1, min(batch_size, memory_budget // per_cell))
+            cells = len(hi) * len(fj)
+            for start in range(0, cells, chunk):
+                flat = torch.arange(start, min(start + chunk, cells))  # (c,) cell ids, history-major
+                il, jl = flat // len(fj), flat % len(fj)
+                prefixes = torch.cat([Ha[il], Fb[jl]], dim=1)  # (c, a+b)
+                block = model.logits(prefixes)  # (c, V)
+                ig, jg = hi_t[il].to(block.device), fj_t[jl].to(block.device)
+                if cols is not None:
+                    block = block.gather(1, cols[jg])  # (c, k)
+                if out is None:
+                    out = torch.empty(len(H), len(F), block.shape[1], dtype=block.dtype, device=block.device)
+                out[ig, jg] = block
+                bar.update(len(flat))
+    return out
+
+
+def _isan_path(model: TimeVaryingISAN, H, F, cols, memory_budget, bar):
+    """Factorised evaluation for a time-varying ISAN (module docstring); → (n, m, k) tensor or None."""
+    if not H or not F:
+        return None
+    V, d, dev, dt = model.vocab_size, model.hidden_dim, model.device, model.dtype
+    k = V if cols is None else cols.shape[1]
+    B_c = model.B - model.B.mean(dim=1, keepdim=True)  # (T, V, d): centred readouts
+    out = torch.empty(len(H), len(F) * k, dtype=dt, device=dev)
+    itemsize = torch.empty(0, dtype=dt).element_size()
+    for t, hi in sorted(_group_by_length(H).items()):
+        # 1. The state after each history of length t, computed once: (n_t, d).
+        X = model.states(_stack(H, hi, t, dev))[:, -1]  # (n_t, d)
+        hi_t = torch.tensor(hi, device=dev)
+        # scratch per future: its maps (k, d) twice, a (d, d) product and its output block (n_t, k) twice
+        per_future = itemsize * (2 * k * d + 2 * d * d + 2 * len(hi) * k)
+        chunk = max(1, memory_budget // per_future)
+        for j0 in range(0, len(F), chunk):
+            j1 = min(j0 + chunk, len(F))
+            # 2. Maps w_{f,t,z} = B̃[t+|f|, z] A[t+|f|−1, f_|f|] ⋯ A[t, f_1] for futures j0 … j1−1.
+            W = torch.empty(j1 - j0, k, d, dtype=dt, device=dev)  # (c, k, d)
+            for b, local in sorted(_group_by_length(F[j0:j1]).items()):
+                J = torch.tensor(local, device=dev)  # positions inside the chunk
+                W[J] = _future_maps(model, B_c, _stack(F, [j0 + i for i in local], b, dev), t,
+                                    None if cols is None else cols[j0 + J])  # (c_b, k, d)
+            # 3. One matmul for the block, (n_t, d) @ (d, c·k), copied into the rows of length t.
+            block = X @ W.reshape(-1, d).T  # (n_t, c*k)
+            out[:, j0 * k : j1 * k].index_copy_(0, hi_t, block)
+            bar.update(len(hi) * (j1 - j0))
+    return out.reshape(len(H), len(F), k)
+
+
+def _future_maps(model, B_c, Fb: torch.Tensor, t: int, cols_b) -> torch.Tensor:
+    """(c, b) futures of one length b after histories of length t → their (c, k, d) maps.
+
+    Two exact orders of the same product: with k > d the (d, d) transition product P_f is built
+    first (b·d³ per future) and read out once (k·d²); otherwise the (k, d) readout rows are pushed
+    through the transitions right to left (b·k·d²).
+    """
+    c, b = Fb.shape
+    V, d = model.vocab_size, model.hidden_dim
+    rows = B_c[t + b] if cols_b is None else None  # (V, d) shared readout when every token is kept
+    k = V if cols_b is None else cols_b.shape[1]
+    if k > d and b > 0:
+        P = model.A[t + b - 1].index_select(0, Fb[:, b - 1])  # (c, d, d)
+        for s in reversed(range(b - 1)):
+            P = torch.bmm(P, model.A[t + s].index_select(0, Fb[:, s]))  # (c, d, d)
+        if rows is not None:
+            return torch.matmul(rows, P)  # (c, V, d)
+        return torch.bmm(B_c[t + b][cols_b], P)  # (c, k, d)
+    W = rows.expand(c, V, d) if rows is not None else B_c[t + b][cols_b]  # (c, k, d)
+    for s in reversed(range(b)):
+        W = torch.bmm(W, model.A[t + s].index_select(0, Fb[:, s]))  # (c, k, d)
+    return W
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        yield _NoBar()
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="cell", desc="logit matrix", leave=False)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass

@@ -3,13 +3,15 @@
 Symbols (B, t, T, V, d, n, k) are defined in the :mod:`synth` package docstring.
 """
 
+from ._figures import plot_kl_to_rank, plot_principal_angles, plot_singular_values
 from ._ledger import LEDGER, Claim
-from ._metrics import kl_divergence, tv_distance
+from ._metrics import kl_divergence, tv_distance, tv_monte_carlo
 from ._registry import CheckConfig, ClaimResult, register, registered, run_check
 
 __all__ = [
     "tv_distance",
     "kl_divergence",
+    "tv_monte_carlo",
     "LEDGER",
     "Claim",
     "CheckConfig",
@@ -17,4 +19,7 @@ __all__ = [
     "register",
     "registered",
     "run_check",
+    "plot_singular_values",
+    "plot_kl_to_rank",
+    "plot_principal_angles",
 ]

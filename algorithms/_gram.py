@@ -1,0 +1,362 @@
+"""Spectra of a logit matrix without materialising it: the Gram matrix L Lᵀ over blocks of futures.
+
+The singular values of L = L_{M,k}(H, F), an (n, m·k) matrix with m·k ≫ n in paper A's experiments
+(§3.1: n = m ≈ 10⁴, k = 50), are the square roots of the eigenvalues of the (n, n) Gram matrix
+
+    G = L Lᵀ = Σ_{f ∈ F} L(H, {f}) L(H, {f})ᵀ,
+
+the same sum Fact C.20 uses. Accumulating it over blocks of futures in float64 needs O(n²) memory
+instead of O(n·m·k), and its eigenvectors are the left singular vectors of L. The price is
+precision at the bottom of the spectrum: eigenvalues carry an absolute error of about
+eps·n·σ₁², so σ_i keeps a relative error near eps·n·(σ₁/σ_i)²/2 (≈1e-10 for σ₁/σ_i = 10³ and
+n = 10⁴ in float64). Paper A used ``torch.svd_lowrank`` on the materialised matrix instead
+(Appendix A.1.3); :func:`lowrank_spectrum` reproduces that path for comparison.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from synth._isan import TimeVaryingISAN
+from synth._protocol import LanguageModel
+from synth._validation import as_generator, check_int
+
+from ._logit_matrix import (
+    _PATHS,
+    DEFAULT_MEMORY_BUDGET,
+    FAST_PATH_MIN_CELLS,
+    _check_columns,
+    _progress_bar,
+    _top_k_columns,
+    as_token_list,
+    logit_matrix,
+    random_k_columns,
+)
+
+__all__ = ["Spectrum", "gram_matrix", "gram_spectrum", "logit_spectrum", "lowrank_spectrum", "downsized_spectra"]
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Singular values (and optionally leading left singular vectors) of a logit matrix.
+
+    Attributes
+    ----------
+    singular_values : (min(n, M),) float64 tensor
+        In decreasing order (M = m·k columns).
+    left_vectors : (n, r) float64 tensor or None
+        The top-r left singular vectors, each with its largest-magnitude entry positive.
+    shape : (int, int)
+        (n, M), the shape of the matrix.
+    """
+
+    singular_values: torch.Tensor
+    left_vectors: torch.Tensor | None
+    shape: tuple[int, int]
+
+
+def _resolve_columns(model, F, top_k, random_k, columns, generator, batch_size):
+    chosen = [name for name, v in (("top_k", top_k), ("random_k", random_k), ("columns", columns)) if v is not None]
+    if len(chosen) > 1:
+        raise ValueError(f"pass at most one of top_k, random_k and columns; got {' and '.join(chosen)}")
+    V = model.vocab_size
+    device = getattr(model, "device", None)
+    if top_k is not None:
+        return _top_k_columns(model, F, check_int("top_k", top_k, minimum=1, maximum=V), batch_size)
+    if random_k is not None:
+        if generator is None:
+            raise TypeError("random_k needs generator= (a torch.Generator or an int seed); randomness is always passed in")
+        return random_k_columns(V, len(F), check_int("random_k", random_k, minimum=1, maximum=V), generator=generator)
+    if columns is not None:
+        return _check_columns(columns, len(F), V, device)
+    return None  # every token
+
+
+def _prepare(model, histories, futures, batch_size, memory_budget, top_k, random_k, columns, generator, path):
+    """Validate the common arguments; → (H, F, cols or None, k, batch_size, memory_budget)."""
+    if path not in _PATHS:
+        raise ValueError(f"path must be one of {_PATHS}; got {path!r}")
+    V = model.vocab_size
+    H = as_token_list("histories", histories, V)
+    F = as_token_list("futures", futures, V)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    memory_budget = check_int("memory_budget", memory_budget, minimum=1)
+    cols = _resolve_columns(model, F, top_k, random_k, columns, generator, batch_size)
+    k = V if cols is None else cols.shape[1]
+    return H, F, cols, k, batch_size, memory_budget
+
+
+def _future_blocks(model, H, F, cols, *, path, batch_size, memory_budget, progress, stops=()):
+    """Yield (end, block): consecutive column blocks L(H, F[start:end]) as (n, c·k) tensors.
+
+    Block ends also fall on every value in ``stops`` so callers can snapshot partial sums.
+    """
+    n, k = len(H), (model.vocab_size if cols is None else cols.shape[1])
+    if path == "auto":  # decide once for the whole matrix, so every block takes the same path
+        fast = isinstance(model, TimeVaryingISAN) and n * len(F) >= FAST_PATH_MIN_CELLS
+        path = "isan" if fast else "generic"
+    itemsize = 8  # blocks are converted to float64 for accumulation
+    per_future = max(1, 3 * n * k * itemsize)  # the block, its float64 copy, and a spare
+    chunk = max(1, memory_budget // per_future)
+    bounds = sorted({0, len(F), *[s for s in stops if 0 < s < len(F)]})
+    with _progress_bar(n * len(F), progress) as bar:
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            for start in range(lo, hi, chunk):
+                end = min(start + chunk, hi)
+                block = logit_matrix(
+                    model, H, F[start:end], columns=None if cols is None else cols[start:end], path=path,
+                    batch_size=batch_size, memory_budget=memory_budget,
+                )  # (n, c*k)
+                bar.update(n * (end - start))
+                yield end, block
+
+
+def gram_matrix(
+    model: LanguageModel,
+    histories,
+    futures,
+    *,
+    top_k: int | None = None,
+    random_k: int | None = None,
+    columns: torch.Tensor | None = None,
+    generator=None,
+    path: str = "auto",
+    batch_size: int = 4096,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    progress: bool = False,
+) -> torch.Tensor:
+    """G = L Lᵀ for L = L_{M,k}(H, F), accumulated in float64 over blocks of futures (Fact C.20's sum).
+
+    Takes the arguments of :func:`logit_matrix`; the matrix itself is never held, only one block of
+    futures at a time (sized by ``memory_budget``) and the (n, n) result.
+
+    Returns
+    -------
+    (n, n) float64 tensor
+
+    Examples
+    --------
+    >>> from synth import random_isan
+    >>> from algorithms import logit_matrix
+    >>> m = random_isan(4, 6, 3, generator=0)
+    >>> H, F = [(0,), (1,), (2,), (3,)], [(), (1,), (2, 3)]
+    >>> G = gram_matrix(m, H, F, top_k=2, memory_budget=1)   # one future per block
+    >>> L = logit_matrix(m, H, F, top_k=2)
+    >>> bool(torch.allclose(G, L @ L.T, rtol=0, atol=1e-12))
+    True
+    """
+    H, F, cols, _, batch_size, memory_budget = _prepare(
+        model, histories, futures, batch_size, memory_budget, top_k, random_k, columns, generator, path
+    )
+    return _accumulate(model, H, F, cols, path, batch_size, memory_budget, progress)
+
+
+def _accumulate(model, H, F, cols, path, batch_size, memory_budget, progress) -> torch.Tensor:
+    G = torch.zeros(len(H), len(H), dtype=torch.float64, device=getattr(model, "device", None))
+    for _, block in _future_blocks(
+        model, H, F, cols, path=path, batch_size=batch_size, memory_budget=memory_budget, progress=progress
+    ):
+        b64 = block.to(torch.float64)
+        G.addmm_(b64, b64.T)  # (n, n)
+    return G
+
+
+def gram_spectrum(gram: torch.Tensor, *, rank: int | None = None, shape: tuple[int, int] | None = None) -> Spectrum:
+    """Singular values σ_i = √λ_i(G) (negative rounding clipped to 0) and top-``rank`` left vectors.
+
+    Parameters
+    ----------
+    gram : (n, n) symmetric tensor
+        L Lᵀ, e.g. from :func:`gram_matrix`; used in float64.
+    rank : int, optional
+        How many left singular vectors to return (default none).
+    shape : (n, M), optional
+        The shape of L: when M < n only M singular values are returned.
+
+    Examples
+    --------
+    >>> import torch
+    >>> L = torch.tensor([[3.0, 0.0, 0.0], [0.0, 4.0, 0.0]], dtype=torch.float64)
+    >>> gram_spectrum(L @ L.T, rank=1).singular_values.tolist()
+    [4.0, 3.0]
+    """
+    if not isinstance(gram, torch.Tensor) or gram.ndim != 2 or gram.shape[0] != gram.shape[1]:
+        got = tuple(gram.shape) if isinstance(gram, torch.Tensor) else type(gram).__name__
+        raise ValueError(f"gram must be a square (n, n) tensor; got {got}")
+    n = gram.shape[0]
+    shape = (n, n) if shape is None else (int(shape[0]), int(shape[1]))
+    if shape[0] != n:
+        raise ValueError(f"shape[0] must equal the Gram size n={n}; got shape {shape}")
+    rank = 0 if rank is None else check_int("rank", rank, minimum=0, maximum=n)
+    G = gram.to(torch.float64)
+    evals, evecs = torch.linalg.eigh((G + G.T) / 2)  # ascending
+    evals, evecs = evals.flip(0), evecs.flip(1)  # descending
+    sv = evals.clamp_min(0).sqrt()[: min(shape)]
+    U = _canonical_signs(evecs[:, :rank]) if rank else None
+    return Spectrum(sv, U, shape)
+
+
+def _canonical_signs(U: torch.Tensor) -> torch.Tensor:
+    """Flip each column so its largest-magnitude entry is positive (reruns give identical vectors)."""
+    if U.numel() == 0:
+        return U
+    idx = U.abs().argmax(dim=0)  # (r,)
+    signs = torch.sign(U[idx, torch.arange(U.shape[1], device=U.device)])
+    signs[signs == 0] = 1
+    return U * signs
+
+
+def logit_spectrum(
+    model: LanguageModel,
+    histories,
+    futures,
+    *,
+    rank: int | None = None,
+    top_k: int | None = None,
+    random_k: int | None = None,
+    columns: torch.Tensor | None = None,
+    generator=None,
+    path: str = "auto",
+    batch_size: int = 4096,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    progress: bool = False,
+) -> Spectrum:
+    """Singular values (and top-``rank`` left singular vectors) of L_{M,k}(H, F) via :func:`gram_matrix`.
+
+    The other arguments are those of :func:`gram_matrix`. Memory O(n²), never O(n·m·k).
+
+    Examples
+    --------
+    >>> from synth import random_isan
+    >>> m = random_isan(4, 8, 3, generator=0)
+    >>> S = m.sample(30, generator=1).tolist()
+    >>> spec = logit_spectrum(m, [s[:3] for s in S], [s[3:5] for s in S], top_k=2, rank=3)
+    >>> spec.shape, spec.left_vectors.shape
+    ((30, 60), torch.Size([30, 3]))
+    >>> int((spec.singular_values > 1e-6 * spec.singular_values[0]).sum())   # rank d = 3
+    3
+    """
+    H, F, cols, k, batch_size, memory_budget = _prepare(
+        model, histories, futures, batch_size, memory_budget, top_k, random_k, columns, generator, path
+    )
+    G = _accumulate(model, H, F, cols, path, batch_size, memory_budget, progress)
+    return gram_spectrum(G, rank=rank, shape=(len(H), len(F) * k))
+
+
+def lowrank_spectrum(L: torch.Tensor, q: int, *, niter: int = 2, generator) -> Spectrum:
+    """The randomized path of paper A (Appendix A.1.3): ``torch.svd_lowrank(L, q, niter)``.
+
+    ``torch.svd_lowrank`` draws its test matrix from torch's global generator; here it runs inside
+    ``torch.random.fork_rng`` seeded from ``generator``, so the call is reproducible and leaves the
+    global state untouched.
+
+    Parameters
+    ----------
+    L : (n, M) tensor
+        The materialised matrix.
+    q : int
+        Rank of the sketch (1 <= q <= min(n, M)); the top singular values are accurate only well
+        below q.
+    niter : int
+        Subspace iterations (torch's default 2).
+    generator : torch.Generator or int
+
+    Returns
+    -------
+    Spectrum with q singular values and q left vectors (float64).
+
+    Examples
+    --------
+    >>> import torch
+    >>> L = torch.diag(torch.tensor([5.0, 3.0, 1.0], dtype=torch.float64))
+    >>> [round(s, 6) for s in lowrank_spectrum(L, 3, generator=0).singular_values.tolist()]
+    [5.0, 3.0, 1.0]
+    """
+    if not isinstance(L, torch.Tensor) or L.ndim != 2 or not L.dtype.is_floating_point:
+        raise ValueError(f"L must be a floating (n, M) tensor; got {type(L).__name__} {tuple(getattr(L, 'shape', ()))}")
+    q = check_int("q", q, minimum=1, maximum=min(L.shape))
+    niter = check_int("niter", niter, minimum=0)
+    gen = as_generator(generator, torch.device("cpu"))
+    seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+    devices = [L.device] if L.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        U, S, _ = torch.svd_lowrank(L, q=q, niter=niter)
+    return Spectrum(S.to(torch.float64), _canonical_signs(U.to(torch.float64)), tuple(L.shape))
+
+
+def downsized_spectra(
+    model: LanguageModel,
+    histories,
+    futures,
+    *,
+    factors: Sequence[int] = (1, 2, 4, 8, 16),
+    normalize: bool = True,
+    top_k: int | None = None,
+    random_k: int | None = None,
+    columns: torch.Tensor | None = None,
+    generator=None,
+    path: str = "auto",
+    batch_size: int = 4096,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    progress: bool = False,
+) -> dict[int, torch.Tensor]:
+    """Singular values of L_{M,k}(H_i, F_i) for the downsized sets of paper A, Appendix A.1.2.
+
+    H_i (F_i) holds the first ⌊|H|/√i⌋ (⌊|F|/√i⌋) elements of H (F), so L(H_i, F_i) has about 1/i of
+    the entries. Because every F_i is a prefix of F, one pass over the futures serves all factors:
+    the Gram sum is snapshotted when it reaches |F_i| futures and its leading (|H_i|, |H_i|) block is
+    the Gram matrix of L(H_i, F_i). The columns kept per future are the same for every factor.
+
+    Parameters
+    ----------
+    factors : sequence of int >= 1
+        The i's (1 is the full matrix).
+    normalize : bool
+        Divide each spectrum by √(number of entries of its matrix), as the paper's figures do.
+
+    Returns
+    -------
+    dict factor → (min(n_i, m_i·k),) float64 tensor of singular values, decreasing.
+
+    Examples
+    --------
+    >>> from synth import random_isan
+    >>> m = random_isan(4, 8, 3, generator=0)
+    >>> S = m.sample(32, generator=1).tolist()
+    >>> sp = downsized_spectra(m, [s[:3] for s in S], [s[3:5] for s in S], factors=(1, 4), top_k=2)
+    >>> [tuple(v.shape) for v in sp.values()]
+    [(32,), (16,)]
+    """
+    H, F, cols, k, batch_size, memory_budget = _prepare(
+        model, histories, futures, batch_size, memory_budget, top_k, random_k, columns, generator, path
+    )
+    factors = [check_int(f"factors[{j}]", f, minimum=1) for j, f in enumerate(factors)]
+    sizes = {i: (int(len(H) / math.sqrt(i)), int(len(F) / math.sqrt(i))) for i in factors}
+    G = torch.zeros(len(H), len(H), dtype=torch.float64, device=getattr(model, "device", None))
+    snapshots: dict[int, torch.Tensor] = {}
+    for i, (n_i, m_i) in sizes.items():
+        if m_i == 0:
+            snapshots[i] = G[:n_i, :n_i].clone()
+    stops = [m_i for _, m_i in sizes.values()]
+    for end, block in _future_blocks(
+        model, H, F, cols, path=path, batch_size=batch_size, memory_budget=memory_budget,
+        progress=progress, stops=stops,
+    ):
+        b64 = block.to(torch.float64)
+        G.addmm_(b64, b64.T)  # (n, n)
+        for i, (n_i, m_i) in sizes.items():
+            if m_i == end:
+                snapshots[i] = G[:n_i, :n_i].clone()
+    out = {}
+    for i in factors:
+        n_i, m_i = sizes[i]
+        sv = gram_spectrum(snapshots[i], shape=(n_i, m_i * k)).singular_values
+        if normalize and n_i * m_i > 0:
+            sv = sv / math.sqrt(n_i * m_i * k)
+        out[i] = sv
+    return out

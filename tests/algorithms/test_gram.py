@@ -1,0 +1,133 @@
+"""The Gram path (algorithms/_gram.py): spectra of L_{M,k}(H, F) without materialising it."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from algorithms import (
+    Spectrum,
+    downsized_spectra,
+    gram_matrix,
+    gram_spectrum,
+    logit_matrix,
+    logit_spectrum,
+    lowrank_spectrum,
+    principal_angles,
+)
+from algorithms._gram import _future_blocks
+from synth import random_isan
+from synth.strategies import isans
+
+
+def _sets(model, seed, n=12, m=9):
+    T = model.horizon
+    seqs = model.sample(n + m, generator=seed).tolist()
+    t = T // 2
+    H = [tuple(s[:t]) for s in seqs[:n]]
+    F = [tuple(s[: i % (T - t)]) for i, s in enumerate(seqs[n:])]
+    return H, F
+
+
+@given(isans(min_horizon=2, max_horizon=6, max_vocab_size=5), st.integers(0, 10**6), st.sampled_from([None, 2]))
+def test_gram_singular_values_equal_dense_svd(model, seed, k):
+    """Weyl: eigenvalues of the float64 Gram move by at most ‖ΔG‖₂ ≈ eps·M·σ₁² (M ≤ 50 columns
+    here), so |σ̂_i² − σ_i²| ≤ 1e-12·σ₁² holds with a wide margin."""
+    H, F = _sets(model, seed)
+    kw = {} if k is None else {"top_k": min(k, model.vocab_size)}
+    L = logit_matrix(model, H, F, **kw)
+    dense = torch.linalg.svdvals(L)
+    spec = logit_spectrum(model, H, F, memory_budget=1 + seed % 5000, **kw)
+    assert spec.shape == tuple(L.shape)
+    scale = float(dense[0]) ** 2 if dense.numel() else 1.0
+    torch.testing.assert_close(spec.singular_values**2, dense**2, rtol=0, atol=1e-12 * max(scale, 1e-300))
+
+
+def test_gram_matrix_is_L_Lt_for_any_budget():
+    m = random_isan(6, 8, 3, generator=1)
+    H, F = _sets(m, 0, n=15, m=20)
+    L = logit_matrix(m, H, F, random_k=3, generator=7)
+    for budget in (1, 5000, 10**9):
+        G = gram_matrix(m, H, F, random_k=3, generator=7, memory_budget=budget)
+        torch.testing.assert_close(G, L @ L.T, rtol=0, atol=1e-12 * float((L**2).sum()))
+
+
+def test_blocks_respect_the_memory_budget():
+    """O(n²) memory: no block holds more than the budget's worth of futures (3 copies of n·c·k·8 bytes)."""
+    m = random_isan(5, 8, 3, generator=0)
+    H, F = _sets(m, 0, n=10, m=40)
+    cols = torch.zeros(40, 2, dtype=torch.long)
+    cols[:, 1] = 1
+    budget = 3 * 10 * 2 * 8 * 7  # room for 7 futures
+    widths = [b.shape[1] for _, b in _future_blocks(m, H, F, cols, path="auto", batch_size=64, memory_budget=budget, progress=False)]
+    assert max(widths) == 7 * 2 and sum(widths) == 40 * 2
+
+
+def test_left_vectors_span_the_dense_column_space():
+    m = random_isan(5, 8, 3, generator=2)
+    H, F = _sets(m, 3, n=20, m=15)
+    L = logit_matrix(m, H, F, top_k=3)
+    spec = logit_spectrum(m, H, F, top_k=3, rank=3)
+    U = torch.linalg.svd(L, full_matrices=False).U[:, :3]
+    # rank 3 = d: σ_3 ≫ σ_4 ≈ 0, so the subspaces agree to rounding
+    assert principal_angles(spec, L, 3).max() < 1e-6
+    assert torch.allclose((spec.left_vectors.T @ U).abs().sum(0), torch.ones(3, dtype=torch.float64), atol=1e-8)
+    assert (spec.left_vectors.abs().argmax(0) == spec.left_vectors.argmax(0)).all()  # sign convention
+
+
+def test_gram_spectrum_hand_worked():
+    L = torch.tensor([[3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 4.0, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    spec = gram_spectrum(L @ L.T, rank=2, shape=(3, 4))
+    assert spec.singular_values.tolist() == [4.0, 3.0, 0.0]
+    assert spec.left_vectors.tolist() == [[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]
+    assert gram_spectrum(torch.eye(3, dtype=torch.float64), shape=(3, 2)).singular_values.tolist() == [1.0, 1.0]
+
+
+def test_downsized_spectra_match_explicit_submatrices():
+    m = random_isan(6, 10, 8, generator=4)
+    H, F = _sets(m, 5, n=32, m=32)
+    out = downsized_spectra(m, H, F, factors=(1, 2, 4), top_k=3, memory_budget=4000)
+    for i, sv in out.items():
+        n_i, m_i = int(32 / i**0.5), int(32 / i**0.5)
+        L = logit_matrix(m, H[:n_i], F[:m_i], top_k=3)
+        dense = torch.linalg.svdvals(L) / (L.numel() ** 0.5)
+        torch.testing.assert_close(sv**2, dense**2, rtol=0, atol=1e-12 * float(dense[0]) ** 2)
+
+
+def test_lowrank_path_is_seeded_and_leaves_global_rng_alone():
+    g = torch.Generator().manual_seed(0)
+    L = torch.randn(40, 3, generator=g, dtype=torch.float64) @ torch.randn(3, 200, generator=g, dtype=torch.float64)
+    before = torch.random.get_rng_state()
+    a = lowrank_spectrum(L, 6, generator=1)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    b = lowrank_spectrum(L, 6, generator=1)
+    assert torch.equal(a.singular_values, b.singular_values) and torch.equal(a.left_vectors, b.left_vectors)
+    exact = torch.linalg.svdvals(L)[:3]
+    torch.testing.assert_close(a.singular_values[:3], exact, rtol=1e-10, atol=0)  # rank 3 < q: exact range
+
+
+@pytest.mark.parametrize(
+    "call, exc, pattern",
+    [
+        (lambda: gram_spectrum(torch.zeros(2, 3)), ValueError, r"gram must be a square \(n, n\) tensor; got \(2, 3\)"),
+        (lambda: gram_spectrum(torch.eye(2), rank=3), ValueError, r"rank must be <= 2; got 3"),
+        (lambda: gram_spectrum(torch.eye(2), shape=(3, 4)), ValueError, r"shape\[0\] must equal the Gram size n=2; got shape \(3, 4\)"),
+        (lambda: lowrank_spectrum(torch.zeros(3, 4), 4, generator=0), ValueError, r"q must be <= 3; got 4"),
+        (lambda: lowrank_spectrum(torch.zeros(3, 4, dtype=torch.long), 1, generator=0), ValueError, r"L must be a floating \(n, M\) tensor"),
+        (lambda: gram_matrix(random_isan(3, 4, 2, generator=0), [()], [()], path="x"), ValueError, r"path must be one of"),
+        (lambda: gram_matrix(random_isan(3, 4, 2, generator=0), [()], [()], top_k=1, columns=torch.zeros(1, 1, dtype=torch.long)), ValueError, r"at most one of top_k, random_k and columns"),
+        (lambda: gram_matrix(random_isan(3, 4, 2, generator=0), [()], [()], random_k=1), TypeError, r"random_k needs generator="),
+        (lambda: downsized_spectra(random_isan(3, 4, 2, generator=0), [()], [()], factors=(0,)), ValueError, r"factors\[0\] must be >= 1; got 0"),
+    ],
+)
+def test_bad_calls(call, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        call()
+
+
+def test_spectrum_is_frozen():
+    spec = Spectrum(torch.ones(2), None, (2, 2))
+    with pytest.raises(Exception, match="cannot assign"):
+        spec.shape = (1, 1)
+    assert np.isclose(float(spec.singular_values.sum()), 2.0)

@@ -1,0 +1,169 @@
+"""Figures in the style of paper A: singular values (Fig 2), KL to rank r (Fig 1a), principal angles (Fig 4).
+
+Each function draws on a standalone :class:`matplotlib.figure.Figure` rendered by the Agg canvas
+(no pyplot state, nothing is shown), writes ``<name>.png`` and ``<name>.pdf`` into ``out_dir`` and
+returns the two paths. The data come from :mod:`algorithms` (``downsized_spectra``,
+``fit_power_law``, ``avg_kl_to_rank``, ``principal_angles``); the functions only draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from algorithms import PowerLawFit
+
+__all__ = ["plot_singular_values", "plot_kl_to_rank", "plot_principal_angles"]
+
+
+def _array(name: str, values) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().to("cpu", torch.float64).numpy()
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
+    return arr
+
+
+def _save(fig: Figure, out_dir, name: str) -> tuple[Path, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)  # attach the Agg canvas: rendering never touches a GUI backend
+    paths = (out / f"{name}.png", out / f"{name}.pdf")
+    for p in paths:
+        fig.savefig(p, dpi=150, bbox_inches="tight", metadata=None if p.suffix == ".png" else {"CreationDate": None})
+    return paths
+
+
+def plot_singular_values(
+    spectra: Mapping[int, object],
+    out_dir,
+    *,
+    fit: PowerLawFit | None = None,
+    name: str = "singular_values",
+    title: str = "",
+) -> tuple[Path, Path]:
+    """Singular values against their index on log-log axes, one line per downsizing factor (Figure 2).
+
+    Parameters
+    ----------
+    spectra : mapping factor → (p,) array or tensor
+        E.g. :func:`algorithms.downsized_spectra`; factor 1 is the full matrix, i the matrix with
+        about 1/i of the entries. Zero values are not drawn (log axes).
+    out_dir : path
+    fit : PowerLawFit, optional
+        Drawn as a dashed curve with α in the title (fit of the full spectrum).
+    name, title : str
+
+    Returns
+    -------
+    (png path, pdf path)
+    """
+    if not spectra:
+        raise ValueError("spectra must hold at least one spectrum; got an empty mapping")
+    fig = Figure(figsize=(5.0, 3.8))
+    ax = fig.add_subplot()
+    for factor, values in sorted(spectra.items()):
+        s = _array(f"spectra[{factor}]", values)
+        i = np.arange(1, len(s) + 1)
+        keep = s > 0
+        label = "full" if factor == 1 else f"downsized {factor}×"
+        ax.loglog(i[keep], s[keep], lw=1.4, label=label)
+    if fit is not None:
+        ax.loglog(fit.position, fit.fitted, "k--", lw=1, label=f"fit, α ≈ {fit.alpha:.3f}")
+    ax.set_xlabel("index i")
+    ax.set_ylabel("singular value σ_i (normalised)")
+    ax.set_title(title or (f"singular values; α ≈ {fit.alpha:.3f}" if fit is not None else "singular values"))
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, name)
+
+
+def plot_kl_to_rank(
+    ranks: Sequence[int],
+    curves: Mapping[str, object],
+    out_dir,
+    *,
+    baseline: float | Mapping[str, float] | None = None,
+    name: str = "kl_to_rank",
+    title: str = "average KL to the best rank-r approximation",
+) -> tuple[Path, Path]:
+    """Average KL (Definition 3.1) against rank on log-log axes, one line per matrix (Figure 1a).
+
+    Parameters
+    ----------
+    ranks : (p,) ints
+    curves : mapping label → (p,) array of average KL, e.g. from :func:`algorithms.avg_kl_to_rank`
+    out_dir : path
+    baseline : float or mapping label → float, optional
+        The rank-1 baseline of Appendix A.1.3, drawn as dashed horizontal line(s).
+
+    Returns
+    -------
+    (png path, pdf path)
+    """
+    r = _array("ranks", ranks)
+    if not curves:
+        raise ValueError("curves must hold at least one curve; got an empty mapping")
+    fig = Figure(figsize=(5.0, 3.8))
+    ax = fig.add_subplot()
+    colors = {}
+    for label, values in curves.items():
+        kl = _array(f"curves[{label!r}]", values)
+        if kl.shape != r.shape:
+            raise ValueError(f"curves[{label!r}] must have one value per rank ({len(r)}); got {len(kl)}")
+        keep = (r > 0) & (kl > 0)
+        (line,) = ax.loglog(r[keep], kl[keep], "o-", ms=3, lw=1.2, label=label)
+        colors[label] = line.get_color()
+    if baseline is not None:
+        items = baseline.items() if isinstance(baseline, Mapping) else [("rank-1 baseline", baseline)]
+        for label, value in items:
+            ax.axhline(float(value), ls="--", lw=1, color=colors.get(label, "k"), label=f"{label}: rank-1 baseline" if label in colors else label)
+    ax.set_xlabel("rank r")
+    ax.set_ylabel("average KL (nats)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, name)
+
+
+def plot_principal_angles(
+    angles: Mapping[int, object],
+    out_dir,
+    *,
+    random: Mapping[int, object] | None = None,
+    name: str = "principal_angles",
+    title: str = "cosines of principal angles",
+) -> tuple[Path, Path]:
+    """Cosines of principal angles against their index, one line per rank r (Figure 4).
+
+    Parameters
+    ----------
+    angles : mapping r → (r,) angles in radians (increasing), e.g. :func:`algorithms.principal_angles`
+    out_dir : path
+    random : mapping r → (r,) angles, optional
+        The random-subspace baseline (:func:`algorithms.random_subspace_angles`), dashed, same colour.
+
+    Returns
+    -------
+    (png path, pdf path)
+    """
+    if not angles:
+        raise ValueError("angles must hold at least one rank; got an empty mapping")
+    fig = Figure(figsize=(5.0, 3.8))
+    ax = fig.add_subplot()
+    for r, values in sorted(angles.items()):
+        th = _array(f"angles[{r}]", values)
+        (line,) = ax.plot(np.arange(1, len(th) + 1), np.cos(th), lw=1.4, label=f"r = {r}")
+        if random is not None and r in random:
+            base = _array(f"random[{r}]", random[r])
+            ax.plot(np.arange(1, len(base) + 1), np.cos(base), "--", lw=1, color=line.get_color())
+    ax.set_xlabel("index of principal angle")
+    ax.set_ylabel("cos θ_i")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title + (" (dashed: random subspaces)" if random else ""))
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, name)
