@@ -165,7 +165,12 @@ def complete_span(
     Numerical rank: singular values and residuals below ``rank_tol`` times the level's scale (the
     largest singular value of the basis rows, or the largest candidate row norm) count as zero.
 
-    Differences from the printed algorithm: rows already in H_t are skipped; when the rank gain
+    Levels are visited from t = T−1 down to 1 (Algorithm 3 leaves the order of its for-loop open).
+    A future found at level t+1 enters Σ∘F_{t+1} at level t in the same round, so directions that
+    only show at the end of the sequence (noisy parity) are found in one round instead of one level
+    per round — measured on noisy parity with n = 32: 2 rounds instead of 32.
+
+    Other differences from the printed algorithm: rows already in H_t are skipped; when the rank gain
     comes from the future side alone (only possible while H_t holds a zero row) a future is added
     without a history; a future is added only at levels that have Σ∘F_{t+1} (t < T−1).
     """
@@ -174,7 +179,7 @@ def complete_span(
         sets.rounds = round_
         samples = model.sample(n_samples, generator=generator)  # (N, T)
         changed = False
-        for t in range(1, T):
+        for t in range(T - 1, 0, -1):  # deepest level first: see the docstring
             rows = torch.unique(samples[:, :t], dim=0) if n_samples else samples[:, :t]
             found = _complete_level(model, sets, t, rows, rank_tol)
             if found is None:

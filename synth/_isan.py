@@ -107,6 +107,9 @@ class TimeVaryingISAN(LogitModel):
           (V, d, d). Each matrix is read once and reused across its group, so this runs at
           matmul speed. Padding slots are left uninitialised: rows of a matmul are independent and
           those rows are never read back.
+        * *all candidates* (tiny V·d <= 32, e.g. binary tokens): apply every A[s, v] to every row in
+          one (B, d) × (d, V·d) matmul and keep the row's own token — V× the FLOPs but no sorting;
+          measured 1.5–6× faster than grouping at V·d <= 32 and slower beyond.
         * *gathered* (batches smaller than V): copy each row's own matrix and multiply row by row.
         * *per token* (very uneven groups, where padding would waste more than 4× the work): one
           dense matmul per token present.
@@ -116,6 +119,10 @@ class TimeVaryingISAN(LogitModel):
             return x
         V = self.vocab_size
         A_s = self.A[s]  # (V, d, d)
+        if V * d <= 32:
+            every = x @ A_s.permute(2, 0, 1).reshape(d, V * d)  # (B, V*d): block v is x @ A[s, v]^T
+            every = every.view(n, V, d)  # (B, V, d)
+            return every.gather(1, tokens.view(n, 1, 1).expand(n, 1, d)).squeeze(1)  # (B, d)
         if n < V:
             A_sel = A_s.index_select(0, tokens)  # (B, d, d)
             return torch.bmm(A_sel, x.unsqueeze(-1)).squeeze(-1)  # (B, d)

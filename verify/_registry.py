@@ -18,10 +18,12 @@ SCALES = ("quick", "full")
 
 @dataclass(frozen=True)
 class CheckConfig:
-    """How a check runs: ``scale`` ("quick" for CI and the demo, "full" for papers' sizes) and ``seed``."""
+    """How a check runs: ``scale`` ("quick" for CI and the demo, "full" for papers' sizes), ``seed``,
+    and ``out_dir``, where checks that draw figures write them (``<out_dir>/figures``)."""
 
     scale: str = "quick"
     seed: int = 0
+    out_dir: str = "results"
 
     def __post_init__(self):
         if self.scale not in SCALES:

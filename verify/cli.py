@@ -37,7 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("ids", nargs="*", metavar="ID", help="claim IDs (default: every registered check)")
     check.add_argument("--scale", choices=["quick", "full"], default="quick", help="problem sizes (default quick)")
     check.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    check.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH", help=f"results file (default {DEFAULT_JSON})")
+    check.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
+                       help=f"results file (default {DEFAULT_JSON}); figures go to figures/ beside it")
+    check.add_argument("--threads", type=int, default=1, metavar="N",
+                       help="torch CPU threads (default 1: checks run many small ops, which extra threads slow down)")
     sub.add_parser("list", help="list the ledger's claims and which have checks")
     return parser
 
@@ -79,7 +82,12 @@ def _cmd_check(args, parser) -> int:
         parser.error(f"unknown claim id(s) {', '.join(unknown)}; known: {', '.join(LEDGER)}")
     if args.seed < 0:
         parser.error(f"--seed must be >= 0; got {args.seed}")
-    config = CheckConfig(scale=args.scale, seed=args.seed)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1; got {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    config = CheckConfig(scale=args.scale, seed=args.seed, out_dir=str(args.json.parent))
     ids = list(dict.fromkeys(args.ids)) or registered()
     from tqdm import tqdm
 

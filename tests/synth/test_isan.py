@@ -180,8 +180,9 @@ def test_cuda_matches_cpu():
     ],
     ids=["gathered", "grouped", "per-token"],
 )
-def test_every_step_strategy_is_exact(tokens):
-    m = random_isan(5, 3, 4, generator=0)
-    x = torch.randn(len(tokens), 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+@pytest.mark.parametrize("d", [4, 8], ids=["all-candidates", "by-shape"])  # V·d = 20 <= 32 < 40
+def test_every_step_strategy_is_exact(tokens, d):
+    m = random_isan(5, 3, d, generator=0)
+    x = torch.randn(len(tokens), d, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     expected = torch.einsum("bij,bj->bi", m.A[1][tokens], x)
     torch.testing.assert_close(m._step(x, tokens, 1), expected, rtol=1e-14, atol=1e-14)

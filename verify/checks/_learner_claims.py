@@ -100,3 +100,61 @@ def check_t8(config: CheckConfig) -> ClaimResult:
         },
         reason="" if ok else f"mean TV {mean_tv:.3g} vs ε={eps}; rounds ok={rounds_ok}; queries ok={queries_ok}",
     )
+
+
+_T7 = {
+    "quick": {"n": [2, 4, 8, 16], "samples": 4000, "steps": 200, "restarts": 1, "epsilon": 0.2},
+    "full": {"n": [2, 4, 8, 16, 32, 64], "samples": 20000, "steps": 300, "restarts": 2, "epsilon": 0.1},
+}
+
+
+@register("T7")
+def check_t7(config: CheckConfig) -> ClaimResult:
+    """Noisy parity: the logit-query learner reaches TV ≈ 0 for every n; maximum-likelihood fitting
+    of an ISAN of the right dimension from samples ends near the trivial TV (½ − noise) for large n."""
+    from algorithms import fit_isan_mle
+    from synth import noisy_parity
+
+    from .._learner_figures import plot_tv_curves
+
+    spec, noise = _T7[config.scale], 0.1
+    trivial = 0.5 - noise  # TV of the model with the right first n bits and a fair last bit
+    gen = torch.Generator().manual_seed(config.seed)
+    rows = []
+    for n in spec["n"]:
+        secret = torch.randint(2, (n,), generator=gen)
+        secret[0] = 1  # a non-empty secret, so the last bit depends on the prefix
+        truth = noisy_parity(secret, noise)
+        seed = config.seed * 1000 + n
+
+        def tv_to_truth(model):
+            if n <= 12:
+                return tv_distance(truth.distribution(), model.distribution()), 0.0
+            return tv_monte_carlo(truth, model, 20000, generator=seed)
+
+        learned, rep = learn_isan(truth, epsilon=spec["epsilon"], max_rank=4, generator=seed)
+        q_tv, q_hw = tv_to_truth(learned)
+        fitted, mle = fit_isan_mle(truth.sample(spec["samples"], generator=seed), vocab_size=2, hidden_dim=2,
+                                   steps=spec["steps"], restarts=spec["restarts"], generator=seed)
+        s_tv, s_hw = tv_to_truth(fitted)
+        rows.append({"n": n, "query TV": q_tv, "query queries": rep.queries, "query seconds": round(rep.seconds, 2),
+                     "sample TV": s_tv, "TV ± (99%)": max(q_hw, s_hw), "sample NLL": mle.final_nll[mle.best_restart]})
+    paths = plot_tv_curves(
+        {"logit queries (Alg. 2–3)": ([r["n"] for r in rows], [r["query TV"] for r in rows]),
+         f"samples only (ISAN MLE, {spec['samples']} samples)": ([r["n"] for r in rows], [r["sample TV"] for r in rows])},
+        f"{config.out_dir}/figures", name="T7_parity_contrast", xlabel="parity bits n",
+        title=f"Noisy parity, noise {noise}", reference=trivial,
+    )
+    last = rows[-1]
+    query_ok = all(r["query TV"] <= 1e-6 for r in rows)
+    sample_fails = last["sample TV"] >= 0.8 * trivial
+    ok = query_ok and sample_fails
+    return ClaimResult(
+        "T7", "holds" if ok else "fails",
+        setting={"noise": noise, "n": spec["n"], "sample budget": spec["samples"], "MLE": f"Adam, {spec['steps']} steps, "
+                 f"{spec['restarts']} restart(s), hidden dim 2", "query learner epsilon": spec["epsilon"]},
+        figures={"query TV at largest n": last["query TV"], "sample TV at largest n": last["sample TV"],
+                 "trivial TV": trivial, "per n": rows, "figure": str(paths[0])},
+        reason="" if ok else (f"query learner TV ok={query_ok}; sample learner TV at n={last['n']} is "
+                              f"{last['sample TV']:.3g} vs 0.8·trivial={0.8 * trivial:.3g}"),
+    )
