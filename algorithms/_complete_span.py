@@ -54,14 +54,25 @@ class SpanningSets:
         return cls([[(token,) * t] for t in range(horizon)], [[()] for _ in range(horizon)])
 
 
-def _prefix_rows(model: LanguageModel, rows: torch.Tensor, futures: list[Word]) -> torch.Tensor:
-    """L_M(rows, futures) for a (n, t) tensor of histories, one batched query per future: (n, |F|·V)."""
-    n = rows.shape[0]
-    blocks = []
-    for f in futures:
-        tail = torch.tensor(f, dtype=torch.long).expand(n, len(f))  # (n, |f|)
-        blocks.append(model.logits(torch.cat([rows, tail], dim=1)))  # (n, V)
-    return torch.cat(blocks, dim=1)  # (n, |F|·V)
+def _prefix_rows(model: LanguageModel, rows: torch.Tensor, futures: list[Word], chunk: int = 2**17) -> torch.Tensor:
+    """L_M(rows, futures) for a (n, t) tensor of histories: (n, |F|·V).
+
+    Futures of one length are stacked into a single batched query (n·k prefixes), so the number
+    of model calls is the number of distinct future lengths, not |F|.
+    """
+    n, V = rows.shape[0], model.vocab_size
+    out = None
+    by_length: dict[int, list[int]] = {}
+    for j, f in enumerate(futures):
+        by_length.setdefault(len(f), []).append(j)
+    for length, idx in by_length.items():
+        tails = torch.tensor([futures[j] for j in idx], dtype=torch.long).reshape(len(idx), length)  # (k, L)
+        prefixes = torch.cat([rows.repeat_interleave(len(idx), dim=0), tails.repeat(n, 1)], dim=1)  # (n·k, t+L)
+        block = torch.cat([model.logits(prefixes[i : i + chunk]) for i in range(0, prefixes.shape[0], chunk)])
+        if out is None:
+            out = block.new_empty(n, len(futures), V)
+        out[:, idx] = block.view(n, len(idx), V)
+    return out.reshape(n, len(futures) * V)  # (n, |F|·V), future-major
 
 
 def _row_space(M: torch.Tensor, tol: float) -> torch.Tensor:
@@ -84,16 +95,44 @@ def _future_columns(futures: list[Word], chosen: list[Word], V: int) -> torch.Te
     return torch.tensor([pos[f] * V + z for f in chosen for z in range(V)], dtype=torch.long)
 
 
-def _complete_level(
-    model, sets: SpanningSets, t: int, sample_rows: torch.Tensor, rank_tol: float
-) -> tuple[Word | None, Word | None] | None:
-    """One pass of Algorithm 3's loop body (lines 9–13) at level t.
+def _pick_future(
+    basis: torch.Tensor, row: torch.Tensor, columns: list[Word], F: list[Word], V: int, tol: float, rank_F: int
+) -> Word | None:
+    """Line 12's future: some f in Σ∘F_{t+1} but not in F_t, with rank L(H_t ∪ {h}, F_t ∪ {f}) = rank_F + 1.
 
-    Returns None when the level is complete, else the (h, f) to add (either may be None: h None
-    when only the future side lacks rank, f None at the last level where Σ∘F_{t+1} is empty).
+    Futures are tried in order of how much of the new row (``row``, (1, m), empty when only the
+    future side lacks rank) the basis leaves unexplained on them after fitting it on F_t.
+    """
+    f_cols = _future_columns(columns, F, V)
+    known = set(F)
+    new_futures = [f for f in columns if f not in known]
+    if row.shape[0]:
+        coef = torch.linalg.lstsq(basis[:, f_cols].T, row[:, f_cols].T).solution  # (k, 1)
+        err = row - coef.T @ basis  # (1, m): what the basis cannot explain from F_t's fit
+        gain = [float(err[0, _future_columns(columns, [f], V)].norm()) for f in new_futures]
+    else:
+        gain = [0.0] * len(new_futures)
+    stacked = torch.cat([basis, row])  # (k(+1), m)
+    for j in sorted(range(len(new_futures)), key=lambda j: -gain[j]):
+        trial = stacked[:, torch.cat([f_cols, _future_columns(columns, [new_futures[j]], V)])]
+        if _rank(trial, tol) > rank_F:
+            return new_futures[j]
+    return None
+
+
+def _complete_level(
+    model, sets: SpanningSets, t: int, sample_rows: torch.Tensor, rank_tol: float, limit: int | None
+) -> list[tuple[Word | None, Word | None]]:
+    """Algorithm 3's loop body (lines 9–13) at level t; returns the (h, f) pairs to add.
+
+    One batch of queries builds the rows H_t ∪ H_{t−1}∘Σ ∪ S_t on the columns F_t ∪ Σ∘F_{t+1};
+    then pairs are picked one at a time, each raising the rank by one, until no candidate row is
+    left outside the span or ``limit`` pairs were found (limit 1 is the printed algorithm). Extra
+    pairs cost no queries: their rows and columns are already in the matrix. h is None when only
+    the future side lacks rank; f is None at the last level, where Σ∘F_{t+1} is empty.
     """
     V, T = model.vocab_size, model.horizon
-    H, F = sets.histories[t], sets.futures[t]
+    H, F = list(sets.histories[t]), list(sets.futures[t])
     # Line 10's column set F_t ∪ Σ∘F_{t+1} (no extension at the last level).
     ext = [(z,) + f for z in range(V) for f in sets.futures[t + 1]] if t + 1 < T else []
     known = set(F)
@@ -107,42 +146,36 @@ def _complete_level(
     fresh = getattr(model, "uncached", model)  # sample rows are new every round: skip the cache
     samples = _prefix_rows(fresh, sample_rows, columns).double() if sample_rows.shape[0] else basis[:0]
     rows = torch.cat([cand, samples])  # (n_cand, m)
+    names = structured + [tuple(r) for r in sample_rows.tolist()]
     scale = max(float(torch.linalg.matrix_norm(basis, 2)) if basis.numel() else 0.0,
                 float(rows.norm(dim=1).max()) if rows.shape[0] else 0.0)
     if scale == 0.0:
-        return None  # every logit is zero here: the uniform distribution, nothing to span
+        return []  # every logit is zero here: the uniform distribution, nothing to span
     tol = rank_tol * scale
-    f_cols = _future_columns(columns, F, V)
-    rank_F = _rank(basis[:, f_cols], tol)
-    # Residual of each candidate row off the row space of the basis rows on all columns.
-    Q = _row_space(basis, tol)  # (r, m)
-    residual = (rows - (rows @ Q.T) @ Q).norm(dim=1) if rows.shape[0] else rows.new_zeros(0)
-    if residual.numel() and float(residual.max()) > tol:
-        i = int(residual.argmax())
-        h = structured[i] if i < len(structured) else tuple(sample_rows[i - len(structured)].tolist())
-        row = rows[i : i + 1]
-    elif _rank(basis, tol) > rank_F:
-        h, row = None, basis[:0]  # basis rows independent only on the extension columns
-    else:
-        return None
-    # Line 12: a future f ∈ Σ∘F_{t+1} that makes L(H_t ∪ {h}, F_t ∪ {f}) gain one rank. Try futures
-    # in order of how much of the new row they leave unexplained by the basis on F_t.
-    if not ext:  # last level: no Σ∘F_{t+1}, the new row is independent on F_t = {Null} already
-        return (h, None) if h is not None else None
-    stacked = torch.cat([basis, row])  # (k(+1), m)
-    new_futures = columns[len(F):]
-    if h is not None:
-        coef = torch.linalg.lstsq(basis[:, f_cols].T, row[:, f_cols].T).solution  # (k, 1)
-        err = row - coef.T @ basis  # (1, m): what the basis cannot explain from F_t's fit
-        gain = [float(err[0, _future_columns(columns, [f], V)].norm()) for f in new_futures]
-    else:
-        gain = [0.0] * len(new_futures)
-    for j in sorted(range(len(new_futures)), key=lambda j: -gain[j]):
-        f = new_futures[j]
-        trial = stacked[:, torch.cat([f_cols, _future_columns(columns, [f], V)])]
-        if _rank(trial, tol) > rank_F:
-            return h, f
-    return (h, None) if h is not None else None
+    found: list[tuple[Word | None, Word | None]] = []
+    while limit is None or len(found) < limit:
+        rank_F = _rank(basis[:, _future_columns(columns, F, V)], tol)
+        # Residual of each candidate row off the row space of the basis rows on all columns.
+        Q = _row_space(basis, tol)  # (r, m)
+        residual = (rows - (rows @ Q.T) @ Q).norm(dim=1) if rows.shape[0] else rows.new_zeros(0)
+        if residual.numel() and float(residual.max()) > tol:
+            i = int(residual.argmax())
+            h, row = names[i], rows[i : i + 1]
+        elif _rank(basis, tol) > rank_F:
+            h, row = None, basis[:0]  # basis rows independent only on the extension columns
+        else:
+            break
+        f = _pick_future(basis, row, columns, F, V, tol, rank_F) if ext else None
+        if h is None and f is None:
+            break
+        found.append((h, f))
+        if h is not None:
+            basis = torch.cat([basis, row])
+            rows[i] = 0.0  # now in the basis: never picked again, no copy of the candidate matrix
+        if f is not None:
+            F.append(f)
+    return found
+
 
 def complete_span(
     model: LanguageModel,
@@ -153,6 +186,7 @@ def complete_span(
     rank_tol: float,
     max_rank: int,
     max_rounds: int,
+    additions_per_level: int | None = None,
 ) -> SpanningSets:
     """CompleteSpan (paper A, Algorithm 3), in place on ``sets``; returns it.
 
@@ -161,6 +195,12 @@ def complete_span(
     t = 1 … T−1, tests whether the rows H_t ∪ H_{t−1}∘Σ ∪ S_t on the columns F_t ∪ Σ∘F_{t+1} have
     more rank than L(H_t, F_t) (line 10). If so it adds one history h and one future f that raise
     the rank by one (lines 12–13). Rounds stop when a whole round adds nothing.
+
+    ``additions_per_level`` caps the pairs added per level and round: 1 is the printed algorithm;
+    None (the default) keeps adding while the level's matrix, already queried, shows a candidate
+    outside the span. Each addition still raises the rank by one, so Lemma C.17's bound of d·T
+    additions holds; rounds drop from about d + 1 to about 2, and each round costs T·N·(V+1)·d
+    queries, so this is the difference between seconds and minutes.
 
     Numerical rank: singular values and residuals below ``rank_tol`` times the level's scale (the
     largest singular value of the basis rows, or the largest candidate row norm) count as zero.
@@ -181,18 +221,15 @@ def complete_span(
         changed = False
         for t in range(T - 1, 0, -1):  # deepest level first: see the docstring
             rows = torch.unique(samples[:, :t], dim=0) if n_samples else samples[:, :t]
-            found = _complete_level(model, sets, t, rows, rank_tol)
-            if found is None:
-                continue
-            h, f = found
-            if h is not None:
-                sets.histories[t].append(h)
-                if len(sets.histories[t]) > max_rank + 1:  # +1: the initial row may be dependent
-                    raise RankExceededError(t, len(sets.histories[t]) - 1, max_rank)
-            if f is not None:
-                sets.futures[t].append(f)
-            sets.additions.append((round_, t, h, f))
-            changed = True
+            for h, f in _complete_level(model, sets, t, rows, rank_tol, additions_per_level):
+                if h is not None:
+                    sets.histories[t].append(h)
+                    if len(sets.histories[t]) > max_rank + 1:  # +1: the initial row may be dependent
+                        raise RankExceededError(t, len(sets.histories[t]) - 1, max_rank)
+                if f is not None:
+                    sets.futures[t].append(f)
+                sets.additions.append((round_, t, h, f))
+                changed = True
         if not changed:
             return sets
     raise IncompleteSpanError(

@@ -141,6 +141,7 @@ def learn_isan(
     max_rank: int = 64,
     n_samples: int | None = None,
     max_rounds: int | None = None,
+    additions_per_level: int | None = None,
     generator,
     dtype=None,
 ) -> tuple[TimeVaryingISAN, LearnReport]:
@@ -177,6 +178,9 @@ def learn_isan(
         Override N.
     max_rounds : int, optional
         Cap on the while-loop (default max_rank·T + 1, the Lemma C.17 bound plus the clean round).
+    additions_per_level : int, optional
+        Pairs (h, f) CompleteSpan may add per level and round; 1 is the printed Algorithm 3, None
+        (default) adds every direction the already-queried matrix reveals (see :func:`complete_span`).
     generator : torch.Generator or int
         Randomness of the samples.
     dtype : dtype of the learned ISAN (float64 default).
@@ -211,7 +215,10 @@ def learn_isan(
     counter = CountingOracle(oracle)
     cache = QueryCache(counter)
     sets = SpanningSets.initial(T)
-    complete_span(cache, sets, n_samples=N, generator=gen, rank_tol=rank_tol, max_rank=max_rank, max_rounds=max_rounds)
+    if additions_per_level is not None:
+        additions_per_level = check_int("additions_per_level", additions_per_level, minimum=1)
+    complete_span(cache, sets, n_samples=N, generator=gen, rank_tol=rank_tol, max_rank=max_rank,
+                  max_rounds=max_rounds, additions_per_level=additions_per_level)
     learned = isan_from_spanning_sets(cache, sets.histories, sets.futures, dtype=dtype)
     report = LearnReport(
         rounds=sets.rounds,

@@ -18,7 +18,7 @@ from algorithms import (
     logit_matrix,
     numerical_rank,
 )
-from synth import CountingOracle, all_sequences, random_isan
+from synth import CountingOracle, all_sequences, perturbed, random_isan
 from synth.strategies import isans, noisy_parities
 from verify import tv_distance, tv_monte_carlo
 
@@ -151,3 +151,19 @@ def test_mle_learner_fits_a_small_isan_and_validates():
         fit_isan_mle(torch.tensor([[0, 2]]), vocab_size=2, hidden_dim=1, generator=0)
     with pytest.raises(ValueError, match=r"steps must be >= 1; got 0"):
         fit_isan_mle(torch.tensor([[0, 1]]), vocab_size=2, hidden_dim=1, steps=0, generator=0)
+
+
+@pytest.mark.parametrize("xi", [1e-6, 1e-4])
+def test_noisy_oracle_learned_tv_tracks_the_noise(xi):
+    """An oracle whose logits carry a bounded error ξ (synth.perturbed): with rank_tol above the
+    noise the learner keeps the true rank and its TV is of the order of ξ (measured ≈ 1.1·ξ)."""
+    model = random_isan(3, 6, 3, generator=0)
+    learned, report = learn_isan(perturbed(model, xi, generator=0), epsilon=0.2, rank_tol=1e-3, generator=0)
+    assert report.hidden_dim == 3
+    assert tv_distance(model.distribution(), learned.distribution()) <= 10 * xi
+
+
+def test_noisy_oracle_with_a_too_small_rank_tol_gives_a_clear_diagnostic():
+    noisy = perturbed(random_isan(3, 6, 3, generator=0), 1e-4, generator=0)
+    with pytest.raises(RankExceededError, match=r"raise rank_tol if the oracle is noisy"):
+        learn_isan(noisy, epsilon=0.2, rank_tol=1e-8, max_rank=8, generator=0)
