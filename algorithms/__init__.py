@@ -5,6 +5,7 @@ Symbols (B, t, T, V, d, n, k) are defined in the :mod:`synth` package docstring.
 
 from ._complete_span import IncompleteSpanError, RankExceededError, SpanningSets, complete_span
 from ._learn_isan import LearnReport, default_n_samples, isan_from_spanning_sets, learn_isan
+from ._mle import MLEReport, fit_isan_mle
 from ._query_cache import QueryCache
 from ._levels import generic_level_rank, level_logit_matrix, level_ranks
 from ._gram import Spectrum, downsized_spectra, gram_matrix, gram_spectrum, logit_spectrum, lowrank_spectrum
@@ -31,6 +32,8 @@ __all__ = [
     "LearnReport",
     "default_n_samples",
     "QueryCache",
+    "fit_isan_mle",
+    "MLEReport",
     "logit_matrix",
     "LogitMatrix",
     "top_k_columns",

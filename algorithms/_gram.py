@@ -98,7 +98,7 @@ def _future_blocks(model, H, F, cols, *, path, batch_size, memory_budget, progre
     n, k = len(H), (model.vocab_size if cols is None else cols.shape[1])
     if path == "auto":  # decide once for the whole matrix, so every block takes the same path
         fast = isinstance(model, TimeVaryingISAN) and n * len(F) >= FAST_PATH_MIN_CELLS
-        path = "isan" if fast else "generic"
+        path = "isan" if fast else ("block" if callable(getattr(model, "logit_block", None)) else "generic")
     itemsize = 8  # blocks are converted to float64 for accumulation
     per_future = max(1, 3 * n * k * itemsize)  # the block, its float64 copy, and a spare
     chunk = max(1, memory_budget // per_future)

@@ -34,7 +34,7 @@ from synth._validation import as_generator, check_int
 
 __all__ = ["logit_matrix", "LogitMatrix", "top_k_columns", "random_k_columns", "as_token_list"]
 
-_PATHS = ("auto", "generic", "isan")
+_PATHS = ("auto", "generic", "isan", "block")
 #: "auto" takes the ISAN path from this many cells on; below it the generic path is about as fast
 #: and returns exactly what ``model.logits`` returns for each h ∘ f (the ISAN path agrees to ~1e-15).
 FAST_PATH_MIN_CELLS = 4096
@@ -223,10 +223,13 @@ def logit_matrix(
         Randomness for ``random_k``.
     return_columns : bool
         Return a :class:`LogitMatrix` (values and the (m, k) columns) instead of the bare tensor.
-    path : {"auto", "generic", "isan"}
+    path : {"auto", "generic", "isan", "block"}
         "isan" uses the factorised evaluation of a :class:`synth.TimeVaryingISAN` (module
         docstring; equal to the generic path up to float rounding); "auto" picks it when the
         model is one and the matrix has at least ``FAST_PATH_MIN_CELLS`` = 4096 (h, f) cells.
+        "block" hands the whole matrix to the model's own ``logit_block(H, F, columns,
+        update=...)`` method, returning an (n, m, k) tensor (e.g. the prefix-cached networks of
+        :mod:`verify.models`); "auto" picks it whenever the model has one.
     batch_size : int
         Most prefixes sent to ``model.logits`` at once (generic path).
     memory_budget : int
@@ -266,6 +269,9 @@ def logit_matrix(
     is_isan = isinstance(model, TimeVaryingISAN)
     if path == "isan" and not is_isan:
         raise ValueError(f"path='isan' needs a synth.TimeVaryingISAN; got {type(model).__name__}")
+    has_block = callable(getattr(model, "logit_block", None))
+    if path == "block" and not has_block:
+        raise ValueError(f"path='block' needs a model with a logit_block method; got {type(model).__name__}")
     chosen = [name for name, v in (("top_k", top_k), ("random_k", random_k), ("columns", columns)) if v is not None]
     if len(chosen) > 1:
         raise ValueError(f"pass at most one of top_k, random_k and columns; got {' and '.join(chosen)}")
@@ -298,6 +304,8 @@ def logit_matrix(
     with _progress_bar(len(H) * len(F), progress) as bar:
         if path == "isan" or (path == "auto" and is_isan and len(H) * len(F) >= FAST_PATH_MIN_CELLS):
             out = _isan_path(model, H, F, cols, memory_budget, bar)
+        elif path == "block" or (path == "auto" and has_block):
+            out = model.logit_block(H, F, cols, update=bar.update)  # (n, m, k)
         else:
             out = _generic_path(model, H, F, cols, batch_size, memory_budget, bar)
     if out is None:  # H or F empty

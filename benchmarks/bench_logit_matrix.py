@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -50,10 +49,14 @@ def setting(n: int):
     return model, H, F, top_k_columns(model, F, K)
 
 
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
+def timed(fn, repeats: int = 1):
+    """(result of the last call, best wall time over ``repeats`` calls)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return out, best
 
 
 def rss_bytes() -> int:
@@ -62,19 +65,23 @@ def rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """VmHWM of this process image. (``getrusage``'s ru_maxrss would carry over the parent's RSS at
+    fork across exec, and the parent holds part A's 1.6 GiB matrices.)"""
+    with open("/proc/self/status") as f:
+        line = next(x for x in f if x.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 
 
 # -- A ------------------------------------------------------------------------------------------------
 def bench_paths(n: int, generic_rows: int) -> None:
     model, H, F, cols = setting(n)
     m = len(F)
-    L_fast, t_fast = timed(lambda: logit_matrix(model, H, F, columns=cols, path="isan"))
+    L_fast, t_fast = timed(lambda: logit_matrix(model, H, F, columns=cols, path="isan"), repeats=2)
     L_gen, t_gen = timed(lambda: logit_matrix(model, H[:generic_rows], F, columns=cols, path="generic"))
     diff = float((L_fast[:generic_rows] - L_gen).abs().max())
     X = torch.randn(n, D, dtype=torch.float64)
     W = torch.randn(D, m * K, dtype=torch.float64)
-    _, t_mm = timed(lambda: X @ W)
+    _, t_mm = timed(lambda: X @ W, repeats=2)
     lengths_h = {len(h) for h in H}
     flops = 2 * n * m * K * D + len(lengths_h) * sum(2 * K * D * D * len(f) for f in F)
     e_fast, e_gen = n * m * K / t_fast, generic_rows * m * K / t_gen
@@ -114,7 +121,8 @@ def child(which: str, n: int, out: str) -> None:
 def run_child(which: str, n: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
-        subprocess.run([sys.executable, __file__, "--child", which, "--n", str(n), "--out", str(out)], check=True)
+        cmd = [sys.executable, __file__, "--child", which, "--n", str(n), "--out", str(out)]
+        subprocess.run(cmd + ["--threads", str(torch.get_num_threads())], check=True)
         return json.loads(out.read_text())
 
 
@@ -124,7 +132,7 @@ def rel_err(a, ref, top: int = 100) -> float:
 
 
 def bench_spectra(n: int, n_dense: int) -> None:
-    gram, low = run_child("gram", n), run_child("lowrank", n)
+    gram, low = run_child("gram", n), run_child("lowrank", n)  # fresh processes: peak memory of each path
     M = n * K
     c = max(1, 2**28 // (3 * n * K * 8)) * K  # block width the Gram path used (default budget)
     A = torch.randn(n, c, dtype=torch.float64)
@@ -155,17 +163,23 @@ def bench_spectra(n: int, n_dense: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--only", choices=["paths", "spectra"], help="run one part")
+    parser.add_argument("--threads", type=int, help="torch threads (default torch's); 1 is steadier on a shared machine")
     parser.add_argument("--child", choices=["gram", "lowrank", "dense"], help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.child:
         child(args.child, args.n, args.out)
         return
     n_paths, generic_rows, n_spec, n_dense = (400, 40, 600, 300) if args.quick else (2000, 100, 4000, 1000)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
-    bench_paths(n_paths, generic_rows)
-    bench_spectra(n_spec, n_dense)
+    if args.only != "spectra":
+        bench_paths(n_paths, generic_rows)
+    if args.only != "paths":
+        bench_spectra(n_spec, n_dense)
 
 
 if __name__ == "__main__":

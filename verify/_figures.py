@@ -63,6 +63,16 @@ def plot_singular_values(
     Returns
     -------
     (png path, pdf path)
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from algorithms import fit_power_law
+    >>> s = np.arange(1, 201) ** -0.6
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     png, pdf = plot_singular_values({1: s, 4: s[:100]}, d, fit=fit_power_law(s))
+    ...     png.name, pdf.stat().st_size > 0
+    ('singular_values.png', True)
     """
     if not spectra:
         raise ValueError("spectra must hold at least one spectrum; got an empty mapping")
@@ -105,6 +115,14 @@ def plot_kl_to_rank(
     Returns
     -------
     (png path, pdf path)
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     png, _ = plot_kl_to_rank([1, 2, 4], {"n = 100": [0.3, 0.1, 0.02]}, d, baseline=0.8)
+    ...     png.exists()
+    True
     """
     r = _array("ranks", ranks)
     if not curves:
@@ -150,6 +168,15 @@ def plot_principal_angles(
     Returns
     -------
     (png path, pdf path)
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from algorithms import random_subspace_angles
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     png, _ = plot_principal_angles({3: [0.0, 0.1, 0.5]}, d, random={3: random_subspace_angles(50, 3, rng=0)})
+    ...     png.exists()
+    True
     """
     if not angles:
         raise ValueError("angles must hold at least one rank; got an empty mapping")

@@ -131,11 +131,13 @@ def test_auto_path_is_exact_below_threshold_and_fast_above():
 
 
 def test_memory_budget_only_changes_batching():
+    """Same entries for any budget; the ISAN's batched step picks its algorithm by batch size, so
+    even the generic path agrees to rounding (PATH_ATOL) rather than bit for bit."""
     m = random_isan(4, 8, 3, generator=5)
     H, F = _mixed_sets(m, 1)
     ref = logit_matrix(m, H, F, top_k=2, path="generic")
     for budget in (1, 10**3, 10**9):
-        torch.testing.assert_close(logit_matrix(m, H, F, top_k=2, path="generic", memory_budget=budget), ref, rtol=0, atol=0)
+        torch.testing.assert_close(logit_matrix(m, H, F, top_k=2, path="generic", memory_budget=budget), ref, rtol=0, atol=PATH_ATOL)
         torch.testing.assert_close(logit_matrix(m, H, F, top_k=2, path="isan", memory_budget=budget), ref, rtol=0, atol=PATH_ATOL)
 
 
@@ -173,7 +175,7 @@ BAD = [
     (dict(columns=torch.tensor([[0], [3]])), ValueError, r"columns must hold token ids in \[0, 3\); got ids in \[0, 3\]"),
     (dict(columns=torch.zeros(2, 1)), TypeError, r"columns must hold integer token ids; got dtype torch.float32"),
     (dict(columns=[[0], [1]]), TypeError, r"columns must be a \(m, k\) LongTensor of token ids; got list"),
-    (dict(path="fast"), ValueError, r"path must be one of \('auto', 'generic', 'isan'\); got 'fast'"),
+    (dict(path="fast"), ValueError, r"path must be one of \('auto', 'generic', 'isan'.*\); got 'fast'"),
     (dict(memory_budget=0), ValueError, r"memory_budget must be >= 1; got 0"),
 ]
 
