@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from ._figures import _save
 
-__all__ = ["plot_tv_curves"]
+__all__ = ["plot_tv_curves", "plot_query_scaling"]
 
 
 def plot_tv_curves(
@@ -39,4 +39,24 @@ def plot_tv_curves(
     if title:
         ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
+    return _save(fig, out_dir, name)
+
+
+def plot_query_scaling(series: Mapping[str, tuple[Sequence[float], Sequence[float], float]], out_dir, *, name: str):
+    """Log-log plot of queries against each swept parameter.
+
+    ``series[label] = (parameter values, query counts, fitted exponent)``; one panel per label, the
+    exponent printed in the panel's title. Writes ``<name>.png``/``.pdf``; returns the paths.
+    """
+    fig = Figure(figsize=(3.2 * len(series), 3.0))
+    for i, (label, (xs, qs, slope)) in enumerate(series.items()):
+        ax = fig.add_subplot(1, len(series), i + 1)
+        ax.loglog(list(xs), list(qs), marker="o")
+        ax.minorticks_off()
+        ax.set_xticks(list(xs), [str(x) for x in xs])
+        ax.set_xlabel(label)
+        if i == 0:
+            ax.set_ylabel("logit queries")
+        ax.set_title(f"queries ∝ {label}^{slope:.2f}", fontsize=9)
+    fig.tight_layout()
     return _save(fig, out_dir, name)

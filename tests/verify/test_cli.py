@@ -51,3 +51,12 @@ def test_registry_contract():
         CheckConfig(scale="huge")
     with pytest.raises(KeyError, match="unknown claim id 'Q'"):
         run_check("Q")
+
+
+def test_learner_figures_render(tmp_path):
+    from verify._learner_figures import plot_query_scaling, plot_tv_curves
+
+    png, pdf = plot_tv_curves({"a": ([1, 2], [0.1, 1e-20])}, tmp_path, name="tv", xlabel="n", reference=0.4)
+    assert png.stat().st_size > 1000 and pdf.exists()
+    png, pdf = plot_query_scaling({"d": ([1, 2, 4], [10, 40, 160], 2.0)}, tmp_path, name="q")
+    assert png.stat().st_size > 1000 and pdf.exists()

@@ -65,6 +65,37 @@ def _query_bound(V: int, T: int, d: int, N: int) -> int:
     return (d * T + 1) * per_round + T * (V + 1) * (d + 1) ** 2
 
 
+_SCALING = {
+    "quick": {"d": ([1, 2, 3, 4], (4, 6)), "V": ([2, 3, 4, 6], (2, 6)), "T": ([4, 6, 8, 10], (3, 2))},
+    "full": {"d": ([2, 4, 8, 16], (8, 10)), "V": ([2, 4, 8, 16], (4, 10)), "T": ([4, 8, 16, 32], (4, 4))},
+}
+
+
+def _query_scaling(config: CheckConfig, eps: float) -> dict[str, tuple[list[int], list[int], float]]:
+    """Queries of learn_isan as d, V and T vary one at a time; slope of a log-log least-squares fit.
+
+    The fixed pair of each sweep is given in ``_SCALING`` as (V, T) for d, (d, T) for V, (V, d) for T.
+    """
+    import numpy as np
+
+    out = {}
+    for label, (values, fixed) in _SCALING[config.scale].items():
+        queries = []
+        for v in values:
+            if label == "d":
+                V, T, d = fixed[0], fixed[1], v
+            elif label == "V":
+                V, T, d = v, fixed[1], fixed[0]
+            else:
+                V, T, d = fixed[0], v, fixed[1]
+            _, rep = learn_isan(random_isan(V, T, d, generator=config.seed), epsilon=eps, max_rank=16,
+                                generator=config.seed)
+            queries.append(rep.queries)
+        slope = float(np.polyfit(np.log(values), np.log(queries), 1)[0])
+        out[label] = (values, queries, slope)
+    return out
+
+
 @register("T8")
 def check_t8(config: CheckConfig) -> ClaimResult:
     """Algorithms 2+3: rounds ≤ dT (+1 clean round), mean TV ≤ ε over seeds, queries polynomial."""
@@ -85,6 +116,10 @@ def check_t8(config: CheckConfig) -> ClaimResult:
                 "round bound dT+1": d * T + 1, "queries": rep.queries,
                 "query bound": _query_bound(V, T, max(8, d), rep.n_samples), "seconds": round(rep.seconds, 2),
             })
+    from .._learner_figures import plot_query_scaling
+
+    scaling = _query_scaling(config, eps)
+    fig = plot_query_scaling(scaling, f"{config.out_dir}/figures", name="T8_query_scaling")
     mean_tv = statistics.fmean(r["TV"] for r in rows)
     rounds_ok = all(r["rounds"] <= r["round bound dT+1"] for r in rows)
     queries_ok = all(r["queries"] <= r["query bound"] for r in rows)
@@ -96,6 +131,9 @@ def check_t8(config: CheckConfig) -> ClaimResult:
             "mean TV": mean_tv, "max TV": max(r["TV"] for r in rows), "epsilon": eps,
             "max rounds / bound": max(r["rounds"] / r["round bound dT+1"] for r in rows),
             "max queries / bound": max(r["queries"] / r["query bound"] for r in rows),
+            **{f"query exponent in {k}": round(v[2], 2) for k, v in scaling.items()},
+            "scaling sweeps": {k: {"values": v[0], "queries": v[1]} for k, v in scaling.items()},
+            "figure": str(fig[0]),
             "per run": rows,
         },
         reason="" if ok else f"mean TV {mean_tv:.3g} vs ε={eps}; rounds ok={rounds_ok}; queries ok={queries_ok}",
