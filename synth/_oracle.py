@@ -59,7 +59,19 @@ class CountingOracle:
     def __getattr__(self, name):  # device, dtype, hidden_dim … of the wrapped model
         if name == "model":
             raise AttributeError(name)
-        return getattr(self.model, name)
+        attr = getattr(self.model, name)
+        if name == "logit_block":  # a batched query path (see algorithms.logit_matrix): count it too
+            return self._counted_block(attr)
+        return attr
+
+    def _counted_block(self, block):
+        def logit_block(histories, futures, *args, **kwargs):
+            out = block(histories, futures, *args, **kwargs)
+            self.queries += len(histories) * len(futures)
+            self.tokens += sum(len(h) for h in histories) * len(futures) + len(histories) * sum(len(f) for f in futures)
+            return out
+
+        return logit_block
 
     def _count(self, prefixes) -> None:
         rows, length = torch.as_tensor(prefixes).shape  # validated as (B, t) by the model

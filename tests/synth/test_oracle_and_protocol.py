@@ -59,3 +59,17 @@ def test_counting_oracle_does_not_count_rejected_queries():
     except ValueError:
         pass
     assert oracle.queries == 0
+
+
+def test_counting_oracle_counts_batched_block_queries():
+    """A model's own batched path (``logit_block``, used by algorithms.logit_matrix) is counted
+    like individual queries, never bypassed through attribute forwarding."""
+
+    class Blocky(ScoresOnly):
+        def logit_block(self, histories, futures, columns=None, update=None):
+            return torch.zeros(len(histories), len(futures), self.vocab_size)
+
+    oracle = CountingOracle(Blocky(random_isan(3, 6, 2, generator=0)))
+    oracle.logit_block([(0,), (1, 2)], [(), (0,), (1, 1)])
+    assert (oracle.queries, oracle.tokens) == (6, 3 * 3 + 2 * 3)
+    assert not hasattr(CountingOracle(random_isan(3, 6, 2, generator=0)), "logit_block")
