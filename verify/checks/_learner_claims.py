@@ -196,3 +196,55 @@ def check_t7(config: CheckConfig) -> ClaimResult:
         reason="" if ok else (f"query learner TV ok={query_ok}; sample learner TV at n={last['n']} is "
                               f"{last['sample TV']:.3g} vs 0.8·trivial={0.8 * trivial:.3g}"),
     )
+
+
+_X3 = {
+    "quick": {"xi": [1e-10, 1e-7, 1e-4, 1e-2], "rank_tol": [1e-8, 1e-5, 1e-2], "size": (3, 6, 3)},
+    "full": {"xi": [1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1e-1], "rank_tol": [1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1e-1],
+             "size": (4, 7, 4)},
+}
+
+
+@register("X3")
+def check_x3(config: CheckConfig) -> ClaimResult:
+    """Where the exact-rank learner breaks under oracle noise ξ (synth.perturbed), per rank_tol.
+
+    The measured map is the answer; the verdict tests the pattern it should show: with
+    rank_tol·scale above ξ the learner returns the true dimension and TV ≤ 10·ξ; with rank_tol
+    below the noise it stops with RankExceededError (never a silent wrong model). Only the exact
+    learner (paper A) is swept so far; paper B's learner joins when its check lands.
+    """
+    from algorithms import IncompleteSpanError, RankExceededError
+    from synth import perturbed
+
+    spec = _X3[config.scale]
+    V, T, d = spec["size"]
+    model = random_isan(V, T, d, generator=config.seed)
+    p = model.distribution()
+    grid, surprises = [], []
+    for xi in spec["xi"]:
+        noisy = perturbed(model, xi, generator=config.seed)
+        for tol in spec["rank_tol"]:
+            try:
+                learned, rep = learn_isan(noisy, epsilon=0.2, rank_tol=tol, max_rank=2 * d, generator=config.seed)
+                tv, outcome, dim = tv_distance(p, learned.distribution()), "learned", rep.hidden_dim
+            except (RankExceededError, IncompleteSpanError) as err:
+                tv, outcome, dim = None, type(err).__name__, None
+            grid.append({"xi": xi, "rank_tol": tol, "outcome": outcome, "TV": tv, "dim": dim})
+            if outcome == "learned" and dim == d and tv > 10 * xi and tol <= 1e-4:
+                surprises.append(f"ξ={xi:g}, rank_tol={tol:g}: TV {tv:.2g} > 10ξ")
+    silent = [g for g in grid if g["outcome"] == "learned" and g["dim"] is not None and g["dim"] > d]
+    ok = not surprises and not silent
+    learned = [g for g in grid if g["outcome"] == "learned"]
+    return ClaimResult(
+        "X3", "holds" if ok else "fails",
+        setting={"model (V,T,d)": spec["size"], "noise": "synth.perturbed (±ξ per logit, hashed per prefix)",
+                 "learner": "learn_isan, epsilon 0.2", "xi": spec["xi"], "rank_tol": spec["rank_tol"]},
+        figures={
+            "learned runs": f"{len(learned)}/{len(grid)}",
+            "max TV/ξ where the rank was right": max((g["TV"] / g["xi"] for g in learned if g["dim"] == d), default=float("nan")),
+            "breaks (RankExceededError)": sum(g["outcome"] == "RankExceededError" for g in grid),
+            "grid": grid,
+        },
+        reason="; ".join(surprises) + ("; learned a larger model silently" if silent else ""),
+    )
