@@ -54,25 +54,14 @@ class SpanningSets:
         return cls([[(token,) * t] for t in range(horizon)], [[()] for _ in range(horizon)])
 
 
-def _prefix_rows(model: LanguageModel, rows: torch.Tensor, futures: list[Word], chunk: int = 2**17) -> torch.Tensor:
+def _prefix_rows(model: LanguageModel, rows: torch.Tensor, futures: list[Word]) -> torch.Tensor:
     """L_M(rows, futures) for a (n, t) tensor of histories: (n, |F|·V).
 
-    Futures of one length are stacked into a single batched query (n·k prefixes), so the number
-    of model calls is the number of distinct future lengths, not |F|.
+    Goes through :func:`logit_matrix`, so a model with a batched path (an ISAN's factorised
+    ``logit_block``, counted by :class:`synth.CountingOracle` like single queries) answers the
+    whole block at once.
     """
-    n, V = rows.shape[0], model.vocab_size
-    out = None
-    by_length: dict[int, list[int]] = {}
-    for j, f in enumerate(futures):
-        by_length.setdefault(len(f), []).append(j)
-    for length, idx in by_length.items():
-        tails = torch.tensor([futures[j] for j in idx], dtype=torch.long).reshape(len(idx), length)  # (k, L)
-        prefixes = torch.cat([rows.repeat_interleave(len(idx), dim=0), tails.repeat(n, 1)], dim=1)  # (n·k, t+L)
-        block = torch.cat([model.logits(prefixes[i : i + chunk]) for i in range(0, prefixes.shape[0], chunk)])
-        if out is None:
-            out = block.new_empty(n, len(futures), V)
-        out[:, idx] = block.view(n, len(idx), V)
-    return out.reshape(n, len(futures) * V)  # (n, |F|·V), future-major
+    return logit_matrix(model, rows, futures)
 
 
 def _row_space(M: torch.Tensor, tol: float) -> torch.Tensor:
@@ -109,7 +98,9 @@ def _pick_future(
     if row.shape[0]:
         coef = torch.linalg.lstsq(basis[:, f_cols].T, row[:, f_cols].T).solution  # (k, 1)
         err = row - coef.T @ basis  # (1, m): what the basis cannot explain from F_t's fit
-        gain = [float(err[0, _future_columns(columns, [f], V)].norm()) for f in new_futures]
+        per_future = err.view(len(columns), V).norm(dim=1)  # (|columns|,) future-major blocks
+        pos = {f: j for j, f in enumerate(columns)}
+        gain = [float(per_future[pos[f]]) for f in new_futures]
     else:
         gain = [0.0] * len(new_futures)
     stacked = torch.cat([basis, row])  # (k(+1), m)
@@ -153,13 +144,16 @@ def _complete_level(
         return []  # every logit is zero here: the uniform distribution, nothing to span
     tol = rank_tol * scale
     found: list[tuple[Word | None, Word | None]] = []
+    # Residual of each candidate row off the row space of the basis rows on all columns; kept up
+    # to date by Gram–Schmidt as rows join the basis (the new direction is re-orthogonalised
+    # against Q), so each addition costs one pass over the candidate matrix, not a new projection.
+    Q = _row_space(basis, tol)  # (r, m)
+    resid = rows - (rows @ Q.T) @ Q if rows.shape[0] else rows.clone()  # (n_cand, m)
     while limit is None or len(found) < limit:
         rank_F = _rank(basis[:, _future_columns(columns, F, V)], tol)
-        # Residual of each candidate row off the row space of the basis rows on all columns.
-        Q = _row_space(basis, tol)  # (r, m)
-        residual = (rows - (rows @ Q.T) @ Q).norm(dim=1) if rows.shape[0] else rows.new_zeros(0)
-        if residual.numel() and float(residual.max()) > tol:
-            i = int(residual.argmax())
+        norms = resid.norm(dim=1) if rows.shape[0] else rows.new_zeros(0)
+        if norms.numel() and float(norms.max()) > tol:
+            i = int(norms.argmax())
             h, row = names[i], rows[i : i + 1]
         elif _rank(basis, tol) > rank_F:
             h, row = None, basis[:0]  # basis rows independent only on the extension columns
@@ -171,7 +165,12 @@ def _complete_level(
         found.append((h, f))
         if h is not None:
             basis = torch.cat([basis, row])
-            rows[i] = 0.0  # now in the basis: never picked again, no copy of the candidate matrix
+            q = resid[i] / norms[i]  # (m,) the new direction, orthogonal to Q up to rounding
+            q = q - (q @ Q.T) @ Q  # re-orthogonalise against the earlier directions
+            q = q / q.norm()
+            Q = torch.cat([Q, q.unsqueeze(0)])  # (r+1, m)
+            resid.addr_(resid @ q, q, alpha=-1.0)  # in place: resid −= (resid q) qᵀ
+            resid[i] = 0.0  # now in the basis: never picked again
         if f is not None:
             F.append(f)
     return found

@@ -72,4 +72,4 @@ def test_counting_oracle_counts_batched_block_queries():
     oracle = CountingOracle(Blocky(random_isan(3, 6, 2, generator=0)))
     oracle.logit_block([(0,), (1, 2)], [(), (0,), (1, 1)])
     assert (oracle.queries, oracle.tokens) == (6, 3 * 3 + 2 * 3)
-    assert not hasattr(CountingOracle(random_isan(3, 6, 2, generator=0)), "logit_block")
+    assert not hasattr(CountingOracle(ScoresOnly(random_isan(3, 6, 2, generator=0))), "logit_block")
