@@ -57,10 +57,13 @@ class SpanningSets:
 def _prefix_rows(model: LanguageModel, rows: torch.Tensor, futures: list[Word]) -> torch.Tensor:
     """L_M(rows, futures) for a (n, t) tensor of histories: (n, |F|·V).
 
-    Goes through :func:`logit_matrix`, so a model with a batched path (an ISAN's factorised
-    ``logit_block``, counted by :class:`synth.CountingOracle` like single queries) answers the
-    whole block at once.
+    A model with a batched path (an ISAN's factorised ``logit_block``, counted by
+    :class:`synth.CountingOracle` like single queries) answers the whole block at once from the
+    tensor; any other model goes through :func:`logit_matrix`.
     """
+    block = getattr(model, "logit_block", None)
+    if callable(block) and rows.shape[0]:
+        return block(rows, futures).reshape(rows.shape[0], -1)  # (n, |F|·V)
     return logit_matrix(model, rows, futures)
 
 

@@ -237,7 +237,8 @@ class TimeVaryingISAN(LogitModel):
 
         Parameters
         ----------
-        histories, futures : lists of token tuples (validated by ``algorithms.logit_matrix``)
+        histories : list of token tuples, or (n, t) LongTensor of one length
+        futures : list of token tuples (both validated by the caller, e.g. ``algorithms.logit_matrix``)
         columns : (m, k) LongTensor or None
             Tokens kept per future (None: all V).
         update : callable(int) or None
@@ -250,7 +251,8 @@ class TimeVaryingISAN(LogitModel):
         """
         from ._isan_block import isan_logit_block
 
-        return isan_logit_block(self, list(histories), list(futures), columns, memory_budget,
+        H = histories if isinstance(histories, torch.Tensor) else list(histories)
+        return isan_logit_block(self, H, list(futures), columns, memory_budget,
                                 update if update is not None else (lambda n: None))
 
     # -- Fact C.2 ------------------------------------------------------------------------------

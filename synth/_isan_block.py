@@ -29,17 +29,28 @@ def _stack(seqs: list[tuple[int, ...]], idx: list[int], length: int, device) -> 
 
 
 def isan_logit_block(model, H, F, cols, memory_budget, update):
-    """Factorised evaluation for a time-varying ISAN (module docstring); → (n, m, k) tensor or None."""
-    if not H or not F:
-        return None
+    """Factorised evaluation for a time-varying ISAN (module docstring); → (n, m, k) tensor or None.
+
+    ``H`` is a list of token tuples, or a (n, t) LongTensor of histories of one length (no
+    conversion to Python tuples: learners pass thousands of sampled prefixes this way).
+    """
+    if isinstance(H, torch.Tensor):
+        rows = H.to(model.device)
+        if rows.shape[0] == 0 or not F:
+            return None
+        groups = {rows.shape[1]: (rows, list(range(rows.shape[0])))}
+    else:
+        if not H or not F:
+            return None
+        groups = {t: (_stack(H, hi, t, model.device), hi) for t, hi in _group_by_length(H).items()}
     V, d, dev, dt = model.vocab_size, model.hidden_dim, model.device, model.dtype
     k = V if cols is None else cols.shape[1]
     B_c = model.B - model.B.mean(dim=1, keepdim=True)  # (T, V, d): centred readouts
     out = torch.empty(len(H), len(F) * k, dtype=dt, device=dev)
     itemsize = torch.empty(0, dtype=dt).element_size()
-    for t, hi in sorted(_group_by_length(H).items()):
+    for t, (stacked, hi) in sorted(groups.items(), key=lambda item: item[0]):
         # 1. The state after each history of length t, computed once: (n_t, d).
-        X = model.states(_stack(H, hi, t, dev))[:, -1]  # (n_t, d)
+        X = model.states(stacked)[:, -1]  # (n_t, d)
         hi_t = torch.tensor(hi, device=dev)
         # scratch per future: its maps (k, d) twice, a (d, d) product and its output block (n_t, k) twice
         per_future = itemsize * (2 * k * d + 2 * d * d + 2 * len(hi) * k)

@@ -67,8 +67,11 @@ class CountingOracle:
     def _counted_block(self, block):
         def logit_block(histories, futures, *args, **kwargs):
             out = block(histories, futures, *args, **kwargs)
-            self.queries += len(histories) * len(futures)
-            self.tokens += sum(len(h) for h in histories) * len(futures) + len(histories) * sum(len(f) for f in futures)
+            n = len(histories)
+            history_tokens = (histories.numel() if isinstance(histories, torch.Tensor)
+                              else sum(len(h) for h in histories))
+            self.queries += n * len(futures)
+            self.tokens += history_tokens * len(futures) + n * sum(len(f) for f in futures)
             return out
 
         return logit_block

@@ -186,3 +186,14 @@ def test_every_step_strategy_is_exact(tokens, d):
     x = torch.randn(len(tokens), d, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     expected = torch.einsum("bij,bj->bi", m.A[1][tokens], x)
     torch.testing.assert_close(m._step(x, tokens, 1), expected, rtol=1e-14, atol=1e-14)
+
+
+def test_logit_block_matches_logits_for_lists_and_tensors():
+    m = random_isan(4, 7, 3, generator=0)
+    H = m.sample(6, generator=1)[:, :3]
+    F = [(), (1,), (2, 3)]
+    block = m.logit_block(H, F)  # (6, 3, 4) from a tensor of one length
+    torch.testing.assert_close(m.logit_block([tuple(h) for h in H.tolist()], F), block, rtol=0, atol=0)
+    for j, f in enumerate(F):
+        prefixes = torch.cat([H, torch.tensor(f, dtype=torch.long).expand(6, len(f))], dim=1)
+        torch.testing.assert_close(block[:, j], m.logits(prefixes), rtol=1e-12, atol=1e-13)
