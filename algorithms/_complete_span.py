@@ -47,6 +47,10 @@ class SpanningSets:
     futures: list[list[Word]]
     rounds: int = 0
     additions: list[tuple[int, int, Word, Word | None]] = field(default_factory=list)
+    #: Smallest (residual of an accepted history) / (rank tolerance) over all additions: how far the
+    #: weakest direction kept stood above the threshold. Near 1 the decision was a coin flip, which
+    #: is what oracle noise at the tolerance looks like.
+    min_margin: float = float("inf")
 
     @classmethod
     def initial(cls, horizon: int, token: int = 0) -> "SpanningSets":
@@ -117,6 +121,7 @@ def _pick_future(
 def _complete_level(
     model, sets: SpanningSets, t: int, sample_rows: torch.Tensor, rank_tol: float, limit: int | None
 ) -> list[tuple[Word | None, Word | None]]:
+    # (also lowers sets.min_margin to the weakest accepted residual / tolerance)
     """Algorithm 3's loop body (lines 9–13) at level t; returns the (h, f) pairs to add.
 
     One batch of queries builds the rows H_t ∪ H_{t−1}∘Σ ∪ S_t on the columns F_t ∪ Σ∘F_{t+1};
@@ -166,6 +171,8 @@ def _complete_level(
         if h is None and f is None:
             break
         found.append((h, f))
+        if h is not None:
+            sets.min_margin = min(sets.min_margin, float(norms[i]) / tol)
         if h is not None:
             basis = torch.cat([basis, row])
             q = resid[i] / norms[i]  # (m,) the new direction, orthogonal to Q up to rounding

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +17,15 @@ from ._complete_span import SpanningSets, complete_span
 from ._logit_matrix import logit_matrix
 from ._query_cache import QueryCache
 
-__all__ = ["learn_isan", "isan_from_spanning_sets", "LearnReport", "default_n_samples"]
+__all__ = ["learn_isan", "isan_from_spanning_sets", "LearnReport", "default_n_samples", "RankMarginWarning",
+           "MARGIN_WARNING"]
+
+#: A learned direction whose residual is within this factor of the rank tolerance triggers a warning.
+MARGIN_WARNING = 10.0
+
+
+class RankMarginWarning(UserWarning):
+    """Some accepted direction barely cleared the rank tolerance (see ``LearnReport.rank_margin``)."""
 
 
 def isan_from_spanning_sets(
@@ -114,6 +123,10 @@ class LearnReport:
     rank_tol : relative tolerance used for every rank decision
     seconds : wall time
     additions : (round, t, h, f) for every pair CompleteSpan added
+    rank_margin : weakest accepted direction's residual divided by the rank tolerance (inf when
+        nothing beyond the initial rows was added). Below ``MARGIN_WARNING`` (10) the rank decisions
+        sat close to the threshold — typical of oracle noise near ``rank_tol`` — and a
+        :class:`RankMarginWarning` is issued: the learned dimension may include noise directions.
     """
 
     rounds: int
@@ -126,6 +139,7 @@ class LearnReport:
     rank_tol: float
     seconds: float
     additions: list
+    rank_margin: float = float("inf")
 
     @property
     def hidden_dim(self) -> int:
@@ -231,5 +245,15 @@ def learn_isan(
         rank_tol=rank_tol,
         seconds=time.perf_counter() - start,
         additions=sets.additions,
+        rank_margin=sets.min_margin,
     )
+    if report.rank_margin < MARGIN_WARNING:
+        warnings.warn(
+            f"a direction kept by the learner cleared rank_tol={rank_tol:g} by only a factor "
+            f"{report.rank_margin:.3g}, so the learned dimension {report.hidden_dim} is sensitive to rank_tol: "
+            f"oracle noise near the tolerance adds spurious directions, a tolerance near a true direction's "
+            f"size may drop it; compare runs with rank_tol ×10 and ÷10",
+            RankMarginWarning,
+            stacklevel=2,
+        )
     return learned, report

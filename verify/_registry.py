@@ -19,17 +19,22 @@ SCALES = ("quick", "full")
 @dataclass(frozen=True)
 class CheckConfig:
     """How a check runs: ``scale`` ("quick" for CI and the demo, "full" for papers' sizes), ``seed``,
-    and ``out_dir``, where checks that draw figures write them (``<out_dir>/figures``)."""
+    ``out_dir``, where checks that draw figures write them (``<out_dir>/figures``), and ``model``,
+    the language model of the real-model experiments E1–E11 ("tiny", "tiny@stepN", "smollm2" or a
+    Hugging Face name; see :func:`verify.models.load_model`)."""
 
     scale: str = "quick"
     seed: int = 0
     out_dir: str = "results"
+    model: str = "tiny"
 
     def __post_init__(self):
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}; got {self.scale!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative int; got {self.seed!r}")
+        if not isinstance(self.model, str) or not self.model:
+            raise ValueError(f"model must be a non-empty model name such as 'tiny' or 'smollm2'; got {self.model!r}")
 
 
 @dataclass

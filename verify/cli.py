@@ -1,7 +1,8 @@
 """The ``logitrank`` command line.
 
-    logitrank check [IDS ...] [--scale quick|full] [--seed N] [--json PATH]
+    logitrank check [IDS ...] [--scale quick|full] [--seed N] [--json PATH] [--model NAME]
     logitrank list
+    logitrank train-tiny [--out DIR] [--runs a b] [--steps N] [--threads N]
 
 Exit status of ``check``: 0 when every requested claim holds, 1 when any fails or is not run,
 2 for usage errors (unknown ID, bad option).
@@ -41,7 +42,17 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"results file (default {DEFAULT_JSON}); figures go to figures/ beside it")
     check.add_argument("--threads", type=int, default=1, metavar="N",
                        help="torch CPU threads (default 1: checks run many small ops, which extra threads slow down)")
+    check.add_argument("--model", default="tiny", metavar="NAME",
+                       help="language model of the real-model checks E1–E11: tiny (default), tiny@stepN, smollm2, "
+                            "or a Hugging Face name / local folder")
     sub.add_parser("list", help="list the ledger's claims and which have checks")
+    train = sub.add_parser("train-tiny", help="train the tiny byte-level GPT on Shakespeare and write its checkpoints")
+    train.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="output folder (default: the package's verify/data/tiny, used by --model tiny)")
+    train.add_argument("--runs", nargs="+", default=["a", "b"], choices=["a", "b"],
+                       help="a = 'tiny' (checkpoints across training), b = 'tiny-b' (default both)")
+    train.add_argument("--steps", type=int, default=None, help="override the number of steps (smoke runs)")
+    train.add_argument("--threads", type=int, default=2, metavar="N", help="torch CPU threads (default 2)")
     return parser
 
 
@@ -61,7 +72,7 @@ def _fmt(value) -> str:
 def _write_json(path: Path, results: list[ClaimResult], config: CheckConfig) -> None:
     """Rewrite the whole file atomically, so an interrupted run keeps every finished check."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"scale": config.scale, "seed": config.seed, "version": _version()}
+    meta = {"scale": config.scale, "seed": config.seed, "model": config.model, "version": _version()}
     rows = [{**r.to_dict(), **meta} for r in results]
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(rows, indent=2, default=str))
@@ -87,7 +98,7 @@ def _cmd_check(args, parser) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    config = CheckConfig(scale=args.scale, seed=args.seed, out_dir=str(args.json.parent))
+    config = CheckConfig(scale=args.scale, seed=args.seed, out_dir=str(args.json.parent), model=args.model)
     ids = list(dict.fromkeys(args.ids)) or registered()
     from tqdm import tqdm
 
@@ -115,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "list":
         return _cmd_list()
+    if args.command == "train-tiny":
+        from ._train_cli import cmd_train_tiny
+
+        return cmd_train_tiny(args, parser)
     return _cmd_check(args, parser)
 
 

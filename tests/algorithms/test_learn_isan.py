@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from algorithms import (
     QueryCache,
     RankExceededError,
+    RankMarginWarning,
     SpanningSets,
     complete_span,
     default_n_samples,
@@ -167,3 +168,14 @@ def test_noisy_oracle_with_a_too_small_rank_tol_gives_a_clear_diagnostic():
     noisy = perturbed(random_isan(3, 6, 3, generator=0), 1e-4, generator=0)
     with pytest.raises(RankExceededError, match=r"raise rank_tol if the oracle is noisy"):
         learn_isan(noisy, epsilon=0.2, rank_tol=1e-8, max_rank=8, generator=0)
+
+
+def test_noise_at_the_tolerance_is_flagged_not_silent():
+    """X3's finding: with ξ = rank_tol·scale the learner can keep noise directions (here dim 6 for
+    d = 3); the weakest kept direction clears the tolerance by < 10×, so it warns."""
+    noisy = perturbed(random_isan(3, 6, 3, generator=0), 1e-2, generator=0)
+    with pytest.warns(RankMarginWarning, match=r"learned dimension \d+ is sensitive to rank_tol"):
+        _, report = learn_isan(noisy, epsilon=0.2, rank_tol=1e-2, max_rank=6, generator=0)
+    assert report.rank_margin < 10
+    _, clean = learn_isan(random_isan(3, 6, 3, generator=0), epsilon=0.2, generator=0)
+    assert clean.rank_margin > 1e3

@@ -210,11 +210,13 @@ def check_x3(config: CheckConfig) -> ClaimResult:
     """Where the exact-rank learner breaks under oracle noise ξ (synth.perturbed), per rank_tol.
 
     The measured map is the answer; the verdict tests the pattern it should show: with
-    rank_tol·scale above ξ the learner returns the true dimension and TV ≤ 10·ξ; with rank_tol
-    below the noise it stops with RankExceededError (never a silent wrong model). Only the exact
-    learner (paper A) is swept so far; paper B's learner joins when its check lands.
+    rank_tol·scale above ξ the learner returns the true dimension and TV ≤ 10·ξ; otherwise it
+    stops with RankExceededError or flags its result with a RankMarginWarning — never a silently
+    wrong model. Only the exact learner (paper A) is swept so far.
     """
-    from algorithms import IncompleteSpanError, RankExceededError
+    import warnings
+
+    from algorithms import IncompleteSpanError, RankExceededError, RankMarginWarning
     from synth import perturbed
 
     spec = _X3[config.scale]
@@ -226,16 +228,19 @@ def check_x3(config: CheckConfig) -> ClaimResult:
         noisy = perturbed(model, xi, generator=config.seed)
         for tol in spec["rank_tol"]:
             try:
-                learned, rep = learn_isan(noisy, epsilon=0.2, rank_tol=tol, max_rank=2 * d, generator=config.seed)
-                tv, outcome, dim = tv_distance(p, learned.distribution()), "learned", rep.hidden_dim
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", RankMarginWarning)
+                    learned, rep = learn_isan(noisy, epsilon=0.2, rank_tol=tol, max_rank=2 * d, generator=config.seed)
+                tv, dim, margin = tv_distance(p, learned.distribution()), rep.hidden_dim, rep.rank_margin
+                outcome = "learned, flagged" if caught else "learned"
             except (RankExceededError, IncompleteSpanError) as err:
-                tv, outcome, dim = None, type(err).__name__, None
-            grid.append({"xi": xi, "rank_tol": tol, "outcome": outcome, "TV": tv, "dim": dim})
-            if outcome == "learned" and dim == d and tv > 10 * xi and tol <= 1e-4:
+                tv, outcome, dim, margin = None, type(err).__name__, None, None
+            grid.append({"xi": xi, "rank_tol": tol, "outcome": outcome, "TV": tv, "dim": dim, "rank margin": margin})
+            if outcome.startswith("learned") and dim == d and tv > 10 * xi and tol <= 1e-4:
                 surprises.append(f"ξ={xi:g}, rank_tol={tol:g}: TV {tv:.2g} > 10ξ")
-    silent = [g for g in grid if g["outcome"] == "learned" and g["dim"] is not None and g["dim"] > d]
+    silent = [g for g in grid if g["outcome"] == "learned" and g["dim"] != d]
     ok = not surprises and not silent
-    learned = [g for g in grid if g["outcome"] == "learned"]
+    learned = [g for g in grid if g["outcome"].startswith("learned")]
     return ClaimResult(
         "X3", "holds" if ok else "fails",
         setting={"model (V,T,d)": spec["size"], "noise": "synth.perturbed (±ξ per logit, hashed per prefix)",
@@ -244,6 +249,7 @@ def check_x3(config: CheckConfig) -> ClaimResult:
             "learned runs": f"{len(learned)}/{len(grid)}",
             "max TV/ξ where the rank was right": max((g["TV"] / g["xi"] for g in learned if g["dim"] == d), default=float("nan")),
             "breaks (RankExceededError)": sum(g["outcome"] == "RankExceededError" for g in grid),
+            "flagged (RankMarginWarning)": sum(g["outcome"] == "learned, flagged" for g in grid),
             "grid": grid,
         },
         reason="; ".join(surprises) + ("; learned a larger model silently" if silent else ""),

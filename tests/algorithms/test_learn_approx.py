@@ -1,0 +1,137 @@
+"""The approximate-rank learner of paper B (learn_approx): learn, then compare exactly."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from algorithms import default_n_validation, default_threshold, learn_approx, learn_isan
+from synth import all_sequences, perturbed, random_isan
+from synth.strategies import isans, power_law_isans
+from verify import tv_distance
+
+# With exact rank the learned LP sampler writes every prefix in its unique coordinates, computed by
+# simplex LU solves to float64 rounding (logit errors ~1e-13 measured), so TV stays below ~1e-13;
+# a missed future direction costs TV of order 1e-2. 1e-9 separates the two with room on both sides.
+TV_TOL = 1e-9
+SMALL = dict(n_validation=12, n_spanner=24, n_heldout=24)
+
+
+def _enumerated(model):
+    """Exact distribution of any model with a horizon, from log_prob over Σ^T."""
+    return model.log_prob(all_sequences(model.vocab_size, model.horizon)).exp()
+
+
+@settings(max_examples=8)
+@given(isans(max_vocab_size=3, min_horizon=2, max_horizon=5, max_hidden_dim=3), st.integers(0, 2**16))
+def test_exact_rank_models_are_learned_exactly(model, seed):
+    learned, rep = learn_approx(model, rank=model.hidden_dim, epsilon=0.1, generator=seed, **SMALL)
+    assert rep.accepted and rep.failure == ""
+    assert tv_distance(model.distribution(), learned.distribution()) <= TV_TOL
+    # Each witness raises rank R_s[:, F̂_s] (>= 1 from the single tokens) by one, and it is <= d.
+    assert rep.max_witnesses <= max(model.hidden_dim - 1, 0)
+    assert rep.lp_infeasible == 0 and rep.dropped_epochs == []
+    assert rep.queries > 0 and rep.samples == rep.epochs * (rep.n_spanner + rep.n_heldout + rep.n_validation)
+
+
+def test_agreement_with_the_exact_learner():
+    """Paper A's learner and paper B's learner give the same distribution on an exact-rank ISAN."""
+    model = random_isan(3, 5, 3, generator=7)
+    a, _ = learn_isan(model, epsilon=0.1, generator=0)
+    b, rep = learn_approx(model, rank=3, epsilon=0.1, generator=0, **SMALL)
+    assert rep.accepted
+    assert tv_distance(a.distribution(), b.distribution()) <= TV_TOL
+
+
+def test_planted_prototype_numbers():
+    """The spec's prototype: V=3, T=6, d=3, g=1e-6 — one witness per level 2..5 (single tokens give
+    rank V−1 = 2; the third direction needs one longer future), accepted at epoch 5."""
+    model = random_isan(3, 6, 3, generator=0)
+    learned, rep = learn_approx(model, rank=3, epsilon=0.1, threshold=1e-6, generator=0, **SMALL)
+    assert rep.accepted and rep.epochs == 5 and rep.witnesses == [0, 1, 1, 1, 1, 0]
+    assert rep.spanner_sizes == [1, 3, 3, 3, 3] and rep.max_miss_rate == 0.0
+    assert tv_distance(model.distribution(), learned.distribution()) <= TV_TOL
+
+
+def test_small_perturbation_is_learned_to_its_size():
+    """eps = 1e-4 with g = 0.01: no witness is triggered by the perturbation, and TV is of order eps."""
+    model = perturbed(random_isan(3, 4, 2, generator=1), 1e-4, generator=0)
+    learned, rep = learn_approx(model, rank=2, epsilon=0.1, threshold=0.01, generator=0, **SMALL)
+    assert rep.accepted
+    assert tv_distance(_enumerated(model), learned.distribution()) < 1e-2
+
+
+@settings(max_examples=3)
+@given(power_law_isans(min_vocab_size=2, max_vocab_size=2, min_horizon=4, max_horizon=4, min_hidden_dim=4, max_hidden_dim=4))
+def test_a_rank_cap_below_the_true_rank_still_returns_a_distribution(model):
+    learned, rep = learn_approx(model, rank=2, epsilon=0.1, threshold=0.05, epochs=4, generator=0, **SMALL)
+    assert max(rep.spanner_sizes) <= 2
+    p = learned.distribution()
+    assert abs(float(p.sum()) - 1) < 1e-9 and 0.0 <= tv_distance(model.distribution(), p) <= 1.0
+    assert rep.accepted or "non-convergence" in rep.failure
+
+
+def test_non_convergence_is_reported_not_hidden():
+    model = perturbed(random_isan(3, 5, 2, generator=0), 0.05, generator=0)
+    learned, rep = learn_approx(model, rank=2, epsilon=0.1, threshold=1e-4, epochs=3, generator=0, **SMALL)
+    assert not rep.accepted and rep.epochs == 3
+    assert rep.failure.startswith("non-convergence: no epoch passed validation in K=3 epochs")
+    assert sum(rep.witnesses) + len(rep.dropped_epochs) == 3 and len(rep.max_gaps) == 3
+
+
+def test_witness_rules_and_per_level_mode():
+    model = random_isan(2, 6, 3, generator=2)
+    _, one = learn_approx(model, rank=3, epsilon=0.1, generator=0, **SMALL)
+    _, per = learn_approx(model, rank=3, epsilon=0.1, witnesses_per_epoch="per_level", witness_rule="largest",
+                          generator=0, **SMALL)
+    assert one.accepted and per.accepted and per.epochs <= one.epochs
+    # One witness per epoch; the other epochs were dropped: with 24 spanner samples a validation path
+    # at level 5 (16 histories) can need a coefficient beyond β — the spanner's miss rate is not 0.
+    epochs_with_witness = [w[0] for w in one.witness_log]
+    assert len(set(epochs_with_witness)) == len(epochs_with_witness)
+    assert sorted(epochs_with_witness + one.dropped_epochs) == list(range(1, one.epochs))
+
+
+def test_same_seed_same_learner():
+    model = random_isan(3, 4, 2, generator=3)
+    _, a = learn_approx(model, rank=2, epsilon=0.1, generator=5, **SMALL)
+    _, b = learn_approx(model, rank=2, epsilon=0.1, generator=5, **SMALL)
+    assert a.witness_log == b.witness_log and a.queries == b.queries and a.max_gaps == b.max_gaps
+
+
+def test_defaults():
+    assert default_threshold(0.1, 5) == 0.1 / 800
+    n = default_n_validation(0.1, 19, 0.05)
+    assert (1 - 0.1) ** n <= 0.05 / 19 < (1 - 0.1) ** (n - 12)
+
+
+BAD = [
+    (dict(beta=0.5), ValueError, r"beta must lie in \[1.0, inf\]; got 0.5"),
+    (dict(rank=0), ValueError, r"rank must be >= 1; got 0"),
+    (dict(rank=1.5), TypeError, r"rank must be an integer; got 1.5"),
+    (dict(threshold=0.0), ValueError, r"threshold must lie in \(0.0, inf\]; got 0.0"),
+    (dict(threshold=-1.0), ValueError, r"threshold must lie in \(0.0, inf\]; got -1.0"),
+    (dict(epsilon=0.0), ValueError, r"epsilon must lie in \(0.0, 1.0\); got 0.0"),
+    (dict(epochs=0), ValueError, r"epochs must be >= 1; got 0"),
+    (dict(n_validation=0), ValueError, r"n_validation must be >= 1; got 0"),
+    (dict(slack_tol=-1e-3), ValueError, r"slack_tol must lie in \[0.0, inf\]; got -0.001"),
+    (dict(witness_rule="last"), ValueError, r"witness_rule must be one of \('first', 'largest'\); got 'last'"),
+    (dict(witnesses_per_epoch="all"), ValueError, r"witnesses_per_epoch must be one of \('one', 'per_level'\)"),
+    (dict(generator=None), TypeError, r"generator must be a torch.Generator or an int seed"),
+]
+
+
+@pytest.mark.parametrize("kwargs, exc, pattern", BAD)
+def test_bad_calls(kwargs, exc, pattern):
+    kwargs = {"rank": 1, "epsilon": 0.1, "generator": 0, **kwargs}
+    with pytest.raises(exc, match=pattern):
+        learn_approx(random_isan(2, 3, 1, generator=0), **kwargs)
+
+
+def test_horizon_one_and_two():
+    for T in (1, 2):
+        model = random_isan(3, T, 2, generator=0)
+        learned, rep = learn_approx(model, rank=2, epsilon=0.1, generator=0, **SMALL)
+        assert rep.accepted and rep.epochs == 1
+        assert tv_distance(model.distribution(), learned.distribution()) <= TV_TOL
+    assert torch.equal(learned.sample(3, generator=0), learned.sample(3, generator=0))

@@ -1,0 +1,99 @@
+"""Figures of the real-model experiments: LinGen's per-position KL (paper A, Fig 5 / 1b) and
+quantities over training checkpoints (Fig 3, and X5's comparison with held-out loss).
+
+Drawn like :mod:`verify._figures` (standalone Agg figures, PNG + PDF, paths returned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ._figures import _array, _save
+
+__all__ = ["plot_position_kl", "plot_over_training"]
+
+
+def plot_position_kl(curves: Mapping[str, object], out_dir, *, name: str = "lingen_kl",
+                     title: str = "per-position KL(generator ‖ model)"):
+    """Mean KL at each generated position, one line per generator; the legend shows the total (Fig 5).
+
+    Parameters
+    ----------
+    curves : mapping label → (m,) mean KL per position (nats)
+    out_dir : path
+
+    Returns
+    -------
+    (png path, pdf path)
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     png, _ = plot_position_kl({"LinGen": [0.1, 0.2], "baseline": [0.3, 0.5]}, d)
+    ...     png.exists()
+    True
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one curve; got an empty mapping")
+    fig = Figure(figsize=(5.2, 3.8))
+    ax = fig.add_subplot()
+    for label, values in curves.items():
+        kl = _array(f"curves[{label!r}]", values)
+        marker = "*" if label.lower().startswith("lingen") else "o"
+        ax.plot(np.arange(1, len(kl) + 1), kl, marker=marker, ms=5, lw=1.3, label=f"{label} (total {kl.sum():.2f})")
+    ax.set_xlabel("token position t")
+    ax.set_ylabel("KL (nats)")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return _save(fig, out_dir, name)
+
+
+def plot_over_training(steps: Sequence[int], curves: Mapping[str, object], out_dir, *,
+                       loss: Sequence[float] | None = None, name: str = "over_training",
+                       ylabel: str = "average KL to rank r", title: str = "over training"):
+    """Quantities against training step (log x axis; step 0 drawn at ½), held-out loss on a twin axis.
+
+    Parameters
+    ----------
+    steps : (p,) ints
+    curves : mapping label → (p,) values
+    out_dir : path
+    loss : (p,) held-out loss, optional (dashed, right axis)
+
+    Returns
+    -------
+    (png path, pdf path)
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     png, _ = plot_over_training([0, 10, 100], {"r = 5": [0.1, 0.3, 0.2]}, d, loss=[5.5, 3.0, 2.0])
+    ...     png.exists()
+    True
+    """
+    x = np.maximum(_array("steps", steps), 0.5)
+    if not curves:
+        raise ValueError("curves must hold at least one curve; got an empty mapping")
+    fig = Figure(figsize=(5.2, 3.8))
+    ax = fig.add_subplot()
+    for label, values in curves.items():
+        y = _array(f"curves[{label!r}]", values)
+        if y.shape != x.shape:
+            raise ValueError(f"curves[{label!r}] must have one value per step ({len(x)}); got {len(y)}")
+        ax.plot(x, y, "o-", ms=3, lw=1.3, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("training step (0 drawn at ½)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left")
+    if loss is not None:
+        ax2 = ax.twinx()
+        ax2.plot(x, _array("loss", loss), "k--", lw=1, label="held-out loss")
+        ax2.set_ylabel("held-out loss (nats/token), dashed")
+    return _save(fig, out_dir, name)

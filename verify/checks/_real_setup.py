@@ -1,0 +1,222 @@
+"""Shared set-up of the real-model experiments (paper A, §3 and Appendix A): data, sizes, matrices.
+
+Histories and futures are cut from text as in Appendix A.1.1, with lengths in *characters* and cuts
+rounded to a word boundary, so the same strings serve models with different tokenizers (the rows
+of two models' matrices are then the same histories, as Fig 11 needs). Each model tokenizes them
+with its own ``encode``. LinGen (§3.3, Appendix A.3) measures lengths in tokens of one model.
+
+Matrices are memoised for the life of the process (several checks share one) and stored on disk
+under ``<out_dir>/cache`` (:func:`verify._cache.cached_logit_matrix`), so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from algorithms import random_k_columns, top_k_columns
+
+from .._cache import cached_logit_matrix
+from .._registry import CheckConfig, ClaimResult
+
+__all__ = ["Sizes", "sizes_for", "corpus_text", "text_sets", "token_sets", "matrix", "get_model",
+           "not_run", "cache_dir", "is_tiny", "spectrum", "truncate_pairs"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Problem sizes of one scale for one model family.
+
+    Attributes
+    ----------
+    n : int
+        Histories (and futures) of the spectral experiments.
+    n_checkpoint : int
+        Histories and futures per checkpoint in E4 / X5.
+    min_chars, max_chars : int
+        ℓ_min, ℓ_max of Appendix A.1.1 in characters.
+    k : int
+        Top-k tokens per future (paper: 50).
+    lingen_histories, lingen_futures : int
+        |H| and |F| of the LinGen regression (Appendix A.3).
+    lingen_min, lingen_max : int
+        Token lengths of LinGen's histories and targets (paper: 8 and 30).
+    targets, samples, new_tokens : int
+        LinGen targets, generations per target, tokens per generation (paper: 50, 5, 15).
+    """
+
+    n: int
+    n_checkpoint: int
+    min_chars: int
+    max_chars: int
+    k: int
+    lingen_histories: int
+    lingen_futures: int
+    lingen_min: int
+    lingen_max: int
+    targets: int
+    samples: int
+    new_tokens: int
+
+
+_SIZES = {
+    ("tiny", "quick"): Sizes(150, 100, 16, 38, 50, 300, 150, 12, 36, 6, 5, 15),
+    ("tiny", "full"): Sizes(1000, 400, 16, 38, 50, 2000, 500, 12, 36, 50, 5, 15),
+    ("hf", "quick"): Sizes(100, 60, 50, 200, 50, 200, 100, 8, 30, 5, 3, 15),
+    ("hf", "full"): Sizes(1000, 300, 50, 200, 50, 4000, 1000, 8, 30, 50, 5, 15),
+}
+
+
+def is_tiny(name: str) -> bool:
+    return name == "tiny" or name.startswith("tiny@") or name.startswith("tiny-b")
+
+
+def sizes_for(config: CheckConfig) -> Sizes:
+    return _SIZES[("tiny" if is_tiny(_model_name(config)) else "hf", config.scale)]
+
+
+def _model_name(config: CheckConfig) -> str:
+    return getattr(config, "model", "tiny")
+
+
+def cache_dir(config: CheckConfig) -> Path:
+    return Path(config.out_dir) / "cache"
+
+
+def not_run(claim: str, err: Exception, config: CheckConfig) -> ClaimResult:
+    """A not-run result for a missing optional piece (corpus, model, checkpoint)."""
+    return ClaimResult(claim, "not-run", setting={"model": _model_name(config)},
+                       reason=f"{type(err).__name__}: {err}")
+
+
+def get_model(name: str):
+    """The named model (see :func:`verify.models.load_model`)."""
+    from ..models import load_model
+
+    return load_model(name)
+
+
+# -- text --------------------------------------------------------------------------------------------
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+@functools.lru_cache(maxsize=4)
+def corpus_text(corpus: str) -> str:
+    """The text of a corpus: ``"shakespeare"`` (the held-out plays) or ``"docstrings"`` (stdlib, ASCII)."""
+    from ..models import python_docstrings, shakespeare_split
+
+    if corpus == "shakespeare":
+        _, held = shakespeare_split()
+        return "\n\n".join(held.values())
+    if corpus == "docstrings":
+        return _ascii("\n\n".join(python_docstrings()))
+    raise ValueError(f"corpus must be 'shakespeare' or 'docstrings'; got {corpus!r}")
+
+
+def _word_cut(window: str, cut: int, lo: int) -> int:
+    """The word boundary in [lo, len(window)] nearest to ``cut`` (the future starts with the space)."""
+    for d in range(len(window)):
+        for p in (cut - d, cut + d):
+            if lo <= p < len(window) and p > 0 and window[p].isspace() and not window[p - 1].isspace():
+                return p
+    return cut
+
+
+@functools.lru_cache(maxsize=32)
+def text_sets(corpus: str, n_histories: int, n_futures: int, min_chars: int, max_chars: int, seed: int):
+    """(histories, futures) as tuples of strings, cut from ``corpus`` as in Appendix A.1.1.
+
+    n_histories + n_futures distinct windows of ``max_chars`` characters; ℓ uniform in
+    [min_chars, max_chars], moved to the nearest word boundary inside that range; prefixes go to H, remainders to F;
+    empty futures are dropped (paper A, footnote 6).
+    """
+    text = corpus_text(corpus)
+    rng = np.random.default_rng(seed)
+    total = n_histories + n_futures
+    starts = rng.choice(len(text) - max_chars + 1, size=total, replace=False)
+    cuts = rng.integers(min_chars, max_chars + 1, size=total)
+    H, F = [], []
+    for i, (s, c) in enumerate(zip(starts, cuts)):
+        window = text[s : s + max_chars]
+        p = _word_cut(window, int(c), min_chars)
+        if i < n_histories:
+            H.append(window[:p])
+        elif window[p:]:
+            F.append(window[p:])
+    return tuple(H), tuple(F)
+
+
+def token_sets(model, H_text, F_text):
+    """Encode strings with the model's tokenizer; pairs that overflow ``max_length`` are trimmed."""
+    H = [tuple(model.encode(h)) for h in H_text]
+    F = [tuple(model.encode(f)) for f in F_text]
+    return truncate_pairs(model, H, F)
+
+
+def truncate_pairs(model, H, F):
+    """Trim futures so that every history ∘ future fits the model's ``max_length`` (start token included)."""
+    limit = getattr(model, "max_length", None)
+    if limit is None:
+        return H, F
+    room = limit - (0 if getattr(model, "bos_token_id", None) is None else 1) - max(map(len, H))
+    if room < 1:
+        raise ValueError(f"histories of {max(map(len, H))} tokens leave no room in max_length={limit}")
+    return H, [f[:room] for f in F]
+
+
+# -- matrices ------------------------------------------------------------------------------------------
+_MEMO: dict = {}
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj).encode()).hexdigest()[:16]
+
+
+#: Largest full-vocabulary matrix (n·m·V float32 entries × 4 bytes) kept in memory; below it all
+#: column selections of one (model, H, F) are gathered from a single evaluation.
+FULL_MATRIX_BYTES = 2**28
+
+
+def matrix(model, H, F, *, select: str, config: CheckConfig, k: int, desc: str = ""):
+    """(L, columns) for L_{M,k}(H, F) with ``select`` = "top" (§3.1) or "random:<seed>" (App. A.1.5).
+
+    When the full-vocabulary matrix is small (n·m·V·4 bytes <= ``FULL_MATRIX_BYTES``) it is computed
+    once and every selection is gathered from it; otherwise the selected columns are computed
+    directly. Results are memoised per process and cached on disk under ``<out_dir>/cache``.
+    """
+    V = model.vocab_size
+    if select == "top":
+        cols = top_k_columns(model, F, k)
+    elif select.startswith("random:"):
+        cols = random_k_columns(V, len(F), k, generator=int(select.split(":")[1]))
+    else:
+        raise ValueError(f"select must be 'top' or 'random:<seed>'; got {select!r}")
+    base = (model.name, _digest([list(h) for h in H]), _digest([list(f) for f in F]))
+    if len(H) * len(F) * V * 4 <= FULL_MATRIX_BYTES:
+        if base not in _MEMO:
+            full = cached_logit_matrix(model, H, F, cache_dir=cache_dir(config), progress=True,
+                                       desc=desc or f"L({model.name})")
+            _MEMO[base] = full.reshape(len(H), len(F), V)  # (n, m, V)
+        full = _MEMO[base]
+        L = full.gather(2, cols.to(full.device)[None].expand(len(H), -1, -1)).reshape(len(H), -1)  # (n, m*k)
+        return L.to(torch.float64), cols
+    key = base + (select, k)
+    if key not in _MEMO:
+        L = cached_logit_matrix(model, H, F, columns=cols, cache_dir=cache_dir(config), progress=True,
+                                desc=desc or f"L({model.name})")
+        _MEMO[key] = L.to(torch.float64)
+    return _MEMO[key], cols
+
+
+def spectrum(L: torch.Tensor, n_rows: int, n_futures: int, k: int) -> torch.Tensor:
+    """Singular values of the leading (n_rows, n_futures·k) block, divided by √(entries) (App. A.1.2)."""
+    block = L[:n_rows, : n_futures * k]
+    return torch.linalg.svdvals(block) / (block.numel() ** 0.5)
