@@ -8,7 +8,7 @@ import pytest
 
 from verify import CheckConfig, registered, run_check
 
-EXPECTED_TO_HOLD = ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T12", "T13", "E12", "X3"]
+EXPECTED_TO_HOLD = ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T12", "T13", "B1", "B2", "B4", "E12", "X3"]
 
 
 @pytest.mark.parametrize("claim_id", EXPECTED_TO_HOLD)
