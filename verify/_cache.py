@@ -45,7 +45,7 @@ def matrix_key(model, histories, futures, columns: torch.Tensor | None) -> str:
 
 
 def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | None = None, cache_dir=None,
-                        chunk: int = 64, progress: bool = False, desc: str = "logit matrix") -> torch.Tensor:
+                        chunk: int | None = None, progress: bool = False, desc: str = "logit matrix") -> torch.Tensor:
     """:func:`algorithms.logit_matrix` with finished chunks of futures stored under ``cache_dir``.
 
     Parameters
@@ -57,10 +57,11 @@ def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | No
         Tokens kept per future (e.g. :func:`algorithms.top_k_columns`); all V when None.
     cache_dir : path or None
         Where chunks live; None computes without caching.
-    chunk : int
-        Futures per stored chunk.
+    chunk : int, optional
+        Futures per stored chunk; default about 16384 cells per chunk (16384 // n futures, 1 … 256).
     progress : bool
-        A tqdm bar over chunks on stderr, showing how many came from the cache.
+        tqdm bars on stderr: one over chunks (showing how many came from the cache), one over the
+        cells of the chunk being computed.
     desc : str
         Label of the bar.
 
@@ -71,6 +72,8 @@ def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | No
     V = model.vocab_size
     H = as_token_list("histories", histories, V)
     F = as_token_list("futures", futures, V)
+    if chunk is None:
+        chunk = max(1, min(256, 16384 // max(1, len(H))))
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive int; got {chunk!r}")
     if cache_dir is None:
@@ -96,7 +99,7 @@ def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | No
             hits += 1
         else:
             cols = None if columns is None else columns[s:e]
-            part = logit_matrix(model, H, F[s:e], columns=cols).to("cpu")  # (n, c*k)
+            part = logit_matrix(model, H, F[s:e], columns=cols, progress=progress).to("cpu")  # (n, c*k)
             tmp = path.with_suffix(".tmp")
             torch.save(part, tmp)
             os.replace(tmp, path)

@@ -41,12 +41,14 @@ def plot_position_kl(curves: Mapping[str, object], out_dir, *, name: str = "ling
         raise ValueError("curves must hold at least one curve; got an empty mapping")
     fig = Figure(figsize=(5.2, 3.8))
     ax = fig.add_subplot()
+    floor = 1e-4  # KL below this (e.g. an exact first token) is drawn at the floor of the log axis
     for label, values in curves.items():
         kl = _array(f"curves[{label!r}]", values)
         marker = "*" if label.lower().startswith("lingen") else "o"
-        ax.plot(np.arange(1, len(kl) + 1), kl, marker=marker, ms=5, lw=1.3, label=f"{label} (total {kl.sum():.2f})")
+        ax.plot(np.arange(1, len(kl) + 1), np.maximum(kl, floor), marker=marker, ms=5, lw=1.3,
+                label=f"{label} (total {kl.sum():.2f})")
     ax.set_xlabel("token position t")
-    ax.set_ylabel("KL (nats)")
+    ax.set_ylabel(f"KL (nats; values < {floor:g} drawn at {floor:g})")
     ax.set_yscale("log")
     ax.set_title(title)
     ax.legend(fontsize=7)

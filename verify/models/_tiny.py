@@ -7,7 +7,8 @@ prefix has a next-byte distribution and the protocol's vocabulary is V = 256.
 
 :class:`TinyLM` wraps the network as a :class:`synth.LanguageModel` with the prefix-cached logit
 matrix of :class:`verify.models.CausalLM`. Checkpoints (``verify/data/tiny``, written by
-:func:`verify.models.train_tiny`) are loaded with :func:`load_tiny`.
+:func:`verify.models.train_tiny`) are loaded with :func:`load_checkpoint` or, by name,
+:func:`verify.models.load_model`.
 """
 
 from __future__ import annotations

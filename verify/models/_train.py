@@ -189,7 +189,7 @@ def train_tiny(train_data: np.ndarray, held_out: np.ndarray, out_dir, cfg: Train
         opt.step()
         recent.append(float(loss.detach()))
         if progress is not None:
-            progress(step, float(loss))
+            progress(step, recent[-1])
     seconds = time.perf_counter() - t0
     manifest = {
         "train": cfg.to_dict(),
