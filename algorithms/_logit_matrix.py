@@ -22,13 +22,13 @@ Two evaluation paths give the same matrix:
 from __future__ import annotations
 
 import contextlib
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from synth._isan import TimeVaryingISAN
+from synth._isan_block import _group_by_length, _stack
 from synth._protocol import LanguageModel
 from synth._validation import as_generator, check_int
 
@@ -317,18 +317,6 @@ def logit_matrix(
     if cols is None:
         cols = torch.arange(V, device=values.device).expand(len(F), V).contiguous()  # (m, V)
     return LogitMatrix(values, cols)
-
-
-def _group_by_length(seqs: list[tuple[int, ...]]) -> dict[int, list[int]]:
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i, s in enumerate(seqs):
-        groups[len(s)].append(i)
-    return groups
-
-
-def _stack(seqs: list[tuple[int, ...]], idx: list[int], length: int, device) -> torch.Tensor:
-    """The sequences at ``idx`` (all of one length) as a (len(idx), length) LongTensor."""
-    return torch.tensor([seqs[i] for i in idx], dtype=torch.long, device=device).reshape(len(idx), length)
 
 
 def _generic_path(model, H, F, cols, batch_size, memory_budget, bar):
