@@ -121,8 +121,8 @@ def _pick_future(
 def _complete_level(
     model, sets: SpanningSets, t: int, sample_rows: torch.Tensor, rank_tol: float, limit: int | None
 ) -> list[tuple[Word | None, Word | None]]:
-    # (also lowers sets.min_margin to the weakest accepted residual / tolerance)
-    """Algorithm 3's loop body (lines 9–13) at level t; returns the (h, f) pairs to add.
+    """Algorithm 3's loop body (lines 9–13) at level t; returns the (h, f) pairs to add (and lowers
+    ``sets.min_margin`` to the weakest accepted residual / tolerance).
 
     One batch of queries builds the rows H_t ∪ H_{t−1}∘Σ ∪ S_t on the columns F_t ∪ Σ∘F_{t+1};
     then pairs are picked one at a time, each raising the rank by one, until no candidate row is

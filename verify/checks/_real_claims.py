@@ -224,19 +224,28 @@ def _over_training(config: CheckConfig) -> dict:
     return _TRAINING[key]
 
 
+def _checkpoint_data(claim_id: str, config: CheckConfig):
+    """The over-training measurements of the tiny model's stored checkpoints, or the not-run result
+    of ``claim_id`` when the model has no checkpoints or an optional dependency is missing."""
+    if not is_tiny(config.model):
+        return ClaimResult(claim_id, "not-run", setting={"model": config.model},
+                           reason=f"no training checkpoints for {config.model}; {claim_id} uses the tiny "
+                                  "model's run (--model tiny)")
+    try:
+        return _over_training(config)
+    except _OPTIONAL as err:
+        return not_run(claim_id, err, config)
+
+
 @register("E4")
 def check_e4(config: CheckConfig) -> ClaimResult:
     """Over training, KL to rank 10 drops sharply, then rises slowly (Fig 3). Decided on the
     checkpoints after initialisation (step 0 has logits ≈ 0, hence KL ≈ 0 at every rank): the
     first of them is at least 2× the minimum, the minimum is at an interior checkpoint, and the
     final value is above the minimum. Runs on the tiny model's stored checkpoints."""
-    if not is_tiny(config.model):
-        return ClaimResult("E4", "not-run", setting={"model": config.model},
-                           reason=f"no training checkpoints for {config.model}; E4 uses the tiny model's run (--model tiny)")
-    try:
-        data = _over_training(config)
-    except _OPTIONAL as err:
-        return not_run("E4", err, config)
+    data = _checkpoint_data("E4", config)
+    if isinstance(data, ClaimResult):
+        return data
     rows = data["rows"]
     steps = [r["step"] for r in rows]
     trained = [r for r in rows if r["step"] > 0]
@@ -265,13 +274,9 @@ def _spearman(a, b) -> float:
 def check_x5(config: CheckConfig) -> ClaimResult:
     """Is spectral decay a diagnostic of training progress? Yes if α tracks held-out loss
     monotonically over the tiny model's checkpoints: |Spearman ρ(α, loss)| >= 0.8."""
-    if not is_tiny(config.model):
-        return ClaimResult("X5", "not-run", setting={"model": config.model},
-                           reason=f"no training checkpoints for {config.model}; X5 uses the tiny model's run")
-    try:
-        data = _over_training(config)
-    except _OPTIONAL as err:
-        return not_run("X5", err, config)
+    data = _checkpoint_data("X5", config)
+    if isinstance(data, ClaimResult):
+        return data
     rows = data["rows"]
     loss = [r["held-out loss"] for r in rows]
     rho_alpha = _spearman([r["α"] for r in rows], loss)
