@@ -1,22 +1,22 @@
 """algorithms — logit matrices, spectra, span completion, spanners, LP sampler, learners, LinGen.
 
-Symbols (B, t, T, V, d, n, k) are defined in the :mod:`synth` package docstring.
+Symbols (B, t, T, V, d, n, k) are defined in the :mod:`logitrank.synth` package docstring.
 """
 
 from ._complete_span import IncompleteSpanError, RankExceededError, SpanningSets, complete_span
-from ._learn_isan import LearnReport, RankMarginWarning, default_n_samples, isan_from_spanning_sets, learn_isan
-from ._mle import MLEReport, fit_isan_mle
-from ._query_cache import QueryCache
-from ._spanner import Spanner, barycentric_spanner, swap_bound
 from ._dist_spanner import DistSpanner, dist_spanner, word_rows
-from ._lp_sampler import InfeasibleLPError, LevelData, LPSampler, Reconstruction, extended_words, lp_sampler
+from ._gram import Spectrum, downsized_spectra, gram_matrix, gram_spectrum, logit_spectrum, lowrank_spectrum
 from ._greedy import GreedySampler, greedy_coefficients, greedy_sampler
 from ._learn_approx import ApproxLearnReport, default_n_validation, default_threshold, learn_approx
+from ._learn_isan import LearnReport, RankMarginWarning, default_n_samples, isan_from_spanning_sets, learn_isan
 from ._levels import generic_level_rank, level_logit_matrix, level_ranks
-from ._gram import Spectrum, downsized_spectra, gram_matrix, gram_spectrum, logit_spectrum, lowrank_spectrum
-from ._logit_matrix import LogitMatrix, logit_matrix, random_k_columns, top_k_columns
 from ._lingen import ContextWindow, LinGenResult, fit_lingen_weights, lingen, position_kl
+from ._logit_matrix import LogitMatrix, logit_matrix, random_k_columns, top_k_columns
+from ._lp_sampler import InfeasibleLPError, LevelData, LPSampler, Reconstruction, extended_words, lp_sampler
+from ._mle import MLEReport, fit_isan_mle
+from ._query_cache import QueryCache
 from ._rank import default_rank_tol, numerical_rank
+from ._spanner import Spanner, barycentric_spanner, swap_bound
 from ._spectrum import (
     PowerLawFit,
     avg_kl,

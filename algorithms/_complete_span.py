@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from synth._protocol import LanguageModel
+from logitrank.synth import LanguageModel
 
 from ._logit_matrix import logit_matrix
 
@@ -62,7 +62,7 @@ def _prefix_rows(model: LanguageModel, rows: torch.Tensor, futures: list[Word]) 
     """L_M(rows, futures) for a (n, t) tensor of histories: (n, |F|·V).
 
     A model with a batched path (an ISAN's factorised ``logit_block``, counted by
-    :class:`synth.CountingOracle` like single queries) answers the whole block at once from the
+    :class:`logitrank.synth.CountingOracle` like single queries) answers the whole block at once from the
     tensor; any other model goes through :func:`logit_matrix`.
     """
     block = getattr(model, "logit_block", None)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from synth._protocol import LanguageModel
-from synth._validation import as_generator, check_int, check_real, check_tokens
+from logitrank._validation import as_generator, check_int, check_real, check_tokens
+from logitrank.synth import LanguageModel
 
 from ._spanner import COEF_TOL, Spanner, _project, barycentric_spanner
 
@@ -39,7 +39,7 @@ def word_rows(model: LanguageModel, histories: torch.Tensor, words: Sequence[Wor
     Examples
     --------
     >>> import torch
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> m = random_isan(3, 4, 2, generator=0)
     >>> H = torch.tensor([[0], [2]])
     >>> R = word_rows(m, H, [(1,), (0, 2)])
@@ -161,7 +161,7 @@ def dist_spanner(
 
     Examples
     --------
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> m = random_isan(3, 5, 3, generator=0)
     >>> words = [(z,) for z in range(3)] + [(a, z) for a in range(3) for z in range(3)]
     >>> ds = dist_spanner(m, 3, words, n_histories=40, n_heldout=40, generator=0)

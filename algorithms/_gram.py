@@ -21,9 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
-from synth._isan import TimeVaryingISAN
-from synth._protocol import LanguageModel
-from synth._validation import as_generator, check_int
+from logitrank._validation import as_generator, check_int
+from logitrank.synth import LanguageModel, TimeVaryingISAN
 
 from ._logit_matrix import (
     _PATHS,
@@ -140,8 +139,8 @@ def gram_matrix(
 
     Examples
     --------
-    >>> from synth import random_isan
-    >>> from algorithms import logit_matrix
+    >>> from logitrank.synth import random_isan
+    >>> from logitrank.algorithms import logit_matrix
     >>> m = random_isan(4, 6, 3, generator=0)
     >>> H, F = [(0,), (1,), (2,), (3,)], [(), (1,), (2, 3)]
     >>> G = gram_matrix(m, H, F, top_k=2, memory_budget=1)   # one future per block
@@ -231,7 +230,7 @@ def logit_spectrum(
 
     Examples
     --------
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> m = random_isan(4, 8, 3, generator=0)
     >>> S = m.sample(30, generator=1).tolist()
     >>> spec = logit_spectrum(m, [s[:3] for s in S], [s[3:5] for s in S], top_k=2, rank=3)
@@ -325,7 +324,7 @@ def downsized_spectra(
 
     Examples
     --------
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> m = random_isan(4, 8, 3, generator=0)
     >>> S = m.sample(32, generator=1).tolist()
     >>> sp = downsized_spectra(m, [s[:3] for s in S], [s[3:5] for s in S], factors=(1, 4), top_k=2)

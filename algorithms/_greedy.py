@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from synth._isan import MAX_ENUMERATION
-from synth._protocol import LogitModel
+from logitrank.synth import MAX_ENUMERATION, LogitModel
 
 from ._lp_sampler import LPSampler
 
@@ -58,7 +57,7 @@ def greedy_coefficients(sampler: LPSampler, prefix) -> list[torch.Tensor]:
 
 
 class GreedySampler(LogitModel):
-    """The greedy baseline as a :class:`synth.LanguageModel`: ℓ(z) = Σ_i c^greedy_{t,i} R_t[i, y_t·z]."""
+    """The greedy baseline as a :class:`logitrank.synth.LanguageModel`: ℓ(z) = Σ_i c^greedy_{t,i} R_t[i, y_t·z]."""
 
     def __init__(self, sampler: LPSampler):
         self.sampler = sampler
@@ -89,8 +88,8 @@ def greedy_sampler(sampler: LPSampler) -> GreedySampler:
 
     Examples
     --------
-    >>> from synth import random_isan
-    >>> from algorithms import lp_sampler
+    >>> from logitrank.synth import random_isan
+    >>> from logitrank.algorithms import lp_sampler
     >>> m = random_isan(2, 4, 2, generator=0)
     >>> H = [[()], [(0,), (1,)], [(0, 0), (1, 1)]]
     >>> F = [[(0,), (1,), (0, 0)]] * 3 + [[(0,), (1,)]]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from synth._isan import all_sequences
-from synth._protocol import LanguageModel
-from synth._validation import check_int
+from logitrank._validation import check_int
+from logitrank.synth import LanguageModel, all_sequences
 
 from ._logit_matrix import logit_matrix
 from ._rank import numerical_rank
@@ -60,7 +59,7 @@ def level_ranks(model: LanguageModel, *, tol: float | None = None, rtol: float |
 
     Examples
     --------
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> level_ranks(random_isan(2, 5, 3, generator=0))
     [1, 2, 3, 3, 1]
     """
@@ -71,6 +70,6 @@ def level_ranks(model: LanguageModel, *, tol: float | None = None, rtol: float |
 
 
 def generic_level_rank(vocab_size: int, horizon: int, hidden_dim: int, t: int) -> int:
-    """min(d, V**t, V**(T−t) − 1): the rank of level t for a generic ISAN (see :func:`synth.random_isan`)."""
+    """min(d, V**t, V**(T−t) − 1): the rank of level t for a generic ISAN (see :func:`logitrank.synth.random_isan`)."""
     V, T, d = vocab_size, horizon, hidden_dim
     return min(d, V**t, V ** (T - t) - 1)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from synth._protocol import LanguageModel, LogitModel
-from synth._validation import as_generator, check_int, check_real
+from logitrank._validation import as_generator, check_int, check_real
+from logitrank.synth import LanguageModel, LogitModel
 
 from ._logit_matrix import as_token_list, logit_matrix
 
@@ -127,7 +127,7 @@ def lingen(model: LanguageModel, histories, v, n_tokens: int, *, n_samples: int 
     6. sample z_t ~ softmax(logits_t).
 
     Step 5 has two implementations with the same result. A model with a ``rollout`` method (the
-    cached networks of :mod:`verify.models`) keeps every history's key/value cache and appends one
+    cached networks of :mod:`logitrank.verify.models`) keeps every history's key/value cache and appends one
     token per step (n·G positions per step); any other model gets one :func:`logit_matrix` call per
     step with the distinct current prefixes as futures. Step 6 draws by inverse CDF from uniforms
     drawn up front (G × m of them), so the samples do not depend on how generations are batched.
@@ -153,7 +153,7 @@ def lingen(model: LanguageModel, histories, v, n_tokens: int, *, n_samples: int 
     Examples
     --------
     >>> import torch
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> m = random_isan(3, 5, 2, generator=0)
     >>> out = lingen(m, [(0,), (1,)], torch.tensor([0.3, 0.7]), 3, n_samples=2, generator=0)
     >>> out.tokens.shape, out.logits.shape
@@ -222,7 +222,7 @@ def position_kl(model: LanguageModel, target, tokens: torch.Tensor, logits: torc
     Examples
     --------
     >>> import torch
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> m = random_isan(3, 5, 2, generator=0)
     >>> out = lingen(m, [(2,)], torch.ones(1), 3, generator=0)   # H = {h_targ}, v = 1: sampling from M
     >>> float(position_kl(m, (2,), out.tokens, out.logits).abs().max()) < 1e-12
@@ -261,7 +261,7 @@ class ContextWindow(LogitModel):
     Examples
     --------
     >>> import torch
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> base = random_isan(3, 6, 2, generator=0)
     >>> short = ContextWindow(base, 2)
     >>> torch.allclose(short.logits([[0, 1, 2]]), base.logits([[1, 2]]), rtol=0, atol=1e-14)

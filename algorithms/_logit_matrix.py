@@ -11,9 +11,9 @@ per future; column ``j * k + c`` of the result then holds token ``columns[j, c]`
 
 Two evaluation paths give the same matrix:
 
-* *generic* — any :class:`synth.LanguageModel`: every h ∘ f is one prefix sent to ``model.logits``,
+* *generic* — any :class:`logitrank.synth.LanguageModel`: every h ∘ f is one prefix sent to ``model.logits``,
   batched by the pair (len h, len f) under a memory budget;
-* *isan* — a :class:`synth.TimeVaryingISAN` is linear in its state, so L[h, (f, z)] = w_{f,t,z} · x_h
+* *isan* — a :class:`logitrank.synth.TimeVaryingISAN` is linear in its state, so L[h, (f, z)] = w_{f,t,z} · x_h
   with x_h the state after h (t = len h) and w_{f,t,z} = B̃[t+|f|, z] A[t+|f|−1, f_|f|] ⋯ A[t, f_1]
   (B̃ = B with its mean over tokens removed). The states are computed once per history and the
   (k, d) maps w once per (future, history length); each block of the matrix is one matmul.
@@ -22,15 +22,15 @@ Two evaluation paths give the same matrix:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from synth._isan import TimeVaryingISAN
-from synth._isan_block import _group_by_length, _stack
-from synth._protocol import LanguageModel
-from synth._validation import as_generator, check_int
+from logitrank._tokens import as_token_list
+from logitrank._tokens import group_by_length as _group_by_length
+from logitrank._tokens import stack_rows as _stack
+from logitrank._validation import as_generator, check_int
+from logitrank.synth import LanguageModel, TimeVaryingISAN
 
 __all__ = ["logit_matrix", "LogitMatrix", "top_k_columns", "random_k_columns", "as_token_list"]
 
@@ -62,35 +62,6 @@ class LogitMatrix:
         return self.columns.shape[1]
 
 
-def as_token_list(name: str, sequences, vocab_size: int) -> list[tuple[int, ...]]:
-    """Normalise a collection of token sequences of any lengths to a list of int tuples.
-
-    Accepts a (n, t) integer tensor or array (all of length t) or a sequence of 1-D sequences.
-    """
-    if isinstance(sequences, torch.Tensor):
-        if sequences.dtype.is_floating_point or sequences.ndim != 2:
-            raise ValueError(
-                f"{name} given as a tensor must be a (n, t) integer tensor; got dtype "
-                f"{sequences.dtype} and shape {tuple(sequences.shape)}"
-            )
-        rows = [tuple(r) for r in sequences.tolist()]
-    elif isinstance(sequences, Sequence) or hasattr(sequences, "__array__"):
-        rows = []
-        for i, seq in enumerate(sequences):
-            items = seq.tolist() if hasattr(seq, "tolist") else seq
-            if isinstance(items, int) or not isinstance(items, Sequence):
-                raise ValueError(f"{name}[{i}] must be a sequence of token ids; got {seq!r}")
-            for tok in items:
-                if isinstance(tok, bool) or not isinstance(tok, int):
-                    raise TypeError(f"{name}[{i}] must hold int token ids; got {tok!r}")
-            rows.append(tuple(items))
-    else:
-        raise TypeError(f"{name} must be a list of token sequences or a (n, t) LongTensor; got {type(sequences).__name__}")
-    for i, row in enumerate(rows):
-        for tok in row:
-            if not 0 <= tok < vocab_size:
-                raise ValueError(f"{name}[{i}] must hold token ids in [0, {vocab_size}); got id {tok}")
-    return rows
 
 
 # -- column selection (§3.1 top-k, Appendix A.1.5 random-k) ---------------------------------------
@@ -114,7 +85,7 @@ def top_k_columns(model: LanguageModel, futures, k: int, *, batch_size: int = 40
     Examples
     --------
     >>> import torch
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> m = random_isan(5, 4, 2, generator=0)
     >>> cols = top_k_columns(m, [(), (3,)], 2)
     >>> cols.shape
@@ -207,7 +178,7 @@ def logit_matrix(
     Parameters
     ----------
     model : LanguageModel
-        The model queried (any object following :class:`synth.LanguageModel`).
+        The model queried (any object following :class:`logitrank.synth.LanguageModel`).
     histories : (n,) sequence of token sequences, or (n, t) LongTensor
         H; lengths may differ.
     futures : (m,) sequence of token sequences, or (m, t') LongTensor
@@ -224,12 +195,12 @@ def logit_matrix(
     return_columns : bool
         Return a :class:`LogitMatrix` (values and the (m, k) columns) instead of the bare tensor.
     path : {"auto", "generic", "isan", "block"}
-        "isan" uses the factorised evaluation of a :class:`synth.TimeVaryingISAN` (module
+        "isan" uses the factorised evaluation of a :class:`logitrank.synth.TimeVaryingISAN` (module
         docstring; equal to the generic path up to float rounding); "auto" picks it when the
         model is one and the matrix has at least ``FAST_PATH_MIN_CELLS`` = 4096 (h, f) cells.
         "block" hands the whole matrix to the model's own ``logit_block(H, F, columns,
         update=...)`` method, returning an (n, m, k) tensor (e.g. the prefix-cached networks of
-        :mod:`verify.models`); "auto" picks it whenever the model has one.
+        :mod:`logitrank.verify.models`); "auto" picks it whenever the model has one.
     batch_size : int
         Most prefixes sent to ``model.logits`` at once (generic path).
     memory_budget : int
@@ -245,7 +216,7 @@ def logit_matrix(
 
     Examples
     --------
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> m = random_isan(3, 4, 2, generator=0)
     >>> L = logit_matrix(m, [(0,), (1,), (2,)], [(), (1,)])
     >>> L.shape

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from synth import TimeVaryingISAN
-from synth._validation import as_generator, check_int, check_real, check_tokens, resolve_dtype
+from logitrank._validation import as_generator, check_int, check_real, check_tokens, resolve_dtype
+from logitrank.synth import TimeVaryingISAN
 
 __all__ = ["fit_isan_mle", "MLEReport"]
 
@@ -73,7 +73,7 @@ def fit_isan_mle(
 
     Examples
     --------
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> truth = random_isan(2, 3, 1, generator=0)
     >>> fitted, rep = fit_isan_mle(truth.sample(2000, generator=1), vocab_size=2, hidden_dim=1,
     ...                            steps=200, restarts=1, generator=0)

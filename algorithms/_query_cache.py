@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from synth._protocol import LanguageModel
+from logitrank.synth import LanguageModel
 
 __all__ = ["QueryCache"]
 
@@ -14,7 +14,7 @@ class QueryCache:
 
     Learners re-read the same prefixes across rounds (Algorithm 3 re-tests every level each
     round). Only prefixes never seen before reach the wrapped model, so a
-    :class:`synth.CountingOracle` underneath counts *distinct* queries, while ``requests`` here
+    :class:`logitrank.synth.CountingOracle` underneath counts *distinct* queries, while ``requests`` here
     counts every lookup.
 
     Parameters
@@ -25,7 +25,7 @@ class QueryCache:
     Examples
     --------
     >>> import torch
-    >>> from synth import CountingOracle, random_isan
+    >>> from logitrank.synth import CountingOracle, random_isan
     >>> oracle = CountingOracle(random_isan(3, 4, 2, generator=0))
     >>> cache = QueryCache(oracle)
     >>> _ = cache.logits(torch.tensor([[0, 1], [0, 1], [2, 2]]))

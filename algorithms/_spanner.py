@@ -22,7 +22,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from synth._validation import check_int, check_real
+from logitrank._validation import check_int, check_real
 
 __all__ = ["barycentric_spanner", "Spanner", "swap_bound"]
 
@@ -139,7 +139,7 @@ def barycentric_spanner(
     tol : float >= 0, optional
         Absolute tolerance of the independence test: a row whose distance from the span of the basis
         is <= tol counts as dependent. Default eps(float64)·max(n, k)·σ_max(rows), the LAPACK
-        convention for an exact-rank decision (see :func:`algorithms.default_rank_tol`); pass a
+        convention for an exact-rank decision (see :func:`logitrank.algorithms.default_rank_tol`); pass a
         larger value for rows that carry errors above rounding.
     coef_tol : float >= 0
         Relative margin of the swap test (see ``COEF_TOL``); the guarantee is

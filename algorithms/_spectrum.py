@@ -20,7 +20,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from synth._validation import check_int
+from logitrank._validation import check_int
 
 from ._gram import Spectrum, _canonical_signs
 

@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 import torch
 
-from synth._validation import check_int
+from logitrank._validation import check_int
 
 __all__ = ["sample_histories_futures", "nonsense_sequences"]
 

@@ -28,11 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from algorithms import logit_matrix, sample_histories_futures, top_k_columns  # noqa: E402
-from verify.models import load_model  # noqa: E402
-from verify.checks._real_setup import corpus_text  # noqa: E402
+from logitrank.algorithms import logit_matrix, sample_histories_futures, top_k_columns  # noqa: E402
+from logitrank.verify.checks._real_setup import corpus_text  # noqa: E402
+from logitrank.verify.models import load_model  # noqa: E402
 
 L_MIN, L_MAX, K = 8, 30, 50
 

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from synth import random_isan
+from logitrank.synth import random_isan
 
 
 def best_of(fn, repeats: int) -> float:

@@ -25,10 +25,10 @@ import cvxpy as cp
 import numpy as np
 import torch
 
-from algorithms import dist_spanner, extended_words, learn_approx, learn_isan, lp_sampler
-from algorithms._lp_sampler import _ChainLP
-from synth import power_law_isan, random_isan
-from verify import tv_monte_carlo
+from logitrank.algorithms import dist_spanner, extended_words, learn_approx, learn_isan, lp_sampler
+from logitrank.algorithms._lp_sampler import _ChainLP
+from logitrank.synth import power_law_isan, random_isan
+from logitrank.verify import tv_monte_carlo
 
 
 def sampler_for(d: int, T: int, V: int = 8, seed: int = 0):

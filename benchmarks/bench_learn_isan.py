@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from algorithms import learn_isan
-from synth import random_isan
-from verify import tv_distance, tv_monte_carlo
+from logitrank.algorithms import learn_isan
+from logitrank.synth import random_isan
+from logitrank.verify import tv_distance, tv_monte_carlo
 
 SIZES = [(2, 8, 2), (4, 8, 4), (8, 10, 8), (16, 12, 8), (8, 16, 16)]
 

@@ -32,10 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from algorithms import logit_matrix, logit_spectrum, lowrank_spectrum, sample_histories_futures, top_k_columns  # noqa: E402
-from synth import random_isan  # noqa: E402
+from logitrank.algorithms import logit_matrix, logit_spectrum, lowrank_spectrum, sample_histories_futures, top_k_columns  # noqa: E402
+from logitrank.synth import random_isan  # noqa: E402
 
 V, T, D = 256, 24, 32  # vocabulary, horizon, hidden dim of the benchmark ISAN
 L_MIN, L_MAX, K = 4, 10, 50

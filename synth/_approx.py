@@ -14,9 +14,10 @@ import math
 import numpy as np
 import torch
 
+from logitrank._validation import as_generator, check_int, check_real, resolve_dtype
+
 from ._isan import TimeVaryingISAN
 from ._protocol import LanguageModel, LogitModel
-from ._validation import as_generator, check_int, check_real, resolve_dtype
 
 __all__ = ["PowerLawISAN", "power_law_isan", "PerturbedModel", "perturbed", "approx_rank_error"]
 
@@ -143,7 +144,7 @@ def power_law_isan(
     Examples
     --------
     >>> import torch
-    >>> from synth import all_sequences
+    >>> from logitrank.synth import all_sequences
     >>> m = power_law_isan(2, 8, 4, alpha=1.0, generator=0)
     >>> m.first_exact_level
     2
@@ -281,7 +282,7 @@ def perturbed(model: LanguageModel, eps: float, *, generator) -> PerturbedModel:
     Examples
     --------
     >>> import torch
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> base = random_isan(4, 5, 2, generator=0)
     >>> m = perturbed(base, 0.1, generator=1)
     >>> diff = m.logits([[0, 3]]) - base.logits([[0, 3]])
@@ -341,7 +342,7 @@ def approx_rank_error(
 
     Examples
     --------
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> m = random_isan(3, 5, 2, generator=0)
     >>> bool(approx_rank_error(m, 2, generator=0).max() < 1e-12)      # exact rank 2
     True

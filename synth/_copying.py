@@ -23,8 +23,9 @@ import math
 
 import torch
 
+from logitrank._validation import check_int, check_real, check_tokens, resolve_dtype
+
 from ._isan import MAX_ENUMERATION, TimeVaryingISAN, all_sequences
-from ._validation import check_int, check_real, check_tokens, resolve_dtype
 
 __all__ = ["CopyingISAN", "copying", "copying_log_prob", "copying_distribution", "copying_tv"]
 

@@ -15,8 +15,9 @@ import itertools
 
 import torch
 
+from logitrank._validation import as_generator, check_int, check_real, check_tensor, check_tokens, resolve_dtype
+
 from ._protocol import LogitModel, _draw
-from ._validation import as_generator, check_int, check_real, check_tensor, check_tokens, resolve_dtype
 
 __all__ = ["TimeVaryingISAN", "ISAN", "random_isan", "all_sequences", "MAX_ENUMERATION"]
 
@@ -43,7 +44,7 @@ class TimeVaryingISAN(LogitModel):
     Examples
     --------
     >>> import torch
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> m = random_isan(3, 4, 2, generator=0)
     >>> m.logits(torch.tensor([[0, 2]])).sum().abs() < 1e-12      # mean-centred
     tensor(True)
@@ -221,7 +222,7 @@ class TimeVaryingISAN(LogitModel):
         if V**T > max_sequences:
             raise ValueError(
                 f"distribution() enumerates V**T = {V}**{T} = {V**T} sequences, more than "
-                f"max_sequences={max_sequences}; use sampling (verify.tv_monte_carlo) or raise max_sequences"
+                f"max_sequences={max_sequences}; use sampling (logitrank.verify.tv_monte_carlo) or raise max_sequences"
             )
         x = self.x0.unsqueeze(0)  # (1, d): one node per prefix
         logp = torch.zeros(1, dtype=self.dtype, device=self.device)
@@ -238,7 +239,7 @@ class TimeVaryingISAN(LogitModel):
         Parameters
         ----------
         histories : list of token tuples, or (n, t) LongTensor of one length
-        futures : list of token tuples (both validated by the caller, e.g. ``algorithms.logit_matrix``)
+        futures : list of token tuples (both validated by the caller, e.g. ``logitrank.algorithms.logit_matrix``)
         columns : (m, k) LongTensor or None
             Tokens kept per future (None: all V).
         update : callable(int) or None

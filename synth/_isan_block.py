@@ -3,29 +3,18 @@
 A time-varying ISAN is linear in its state, so L[h, (f, z)] = w_{f,t,z} · x_h with x_h the state
 after h (t = len h) and w_{f,t,z} = B̃[t+|f|, z] A[t+|f|−1, f_|f|] ⋯ A[t, f_1] (B̃ = B with its
 mean over tokens removed). The states are computed once per history and the (k, d) maps once per
-(future, history length); each block of the matrix is one matmul. ``algorithms.logit_matrix``
-reaches this through :meth:`synth.TimeVaryingISAN.logit_block`.
+(future, history length); each block of the matrix is one matmul. ``logitrank.algorithms.logit_matrix``
+reaches this through :meth:`logitrank.synth.TimeVaryingISAN.logit_block`.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import torch
 
+from logitrank._tokens import group_by_length as _group_by_length
+from logitrank._tokens import stack_rows as _stack
+
 __all__ = ["isan_logit_block"]
-
-
-def _group_by_length(seqs: list[tuple[int, ...]]) -> dict[int, list[int]]:
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i, s in enumerate(seqs):
-        groups[len(s)].append(i)
-    return groups
-
-
-def _stack(seqs: list[tuple[int, ...]], idx: list[int], length: int, device) -> torch.Tensor:
-    """The sequences at ``idx`` (all of one length) as a (len(idx), length) LongTensor."""
-    return torch.tensor([seqs[i] for i in idx], dtype=torch.long, device=device).reshape(len(idx), length)
 
 
 def isan_logit_block(model, H, F, cols, memory_budget, update):

@@ -12,7 +12,7 @@ __all__ = ["CountingOracle"]
 class CountingOracle:
     """Wrap a model and count what a learner asks of it.
 
-    Every learner in ``algorithms`` talks to its model through one of these and reports the
+    Every learner in ``logitrank.algorithms`` talks to its model through one of these and reports the
     counters. One *logit query* is one prefix whose next-token logits were requested (a (B, t)
     batch counts B queries); *tokens* adds up the lengths of those prefixes, a proxy for compute.
     Samples drawn and sequences scored are counted separately.
@@ -25,7 +25,7 @@ class CountingOracle:
     Examples
     --------
     >>> import torch
-    >>> from synth import CountingOracle, random_isan
+    >>> from logitrank.synth import CountingOracle, random_isan
     >>> oracle = CountingOracle(random_isan(3, 4, 2, generator=0))
     >>> _ = oracle.logits(torch.zeros(5, 2, dtype=torch.long))
     >>> oracle.queries, oracle.tokens
@@ -60,7 +60,7 @@ class CountingOracle:
         if name == "model":
             raise AttributeError(name)
         attr = getattr(self.model, name)
-        if name == "logit_block":  # a batched query path (see algorithms.logit_matrix): count it too
+        if name == "logit_block":  # a batched query path (see logitrank.algorithms.logit_matrix): count it too
             return self._counted_block(attr)
         return attr
 

@@ -30,8 +30,9 @@ import math
 import numpy as np
 import torch
 
+from logitrank._validation import check_int, check_real, check_tokens, resolve_dtype
+
 from ._isan import TimeVaryingISAN
-from ._validation import check_int, check_real, check_tokens, resolve_dtype
 
 __all__ = ["NoisyParityISAN", "noisy_parity", "noisy_parity_log_prob"]
 

@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from ._validation import as_generator, check_int, check_tokens
+from logitrank._validation import as_generator, check_int, check_tokens
 
 __all__ = ["LanguageModel", "LogitModel", "center_logits"]
 
@@ -105,7 +105,7 @@ class LogitModel(ABC):
         )
 
     def _check_sequences(self, sequences, name: str = "sequences") -> torch.Tensor:
-        reason = "" if self.horizon is None else f" (the horizon)"
+        reason = "" if self.horizon is None else " (the horizon)"
         return check_tokens(
             name, sequences, vocab_size=self.vocab_size, device=self.device,
             max_length=self.horizon, max_length_reason=reason,

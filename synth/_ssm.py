@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import torch
 
+from logitrank._validation import as_generator, check_int, check_real, check_tensor, resolve_dtype
+
 from ._isan import ISAN, MAX_ENUMERATION, _haar_orthogonal, all_sequences
 from ._protocol import LogitModel, _draw
-from ._validation import as_generator, check_int, check_real, check_tensor, resolve_dtype
 
 __all__ = ["LinearSSM", "random_linear_ssm"]
 

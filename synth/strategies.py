@@ -6,7 +6,7 @@ and checks them when it is built.
 Examples
 --------
 >>> from hypothesis import given
->>> from synth.strategies import isans
+>>> from logitrank.synth.strategies import isans
 >>> @given(isans(max_vocab_size=3))
 ... def test_rows_sum_to_zero(model):
 ...     assert abs(float(model.logits([[]]).sum())) < 1e-9
@@ -18,12 +18,13 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
+from logitrank._validation import check_int, check_real
+
 from ._approx import PowerLawISAN, power_law_isan
 from ._copying import CopyingISAN, copying
 from ._isan import TimeVaryingISAN, random_isan
 from ._parity import NoisyParityISAN, noisy_parity
 from ._ssm import LinearSSM, random_linear_ssm
-from ._validation import check_int, check_real
 
 __all__ = ["isans", "isan_sizes", "noisy_parities", "copyings", "linear_ssms", "power_law_isans"]
 
@@ -74,7 +75,7 @@ def isans(
     dtype: torch.dtype = torch.float64,
     device=None,
 ) -> st.SearchStrategy[TimeVaryingISAN]:
-    """Random time-varying ISANs (:func:`synth.random_isan`) with drawn sizes and seed.
+    """Random time-varying ISANs (:func:`logitrank.synth.random_isan`) with drawn sizes and seed.
 
     The drawn model has attributes ``vocab_size``, ``horizon`` and ``hidden_dim``; its logit rank
     is exactly ``hidden_dim`` at every level where that is possible (see :func:`random_isan`).
@@ -104,7 +105,7 @@ def noisy_parities(
     dtype: torch.dtype = torch.float64,
     device=None,
 ) -> st.SearchStrategy[NoisyParityISAN]:
-    """Noisy parities (:func:`synth.noisy_parity`) with a drawn secret, noise and ISAN dimension.
+    """Noisy parities (:func:`logitrank.synth.noisy_parity`) with a drawn secret, noise and ISAN dimension.
 
     The drawn model carries ``secret``, ``noise``, ``n_bits`` and ``hidden_dim``. Noise bounds must
     lie in (0, 0.5): the ISAN needs a finite logit.
@@ -140,7 +141,7 @@ def copyings(
     dtype: torch.dtype = torch.float64,
     device=None,
 ) -> st.SearchStrategy[CopyingISAN]:
-    """Fact C.9's copying ISANs (:func:`synth.copying`) with drawn n and strength C > 0.
+    """Fact C.9's copying ISANs (:func:`logitrank.synth.copying`) with drawn n and strength C > 0.
 
     The drawn model carries ``n_bits`` and ``strength``.
     """
@@ -169,7 +170,7 @@ def linear_ssms(
     dtype: torch.dtype = torch.float64,
     device=None,
 ) -> st.SearchStrategy[LinearSSM]:
-    """Random linear-in-state SSMs (:func:`synth.random_linear_ssm`) with drawn sizes and seed."""
+    """Random linear-in-state SSMs (:func:`logitrank.synth.random_linear_ssm`) with drawn sizes and seed."""
     scale = check_real("scale", scale, low=0.0, low_open=True)
     sizes = st.tuples(
         st.integers(*_bounds("vocab_size", min_vocab_size, max_vocab_size, 2)),
@@ -202,7 +203,7 @@ def power_law_isans(
     dtype: torch.dtype = torch.float64,
     device=None,
 ) -> st.SearchStrategy[PowerLawISAN]:
-    """Power-law ISANs (:func:`synth.power_law_isan`) with drawn sizes, even hidden dim, α and seed.
+    """Power-law ISANs (:func:`logitrank.synth.power_law_isan`) with drawn sizes, even hidden dim, α and seed.
 
     The drawn model carries ``alpha``, ``scales`` and ``first_exact_level``.
     """

@@ -1,6 +1,6 @@
 """verify — metrics, the claims registry and its checks, the ``logitrank`` CLI.
 
-Symbols (B, t, T, V, d, n, k) are defined in the :mod:`synth` package docstring.
+Symbols (B, t, T, V, d, n, k) are defined in the :mod:`logitrank.synth` package docstring.
 """
 
 from ._figures import plot_kl_to_rank, plot_principal_angles, plot_singular_values

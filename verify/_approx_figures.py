@@ -1,7 +1,7 @@
 """Figures of the approximate-rank learner (paper B): claims B1–B4 and the sensitivity study.
 
 Every function draws on a standalone Agg figure, writes ``<name>.png`` and ``<name>.pdf`` into
-``out_dir`` (through :func:`verify._figures._save`) and returns the two paths. Data come in as plain
+``out_dir`` (through :func:`logitrank.verify._figures._save`) and returns the two paths. Data come in as plain
 lists of dicts or arrays computed by the checks; nothing here runs a learner.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._figures import _save
+from ._figures import save_figure
 
 __all__ = ["plot_tv_vs_error", "plot_witnesses", "plot_coefficient_norms", "plot_queries", "plot_sensitivity"]
 
@@ -55,7 +55,7 @@ def plot_tv_vs_error(series: Mapping[str, Sequence[dict]], exact: Sequence[dict]
     bx.set_ylabel("TV")
     bx.set_title("exact rank: approx learner vs truth / exact learner", fontsize=9)
     bx.legend(fontsize=7)
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)
 
 
 def plot_witnesses(exact_rows: Sequence[dict], approx_rows: Sequence[dict], out_dir, *, name: str = "B2_witnesses"):
@@ -78,7 +78,7 @@ def plot_witnesses(exact_rows: Sequence[dict], approx_rows: Sequence[dict], out_
         bx.set_xlabel("rank cap r"), bx.set_ylabel("witnesses per level")
         bx.set_title("approximately low-rank (power-law ISAN)", fontsize=9)
         bx.legend(fontsize=7)
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)
 
 
 def plot_coefficient_norms(curves: Mapping[str, dict], beta: float, out_dir, *, name: str = "B3_lp_vs_greedy"):
@@ -97,7 +97,7 @@ def plot_coefficient_norms(curves: Mapping[str, dict], beta: float, out_dir, *, 
     ax.set_ylabel("median of max |c_t,i| over paths")
     ax.set_title("B3: joint LP vs greedy one-step composition", fontsize=9)
     ax.legend(fontsize=6)
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)
 
 
 def plot_queries(rows: Sequence[dict], out_dir, *, name: str = "B4_queries"):
@@ -115,7 +115,7 @@ def plot_queries(rows: Sequence[dict], out_dir, *, name: str = "B4_queries"):
     ax.set_ylabel("distinct logit queries")
     ax.set_title("B4: queries of learn_approx (V = 2)", fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)
 
 
 def plot_sensitivity(parameter: str, rows: Sequence[dict], out_dir, *, name: str | None = None):
@@ -142,4 +142,4 @@ def plot_sensitivity(parameter: str, rows: Sequence[dict], out_dir, *, name: str
         ax.set_xlabel(parameter)
         ax.set_ylabel(ylabel)
     fig.suptitle(f"sensitivity of learn_approx to {parameter} (hollow: not accepted)", fontsize=10)
-    return _save(fig, out_dir, name or f"sensitivity_{parameter}")
+    return save_figure(fig, out_dir, name or f"sensitivity_{parameter}")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from algorithms import logit_matrix
-from algorithms._logit_matrix import as_token_list
+from logitrank._tokens import as_token_list
+from logitrank.algorithms import logit_matrix
 
 __all__ = ["cached_logit_matrix", "matrix_key"]
 
@@ -46,7 +46,7 @@ def matrix_key(model, histories, futures, columns: torch.Tensor | None) -> str:
 
 def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | None = None, cache_dir=None,
                         chunk: int | None = None, progress: bool = False, desc: str = "logit matrix") -> torch.Tensor:
-    """:func:`algorithms.logit_matrix` with finished chunks of futures stored under ``cache_dir``.
+    """:func:`logitrank.algorithms.logit_matrix` with finished chunks of futures stored under ``cache_dir``.
 
     Parameters
     ----------
@@ -54,7 +54,7 @@ def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | No
     histories : (n,) token sequences
     futures : (m,) token sequences
     columns : (m, k) LongTensor, optional
-        Tokens kept per future (e.g. :func:`algorithms.top_k_columns`); all V when None.
+        Tokens kept per future (e.g. :func:`logitrank.algorithms.top_k_columns`); all V when None.
     cache_dir : path or None
         Where chunks live; None computes without caching.
     chunk : int, optional
@@ -67,7 +67,7 @@ def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | No
 
     Returns
     -------
-    (n, m·k) tensor, future-major like :func:`algorithms.logit_matrix`.
+    (n, m·k) tensor, future-major like :func:`logitrank.algorithms.logit_matrix`.
     """
     V = model.vocab_size
     H = as_token_list("histories", histories, V)

@@ -2,7 +2,7 @@
 
 Each function draws on a standalone :class:`matplotlib.figure.Figure` rendered by the Agg canvas
 (no pyplot state, nothing is shown), writes ``<name>.png`` and ``<name>.pdf`` into ``out_dir`` and
-returns the two paths. The data come from :mod:`algorithms` (``downsized_spectra``,
+returns the two paths. The data come from :mod:`logitrank.algorithms` (``downsized_spectra``,
 ``fit_power_law``, ``avg_kl_to_rank``, ``principal_angles``); the functions only draw.
 """
 
@@ -16,12 +16,12 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from algorithms import PowerLawFit
+from logitrank.algorithms import PowerLawFit
 
 __all__ = ["plot_singular_values", "plot_kl_to_rank", "plot_principal_angles"]
 
 
-def _array(name: str, values) -> np.ndarray:
+def as_array(name: str, values) -> np.ndarray:
     if isinstance(values, torch.Tensor):
         values = values.detach().to("cpu", torch.float64).numpy()
     arr = np.asarray(values, dtype=np.float64)
@@ -30,7 +30,7 @@ def _array(name: str, values) -> np.ndarray:
     return arr
 
 
-def _save(fig: Figure, out_dir, name: str) -> tuple[Path, Path]:
+def save_figure(fig: Figure, out_dir, name: str) -> tuple[Path, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)  # attach the Agg canvas: rendering never touches a GUI backend
@@ -53,7 +53,7 @@ def plot_singular_values(
     Parameters
     ----------
     spectra : mapping factor → (p,) array or tensor
-        E.g. :func:`algorithms.downsized_spectra`; factor 1 is the full matrix, i the matrix with
+        E.g. :func:`logitrank.algorithms.downsized_spectra`; factor 1 is the full matrix, i the matrix with
         about 1/i of the entries. Zero values are not drawn (log axes).
     out_dir : path
     fit : PowerLawFit, optional
@@ -67,7 +67,7 @@ def plot_singular_values(
     Examples
     --------
     >>> import tempfile, numpy as np
-    >>> from algorithms import fit_power_law
+    >>> from logitrank.algorithms import fit_power_law
     >>> s = np.arange(1, 201) ** -0.6
     >>> with tempfile.TemporaryDirectory() as d:
     ...     png, pdf = plot_singular_values({1: s, 4: s[:100]}, d, fit=fit_power_law(s))
@@ -79,7 +79,7 @@ def plot_singular_values(
     fig = Figure(figsize=(5.0, 3.8))
     ax = fig.add_subplot()
     for factor, values in sorted(spectra.items()):
-        s = _array(f"spectra[{factor}]", values)
+        s = as_array(f"spectra[{factor}]", values)
         i = np.arange(1, len(s) + 1)
         keep = s > 0
         label = "full" if factor == 1 else f"downsized {factor}×"
@@ -90,7 +90,7 @@ def plot_singular_values(
     ax.set_ylabel("singular value σ_i (normalised)")
     ax.set_title(title or (f"singular values; α ≈ {fit.alpha:.3f}" if fit is not None else "singular values"))
     ax.legend(fontsize=8)
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)
 
 
 def plot_kl_to_rank(
@@ -107,7 +107,7 @@ def plot_kl_to_rank(
     Parameters
     ----------
     ranks : (p,) ints
-    curves : mapping label → (p,) array of average KL, e.g. from :func:`algorithms.avg_kl_to_rank`
+    curves : mapping label → (p,) array of average KL, e.g. from :func:`logitrank.algorithms.avg_kl_to_rank`
     out_dir : path
     baseline : float or mapping label → float, optional
         The rank-1 baseline of Appendix A.1.3, drawn as dashed horizontal line(s).
@@ -124,14 +124,14 @@ def plot_kl_to_rank(
     ...     png.exists()
     True
     """
-    r = _array("ranks", ranks)
+    r = as_array("ranks", ranks)
     if not curves:
         raise ValueError("curves must hold at least one curve; got an empty mapping")
     fig = Figure(figsize=(5.0, 3.8))
     ax = fig.add_subplot()
     colors = {}
     for label, values in curves.items():
-        kl = _array(f"curves[{label!r}]", values)
+        kl = as_array(f"curves[{label!r}]", values)
         if kl.shape != r.shape:
             raise ValueError(f"curves[{label!r}] must have one value per rank ({len(r)}); got {len(kl)}")
         keep = (r > 0) & (kl > 0)
@@ -145,7 +145,7 @@ def plot_kl_to_rank(
     ax.set_ylabel("average KL (nats)")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)
 
 
 def plot_principal_angles(
@@ -160,10 +160,10 @@ def plot_principal_angles(
 
     Parameters
     ----------
-    angles : mapping r → (r,) angles in radians (increasing), e.g. :func:`algorithms.principal_angles`
+    angles : mapping r → (r,) angles in radians (increasing), e.g. :func:`logitrank.algorithms.principal_angles`
     out_dir : path
     random : mapping r → (r,) angles, optional
-        The random-subspace baseline (:func:`algorithms.random_subspace_angles`), dashed, same colour.
+        The random-subspace baseline (:func:`logitrank.algorithms.random_subspace_angles`), dashed, same colour.
 
     Returns
     -------
@@ -172,7 +172,7 @@ def plot_principal_angles(
     Examples
     --------
     >>> import tempfile
-    >>> from algorithms import random_subspace_angles
+    >>> from logitrank.algorithms import random_subspace_angles
     >>> with tempfile.TemporaryDirectory() as d:
     ...     png, _ = plot_principal_angles({3: [0.0, 0.1, 0.5]}, d, random={3: random_subspace_angles(50, 3, rng=0)})
     ...     png.exists()
@@ -183,14 +183,14 @@ def plot_principal_angles(
     fig = Figure(figsize=(5.0, 3.8))
     ax = fig.add_subplot()
     for r, values in sorted(angles.items()):
-        th = _array(f"angles[{r}]", values)
+        th = as_array(f"angles[{r}]", values)
         (line,) = ax.plot(np.arange(1, len(th) + 1), np.cos(th), lw=1.4, label=f"r = {r}")
         if random is not None and r in random:
-            base = _array(f"random[{r}]", random[r])
+            base = as_array(f"random[{r}]", random[r])
             ax.plot(np.arange(1, len(base) + 1), np.cos(base), "--", lw=1, color=line.get_color())
     ax.set_xlabel("index of principal angle")
     ax.set_ylabel("cos θ_i")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title + (" (dashed: random subspaces)" if random else ""))
     ax.legend(fontsize=8)
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
-from ._figures import _save
+from ._figures import save_figure
 
 __all__ = ["plot_tv_curves", "plot_query_scaling"]
 
@@ -39,7 +39,7 @@ def plot_tv_curves(
     if title:
         ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)
 
 
 def plot_query_scaling(series: Mapping[str, tuple[Sequence[float], Sequence[float], float]], out_dir, *, name: str):
@@ -59,4 +59,4 @@ def plot_query_scaling(series: Mapping[str, tuple[Sequence[float], Sequence[floa
             ax.set_ylabel("logit queries")
         ax.set_title(f"queries ∝ {label}^{slope:.2f}", fontsize=9)
     fig.tight_layout()
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)

@@ -86,7 +86,7 @@ def tv_monte_carlo(p_model, q_model, n: int, *, generator, confidence: float = 0
 
     Examples
     --------
-    >>> from synth import random_isan
+    >>> from logitrank.synth import random_isan
     >>> m = random_isan(3, 4, 2, generator=0)
     >>> est, hw = tv_monte_carlo(m, m, 1000, generator=0)
     >>> est, round(hw, 3)

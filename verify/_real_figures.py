@@ -1,7 +1,7 @@
 """Figures of the real-model experiments: LinGen's per-position KL (paper A, Fig 5 / 1b) and
 quantities over training checkpoints (Fig 3, and X5's comparison with held-out loss).
 
-Drawn like :mod:`verify._figures` (standalone Agg figures, PNG + PDF, paths returned).
+Drawn like :mod:`logitrank.verify._figures` (standalone Agg figures, PNG + PDF, paths returned).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._figures import _array, _save
+from ._figures import as_array, save_figure
 
 __all__ = ["plot_position_kl", "plot_over_training"]
 
@@ -43,7 +43,7 @@ def plot_position_kl(curves: Mapping[str, object], out_dir, *, name: str = "ling
     ax = fig.add_subplot()
     floor = 1e-4  # KL below this (e.g. an exact first token) is drawn at the floor of the log axis
     for label, values in curves.items():
-        kl = _array(f"curves[{label!r}]", values)
+        kl = as_array(f"curves[{label!r}]", values)
         marker = "*" if label.lower().startswith("lingen") else "o"
         ax.plot(np.arange(1, len(kl) + 1), np.maximum(kl, floor), marker=marker, ms=5, lw=1.3,
                 label=f"{label} (total {kl.sum():.2f})")
@@ -52,7 +52,7 @@ def plot_position_kl(curves: Mapping[str, object], out_dir, *, name: str = "ling
     ax.set_yscale("log")
     ax.set_title(title)
     ax.legend(fontsize=7)
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)
 
 
 def plot_over_training(steps: Sequence[int], curves: Mapping[str, object], out_dir, *,
@@ -79,13 +79,13 @@ def plot_over_training(steps: Sequence[int], curves: Mapping[str, object], out_d
     ...     png.exists()
     True
     """
-    x = np.maximum(_array("steps", steps), 0.5)
+    x = np.maximum(as_array("steps", steps), 0.5)
     if not curves:
         raise ValueError("curves must hold at least one curve; got an empty mapping")
     fig = Figure(figsize=(5.2, 3.8))
     ax = fig.add_subplot()
     for label, values in curves.items():
-        y = _array(f"curves[{label!r}]", values)
+        y = as_array(f"curves[{label!r}]", values)
         if y.shape != x.shape:
             raise ValueError(f"curves[{label!r}] must have one value per step ({len(x)}); got {len(y)}")
         ax.plot(x, y, "o-", ms=3, lw=1.3, label=label)
@@ -96,6 +96,6 @@ def plot_over_training(steps: Sequence[int], curves: Mapping[str, object], out_d
     ax.legend(fontsize=7, loc="upper left")
     if loss is not None:
         ax2 = ax.twinx()
-        ax2.plot(x, _array("loss", loss), "k--", lw=1, label="held-out loss")
+        ax2.plot(x, as_array("loss", loss), "k--", lw=1, label="held-out loss")
         ax2.set_ylabel("held-out loss (nats/token), dashed")
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)

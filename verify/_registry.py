@@ -21,7 +21,7 @@ class CheckConfig:
     """How a check runs: ``scale`` ("quick" for CI and the demo, "full" for papers' sizes), ``seed``,
     ``out_dir``, where checks that draw figures write them (``<out_dir>/figures``), and ``model``,
     the language model of the real-model experiments E1–E11 ("tiny", "tiny@stepN", "smollm2" or a
-    Hugging Face name; see :func:`verify.models.load_model`)."""
+    Hugging Face name; see :func:`logitrank.verify.models.load_model`)."""
 
     scale: str = "quick"
     seed: int = 0

@@ -5,7 +5,7 @@ watch |F̂|, failures and cost). :func:`sensitivity_study` varies one parameter 
 setting, learns, and records TV (exact enumeration), distinct queries, witnesses, the LP infeasibility
 rate and acceptance; it writes one figure per parameter. Run it from the command line with
 
-    python -m verify._sensitivity --out results/figures [--seed 0]
+    python -m logitrank.verify._sensitivity --out results/figures [--seed 0]
 
 or at full scale through ``logitrank check B1 --scale full``.
 """
@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from algorithms import learn_approx
-from synth import LanguageModel, all_sequences, perturbed, random_isan
+from logitrank.algorithms import learn_approx
+from logitrank.synth import LanguageModel, all_sequences, perturbed, random_isan
 
 from ._approx_figures import plot_sensitivity
 from ._metrics import tv_distance
@@ -62,7 +62,7 @@ def sensitivity_study(
         Default: ``perturbed(random_isan(3, 6, 4), 1e-3)`` at rank 4 (single tokens give rank 2, so
         every level needs witnesses; 364 prefixes, so queries do not saturate at once), where the
         parameters matter: exactly low-rank models are learned exactly for most settings.
-    rank, epsilon : passed to :func:`algorithms.learn_approx`.
+    rank, epsilon : passed to :func:`logitrank.algorithms.learn_approx`.
     parameters : names among "beta", "threshold", "epochs".
     values : mapping name → values (default ``DEFAULT_VALUES``).
     base : mapping name → value held while another is swept (default ``DEFAULT_BASE``).

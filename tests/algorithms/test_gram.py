@@ -6,7 +6,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from algorithms import (
+from logitrank.algorithms import (
     Spectrum,
     downsized_spectra,
     gram_matrix,
@@ -16,9 +16,9 @@ from algorithms import (
     lowrank_spectrum,
     principal_angles,
 )
-from algorithms._gram import _future_blocks
-from synth import random_isan
-from synth.strategies import isans
+from logitrank.algorithms._gram import _future_blocks
+from logitrank.synth import random_isan
+from logitrank.synth.strategies import isans
 
 
 def _sets(model, seed, n=12, m=9):

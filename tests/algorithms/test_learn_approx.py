@@ -5,10 +5,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from algorithms import default_n_validation, default_threshold, learn_approx, learn_isan
-from synth import all_sequences, perturbed, random_isan
-from synth.strategies import isans, power_law_isans
-from verify import tv_distance
+from logitrank.algorithms import default_n_validation, default_threshold, learn_approx, learn_isan
+from logitrank.synth import all_sequences, perturbed, random_isan
+from logitrank.synth.strategies import isans, power_law_isans
+from logitrank.verify import tv_distance
 
 # With exact rank the learned LP sampler writes every prefix in its unique coordinates, computed by
 # simplex LU solves to float64 rounding (logit errors ~1e-13 measured), so TV stays below ~1e-13;

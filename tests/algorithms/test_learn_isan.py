@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from algorithms import (
+from logitrank.algorithms import (
     QueryCache,
     RankExceededError,
     RankMarginWarning,
@@ -19,9 +19,9 @@ from algorithms import (
     logit_matrix,
     numerical_rank,
 )
-from synth import CountingOracle, all_sequences, perturbed, random_isan
-from synth.strategies import isans, noisy_parities
-from verify import tv_distance, tv_monte_carlo
+from logitrank.synth import CountingOracle, all_sequences, perturbed, random_isan
+from logitrank.synth.strategies import isans, noisy_parities
+from logitrank.verify import tv_distance, tv_monte_carlo
 
 # The learned ISAN solves least-squares systems whose condition numbers stay below ~1e4 for these
 # sizes, so float64 rounding (1e-16) leaves TV below ~1e-12; 1e-9 is a wide but meaningful bound

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from algorithms import ContextWindow, fit_lingen_weights, lingen, logit_matrix, position_kl
-from synth import all_sequences, random_isan
+from logitrank.algorithms import ContextWindow, fit_lingen_weights, lingen, logit_matrix, position_kl
+from logitrank.synth import all_sequences, random_isan
 
 
 def _planted_isan():

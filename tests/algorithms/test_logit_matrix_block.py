@@ -1,10 +1,10 @@
-"""The duck-typed ``logit_block`` hook of :func:`algorithms.logit_matrix` (used by cached networks)."""
+"""The duck-typed ``logit_block`` hook of :func:`logitrank.algorithms.logit_matrix` (used by cached networks)."""
 
 import pytest
 import torch
 
-from algorithms import ContextWindow, gram_matrix, logit_matrix
-from synth import random_isan
+from logitrank.algorithms import ContextWindow, gram_matrix, logit_matrix
+from logitrank.synth import random_isan
 
 
 class _BlockModel:

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from algorithms import (
+from logitrank.algorithms import (
     LogitMatrix,
     generic_level_rank,
     logit_matrix,
@@ -14,8 +14,8 @@ from algorithms import (
     random_k_columns,
     top_k_columns,
 )
-from synth import CountingOracle, TimeVaryingISAN, all_sequences, random_isan
-from synth.strategies import isans
+from logitrank.synth import CountingOracle, TimeVaryingISAN, all_sequences, random_isan
+from logitrank.synth.strategies import isans
 
 # Fast and generic paths add the same O(1) products in different orders (orthogonal A, unit x0,
 # N(0, 1) readouts), so they differ by a few T·d·eps ≈ 1e-14; 1e-12 leaves a factor 100.

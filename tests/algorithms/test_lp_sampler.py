@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from algorithms import (
+from logitrank.algorithms import (
     InfeasibleLPError,
     LPSampler,
     barycentric_spanner,
@@ -15,9 +15,9 @@ from algorithms import (
     lp_sampler,
     word_rows,
 )
-from synth import LanguageModel, all_sequences, perturbed, random_isan
-from synth.strategies import isans
-from verify import tv_distance
+from logitrank.synth import LanguageModel, all_sequences, perturbed, random_isan
+from logitrank.synth.strategies import isans
+from logitrank.verify import tv_distance
 
 # Simplex returns a basic solution computed by LU solves, so with exact rank the coefficients are
 # exact up to float64 rounding (~1e-13 for logits of order 1 and β = 2, measured); TV then stays

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from algorithms import numerical_rank
+from logitrank.algorithms import numerical_rank
 
 
 def test_planted_rank_is_recovered():

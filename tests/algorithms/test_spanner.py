@@ -8,10 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from algorithms import barycentric_spanner, dist_spanner, extended_words, level_logit_matrix, swap_bound
-from algorithms._spanner import COEF_TOL
-from synth import perturbed, random_isan
-from synth.strategies import isans, power_law_isans
+from logitrank.algorithms import barycentric_spanner, dist_spanner, extended_words, level_logit_matrix, swap_bound
+from logitrank.algorithms._spanner import COEF_TOL
+from logitrank.synth import perturbed, random_isan
+from logitrank.synth.strategies import isans, power_law_isans
 
 # Coefficients are exact up to float64 rounding of a projection onto a basis whose condition number
 # stays below ~1e6 here: reconstruction error <= 1e-9 relative to the largest row norm.

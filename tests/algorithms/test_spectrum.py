@@ -8,7 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from algorithms import (
+from logitrank.algorithms import (
     avg_kl,
     avg_kl_to_rank,
     fit_power_law,
@@ -19,8 +19,8 @@ from algorithms import (
     rank_one_baseline_kl,
     top_k_columns,
 )
-from synth import random_isan
-from synth.strategies import isans
+from logitrank.synth import random_isan
+from logitrank.synth.strategies import isans
 
 
 def _randn(*shape, seed=0):

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from algorithms import nonsense_sequences, sample_histories_futures
+from logitrank.algorithms import nonsense_sequences, sample_histories_futures
 
 STREAM = list(range(10_000))  # token = position, so every window is a run of consecutive ints
 

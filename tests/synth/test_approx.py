@@ -6,8 +6,8 @@ import pytest
 import torch
 from hypothesis import given
 
-from algorithms import level_logit_matrix, level_ranks
-from synth import (
+from logitrank.algorithms import level_logit_matrix, level_ranks
+from logitrank.synth import (
     LogitModel,
     PerturbedModel,
     PowerLawISAN,
@@ -19,7 +19,7 @@ from synth import (
     power_law_isan,
     random_isan,
 )
-from synth.strategies import isans, power_law_isans
+from logitrank.synth.strategies import isans, power_law_isans
 
 
 def rot(angle: float) -> torch.Tensor:

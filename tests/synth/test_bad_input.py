@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from synth import CountingOracle, ISAN, TimeVaryingISAN, random_isan
+from logitrank.synth import ISAN, CountingOracle, TimeVaryingISAN, random_isan
 
 M = random_isan(3, 4, 2, generator=0)
 A, B, X0 = M.A, M.B, M.x0
@@ -59,7 +59,7 @@ def test_bad_calls_raise_clear_errors(call, exc, pattern):
 
 
 def test_generator_on_the_wrong_device_is_named():
-    from synth._validation import as_generator
+    from logitrank._validation import as_generator
 
     with pytest.raises(ValueError, match=r"generator is on device cpu, but the model is on meta"):
         as_generator(torch.Generator(), torch.device("meta"))

@@ -7,10 +7,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from algorithms import level_ranks
-from synth import CopyingISAN, all_sequences, copying, copying_distribution, copying_log_prob, copying_tv
-from synth.strategies import copyings
-from verify import tv_distance
+from logitrank.algorithms import level_ranks
+from logitrank.synth import CopyingISAN, all_sequences, copying, copying_distribution, copying_log_prob, copying_tv
+from logitrank.synth.strategies import copyings
+from logitrank.verify import tv_distance
 
 EPS64 = torch.finfo(torch.float64).eps
 

@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from algorithms import generic_level_rank, level_ranks
-from synth import ISAN, TimeVaryingISAN, all_sequences, random_isan
-from synth.strategies import isans
-from verify import tv_distance
+from logitrank.algorithms import generic_level_rank, level_ranks
+from logitrank.synth import ISAN, TimeVaryingISAN, all_sequences, random_isan
+from logitrank.synth.strategies import isans
+from logitrank.verify import tv_distance
 
 EPS64 = torch.finfo(torch.float64).eps
 

@@ -3,8 +3,8 @@
 import torch
 from hypothesis import given
 
-from synth import CountingOracle, LanguageModel, LogitModel, random_isan
-from synth.strategies import isans
+from logitrank.synth import CountingOracle, LanguageModel, LogitModel, random_isan
+from logitrank.synth.strategies import isans
 
 
 class ScoresOnly(LogitModel):

@@ -6,10 +6,10 @@ import pytest
 import torch
 from hypothesis import given
 
-from algorithms import level_ranks
-from synth import NoisyParityISAN, all_sequences, noisy_parity, noisy_parity_log_prob
-from synth.strategies import noisy_parities
-from verify import tv_distance
+from logitrank.algorithms import level_ranks
+from logitrank.synth import NoisyParityISAN, all_sequences, noisy_parity, noisy_parity_log_prob
+from logitrank.synth.strategies import noisy_parities
+from logitrank.verify import tv_distance
 
 EPS64 = torch.finfo(torch.float64).eps
 

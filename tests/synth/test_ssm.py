@@ -6,10 +6,10 @@ import pytest
 import torch
 from hypothesis import given
 
-from algorithms import level_ranks
-from synth import ISAN, LinearSSM, LogitModel, random_linear_ssm
-from synth.strategies import linear_ssms
-from verify import tv_distance
+from logitrank.algorithms import level_ranks
+from logitrank.synth import ISAN, LinearSSM, LogitModel, random_linear_ssm
+from logitrank.synth.strategies import linear_ssms
+from logitrank.verify import tv_distance
 
 EPS64 = torch.finfo(torch.float64).eps
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from synth import CopyingISAN, LinearSSM, NoisyParityISAN, PowerLawISAN, TimeVaryingISAN
-from synth.strategies import copyings, isans, linear_ssms, noisy_parities, power_law_isans
+from logitrank.synth import CopyingISAN, LinearSSM, NoisyParityISAN, PowerLawISAN, TimeVaryingISAN
+from logitrank.synth.strategies import copyings, isans, linear_ssms, noisy_parities, power_law_isans
 
 
 @given(noisy_parities(min_n_bits=2, max_n_bits=5, min_noise=0.1, max_noise=0.2, min_hidden_dim=1, max_hidden_dim=1))

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from algorithms import logit_matrix
-from verify._cache import cached_logit_matrix, matrix_key
-from verify.models import TinyConfig, TinyLM
+from logitrank.algorithms import logit_matrix
+from logitrank.verify._cache import cached_logit_matrix, matrix_key
+from logitrank.verify.models import TinyConfig, TinyLM
 
 
 class _Counting(TinyLM):
@@ -60,7 +60,7 @@ def test_key_changes_with_weights_data_and_columns(lm):
 
 
 def test_model_without_fingerprint_is_refused(tmp_path):
-    from synth import random_isan
+    from logitrank.synth import random_isan
 
     with pytest.raises(TypeError, match=r"has no fingerprint\(\) method"):
         cached_logit_matrix(random_isan(3, 5, 2, generator=0), [(0,)], [(1,)], cache_dir=tmp_path)

@@ -6,7 +6,7 @@ turns CI red. Real-model experiments (E1–E11) are exercised by their own tests
 
 import pytest
 
-from verify import CheckConfig, registered, run_check
+from logitrank.verify import CheckConfig, registered, run_check
 
 EXPECTED_TO_HOLD = ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T12", "T13", "B1", "B2", "B4", "E12", "X3"]
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from verify import LEDGER, CheckConfig, ClaimResult, registered, run_check
-from verify.cli import main
+from logitrank.verify import LEDGER, CheckConfig, ClaimResult, registered, run_check
+from logitrank.verify.cli import main
 
 
 def test_T1_T3_hold_and_json_is_written(tmp_path, capsys):
@@ -54,7 +54,7 @@ def test_registry_contract():
 
 
 def test_learner_figures_render(tmp_path):
-    from verify._learner_figures import plot_query_scaling, plot_tv_curves
+    from logitrank.verify._learner_figures import plot_query_scaling, plot_tv_curves
 
     png, pdf = plot_tv_curves({"a": ([1, 2], [0.1, 1e-20])}, tmp_path, name="tv", xlabel="n", reference=0.4)
     assert png.stat().st_size > 1000 and pdf.exists()

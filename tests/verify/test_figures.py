@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from algorithms import (
+from logitrank.algorithms import (
     avg_kl_to_rank,
     downsized_spectra,
     fit_power_law,
@@ -15,8 +15,8 @@ from algorithms import (
     sample_histories_futures,
     top_k_columns,
 )
-from synth import random_isan
-from verify import plot_kl_to_rank, plot_principal_angles, plot_singular_values
+from logitrank.synth import random_isan
+from logitrank.verify import plot_kl_to_rank, plot_principal_angles, plot_singular_values
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from algorithms import logit_matrix, top_k_columns
-from verify.models import HFCausalLM, smollm2_gguf
+from logitrank.algorithms import logit_matrix, top_k_columns
+from logitrank.verify.models import HFCausalLM, smollm2_gguf
 
 # float32 GPT-2 with logits of size ~1: reordered sums differ by ~1e-7; float64 by ~1e-15
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
@@ -109,7 +109,7 @@ def test_smollm2_is_found_offline():
     assert path.name.endswith(".gguf") and path.stat().st_size > 50e6
     if os.environ.get("LOGITRANK_SMOLLM2") != "1":  # loading takes ~35 s; opt in
         return
-    from verify.models import smollm2
+    from logitrank.verify.models import smollm2
 
     lm = smollm2()
     ids = lm.encode("The capital of France is")

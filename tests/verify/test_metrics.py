@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from verify import kl_divergence, tv_distance
+from logitrank.verify import kl_divergence, tv_distance
 
 
 def test_hand_worked_values():

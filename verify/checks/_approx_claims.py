@@ -9,8 +9,8 @@ import statistics
 import numpy as np
 import torch
 
-from algorithms import dist_spanner, extended_words, learn_approx, learn_isan, lp_sampler
-from synth import TimeVaryingISAN, all_sequences, approx_rank_error, perturbed, power_law_isan, random_isan
+from logitrank.algorithms import dist_spanner, extended_words, learn_approx, learn_isan, lp_sampler
+from logitrank.synth import TimeVaryingISAN, all_sequences, approx_rank_error, perturbed, power_law_isan, random_isan
 
 from .._approx_figures import plot_coefficient_norms, plot_queries, plot_tv_vs_error, plot_witnesses
 from .._metrics import tv_distance

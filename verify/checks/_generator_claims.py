@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from algorithms import level_ranks
-from synth import (
+from logitrank.algorithms import level_ranks
+from logitrank.synth import (
     all_sequences,
     copying,
     copying_distribution,

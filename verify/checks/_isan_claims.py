@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from algorithms import generic_level_rank, level_ranks
-from synth import random_isan
+from logitrank.algorithms import generic_level_rank, level_ranks
+from logitrank.synth import random_isan
 
 from .._metrics import tv_distance
 from .._registry import CheckConfig, ClaimResult, register

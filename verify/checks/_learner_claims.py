@@ -6,8 +6,8 @@ import statistics
 
 import torch
 
-from algorithms import isan_from_spanning_sets, learn_isan, level_logit_matrix, numerical_rank
-from synth import all_sequences, random_isan
+from logitrank.algorithms import isan_from_spanning_sets, learn_isan, level_logit_matrix, numerical_rank
+from logitrank.synth import all_sequences, random_isan
 
 from .._metrics import tv_distance, tv_monte_carlo
 from .._registry import CheckConfig, ClaimResult, register
@@ -150,8 +150,8 @@ _T7 = {
 def check_t7(config: CheckConfig) -> ClaimResult:
     """Noisy parity: the logit-query learner reaches TV ≈ 0 for every n; maximum-likelihood fitting
     of an ISAN of the right dimension from samples ends near the trivial TV (½ − noise) for large n."""
-    from algorithms import fit_isan_mle
-    from synth import noisy_parity
+    from logitrank.algorithms import fit_isan_mle
+    from logitrank.synth import noisy_parity
 
     from .._learner_figures import plot_tv_curves
 
@@ -207,7 +207,7 @@ _X3 = {
 
 @register("X3")
 def check_x3(config: CheckConfig) -> ClaimResult:
-    """Where the exact-rank learner breaks under oracle noise ξ (synth.perturbed), per rank_tol.
+    """Where the exact-rank learner breaks under oracle noise ξ (logitrank.synth.perturbed), per rank_tol.
 
     The measured map is the answer; the verdict tests the pattern it should show: with
     rank_tol·scale above ξ the learner returns the true dimension and TV ≤ 10·ξ; otherwise it
@@ -216,8 +216,8 @@ def check_x3(config: CheckConfig) -> ClaimResult:
     """
     import warnings
 
-    from algorithms import IncompleteSpanError, RankExceededError, RankMarginWarning
-    from synth import perturbed
+    from logitrank.algorithms import IncompleteSpanError, RankExceededError, RankMarginWarning
+    from logitrank.synth import perturbed
 
     spec = _X3[config.scale]
     V, T, d = spec["size"]
@@ -243,7 +243,7 @@ def check_x3(config: CheckConfig) -> ClaimResult:
     learned = [g for g in grid if g["outcome"].startswith("learned")]
     return ClaimResult(
         "X3", "holds" if ok else "fails",
-        setting={"model (V,T,d)": spec["size"], "noise": "synth.perturbed (±ξ per logit, hashed per prefix)",
+        setting={"model (V,T,d)": spec["size"], "noise": "logitrank.synth.perturbed (±ξ per logit, hashed per prefix)",
                  "learner": "learn_isan, epsilon 0.2", "xi": spec["xi"], "rank_tol": spec["rank_tol"]},
         figures={
             "learned runs": f"{len(learned)}/{len(grid)}",

@@ -18,8 +18,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from algorithms import ContextWindow, fit_lingen_weights, lingen, logit_matrix, nonsense_sequences, position_kl
-from algorithms import sample_histories_futures, top_k_columns
+from logitrank.algorithms import (
+    ContextWindow,
+    fit_lingen_weights,
+    lingen,
+    logit_matrix,
+    nonsense_sequences,
+    position_kl,
+    sample_histories_futures,
+    top_k_columns,
+)
 
 from .._real_figures import plot_position_kl
 from .._registry import CheckConfig, ClaimResult, register

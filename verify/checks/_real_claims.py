@@ -1,7 +1,7 @@
 """Real-model experiments of paper A, §3.1 (E1–E6) and the training-progress question X5.
 
 Every check runs on ``config.model`` ("tiny" by default: the byte-level GPT of
-:mod:`verify.models`, trained on Shakespeare; "smollm2" or any Hugging Face name also work) with
+:mod:`logitrank.verify.models`, trained on Shakespeare; "smollm2" or any Hugging Face name also work) with
 histories and futures cut from held-out Shakespeare plays (Appendix A.1.1; sizes in
 :mod:`._real_setup`). Thresholds are fixed before looking at results and stated in each docstring;
 the paper's numbers are reported beside ours. A missing corpus, model or checkpoint gives not-run.
@@ -10,26 +10,26 @@ The §3.2 experiments (E7–E9) live in :mod:`._real_structure_claims`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from algorithms import avg_kl_to_rank, fit_power_law, logit_matrix, rank_one_baseline_kl
+from logitrank.algorithms import avg_kl_to_rank, fit_power_law, logit_matrix, rank_one_baseline_kl
 
-from ..models import CorpusUnavailable
 from .._figures import plot_kl_to_rank, plot_singular_values
 from .._real_figures import plot_over_training
 from .._registry import CheckConfig, ClaimResult, register
 from ._real_setup import (
+    OPTIONAL_ERRORS,
+    corpus_sets,
+    figure_dir,
     get_model,
     is_tiny,
     matrix,
     not_run,
+    setting_of,
     sizes_for,
     spectrum,
-    text_sets,
-    token_sets,
+    untrained_twin,
 )
 
 #: "Slightly above ½": every exponent paper A reports for a trained model lies in (0.5, 0.65].
@@ -38,21 +38,6 @@ ALPHA_BAND = (0.5, 0.65)
 ALPHA_SPREAD = 0.1
 FACTORS = (1, 2, 4, 8, 16)
 PAPER_ALPHA = {"OLMo-7b": 0.536, "OLMo-1b": 0.561, "Gemma-1b": 0.565, "Llama-1b": 0.573, "Mamba-1.4b": 0.563}
-_OPTIONAL = (FileNotFoundError, ImportError, CorpusUnavailable)
-
-
-def _figdir(config: CheckConfig) -> Path:
-    return Path(config.out_dir) / "figures"
-
-
-def _sets(model, config: CheckConfig, corpus: str = "shakespeare", n: int | None = None):
-    S = sizes_for(config)
-    n = n or S.n
-    Ht, Ft = text_sets(corpus, n, n, S.min_chars, S.max_chars, config.seed)
-    H, F = token_sets(model, Ht, Ft)
-    return Ht, Ft, H, F
-
-
 def _alpha(L: torch.Tensor, n: int, m: int, k: int):
     return fit_power_law(spectrum(L, n, m, k).numpy())
 
@@ -63,26 +48,6 @@ def _downsized(L: torch.Tensor, n: int, m: int, k: int):
     return spectra, {i: fit_power_law(s) for i, s in spectra.items()}
 
 
-def _setting(model, config, H, F, k, corpus: str = "held-out Shakespeare plays", **extra) -> dict:
-    S = sizes_for(config)
-    return {"model": model.name, "corpus": corpus, "|H|": len(H), "|F|": len(F), "k": k,
-            "ℓ_min, ℓ_max (chars)": [S.min_chars, S.max_chars], "columns": "top-k after the future alone (§3.1)",
-            **extra}
-
-
-def _untrained(model, config: CheckConfig):
-    """The untrained counterpart: checkpoint 0 of the tiny run, or a random re-initialisation."""
-    if is_tiny(model.name):
-        return get_model("tiny@step0")
-    from transformers import AutoModelForCausalLM
-
-    from ..models import HFCausalLM
-
-    torch.manual_seed(config.seed)  # experiment entry point: from_config draws from the global generator
-    net = AutoModelForCausalLM.from_config(model.net.config)
-    return HFCausalLM(net, tokenizer=model.tokenizer, bos_token_id=model.bos_token_id, name=f"{model.name}-init{config.seed}")
-
-
 # -- E1 ------------------------------------------------------------------------------------------------
 @register("E1")
 def check_e1(config: CheckConfig) -> ClaimResult:
@@ -90,8 +55,8 @@ def check_e1(config: CheckConfig) -> ClaimResult:
     most 0.1 when H and F are downsized 2, 4, 8, 16× (Fig 2, 6; fit of Appendix A.1.1)."""
     try:
         model = get_model(config.model)
-        Ht, Ft, H, F = _sets(model, config)
-    except _OPTIONAL as err:
+        Ht, Ft, H, F = corpus_sets(model, config)
+    except OPTIONAL_ERRORS as err:
         return not_run("E1", err, config)
     k = sizes_for(config).k
     L, _ = matrix(model, H, F, select="top", config=config, k=k)
@@ -100,11 +65,11 @@ def check_e1(config: CheckConfig) -> ClaimResult:
     alphas = {f"{i}×": round(f.alpha, 4) for i, f in fits.items()}
     spread = max(alphas.values()) - min(alphas.values())
     ok = ALPHA_BAND[0] < alpha <= ALPHA_BAND[1] and spread <= ALPHA_SPREAD
-    plot_singular_values(spectra, _figdir(config), fit=fits[1], name="E1_singular_values",
+    plot_singular_values(spectra, figure_dir(config), fit=fits[1], name="E1_singular_values",
                          title=f"{model.name}: singular values, α ≈ {alpha:.3f}")
     return ClaimResult(
         "E1", "holds" if ok else "fails",
-        setting=_setting(model, config, H, F, k, downsizing=list(FACTORS), fit="Appendix A.1.1 (paper indexing)"),
+        setting=setting_of(model, config, H, F, k, downsizing=list(FACTORS), fit="Appendix A.1.1 (paper indexing)"),
         figures={"α": alpha, "paper α (trained models)": PAPER_ALPHA, "α per downsizing": alphas,
                  "α spread": spread, "weighted R²": fits[1].r_squared,
                  "α (original indexing)": fit_power_law(spectra[1], indexing="original").alpha},
@@ -119,9 +84,9 @@ def check_e2(config: CheckConfig) -> ClaimResult:
     α ≈ 0.374 vs 0.561; Fig 6d)."""
     try:
         model = get_model(config.model)
-        base = _untrained(model, config)
-        Ht, Ft, H, F = _sets(model, config)
-    except _OPTIONAL as err:
+        base = untrained_twin(model, config)
+        Ht, Ft, H, F = corpus_sets(model, config)
+    except OPTIONAL_ERRORS as err:
         return not_run("E2", err, config)
     k = sizes_for(config).k
     L0, _ = matrix(base, H, F, select="top", config=config, k=k)
@@ -129,11 +94,11 @@ def check_e2(config: CheckConfig) -> ClaimResult:
     spectra, fits = _downsized(L0, len(H), len(F), k)
     a0, a1 = fits[1].alpha, _alpha(L1, len(H), len(F), k).alpha
     ok = a0 < 0.5 and a0 < a1
-    plot_singular_values(spectra, _figdir(config), fit=fits[1], name="E2_untrained_singular_values",
+    plot_singular_values(spectra, figure_dir(config), fit=fits[1], name="E2_untrained_singular_values",
                          title=f"{base.name} (untrained): α ≈ {a0:.3f}")
     return ClaimResult(
         "E2", "holds" if ok else "fails",
-        setting=_setting(base, config, H, F, k, trained=model.name),
+        setting=setting_of(base, config, H, F, k, trained=model.name),
         figures={"α untrained": a0, "α trained": a1, "paper α step 0 / trained (OLMo-1b)": [0.374, 0.561],
                  "α untrained per downsizing": {f"{i}×": round(f.alpha, 4) for i, f in fits.items()},
                  "logit scale untrained (RMS)": float(L0.pow(2).mean().sqrt())},
@@ -162,8 +127,8 @@ def check_e3(config: CheckConfig) -> ClaimResult:
     rank 5 (Fig 1a, 7)."""
     try:
         model = get_model(config.model)
-        Ht, Ft, H, F = _sets(model, config)
-    except _OPTIONAL as err:
+        Ht, Ft, H, F = corpus_sets(model, config)
+    except OPTIONAL_ERRORS as err:
         return not_run("E3", err, config)
     k = sizes_for(config).k
     L, cols = matrix(model, H, F, select="top", config=config, k=k)
@@ -184,11 +149,11 @@ def check_e3(config: CheckConfig) -> ClaimResult:
     ok = (all(s < 0 and r2 >= 0.9 for s, r2 in fits.values()) and max(slopes) / min(slopes) <= 2
           and baseline >= 2 * kl5)
     r_full, kl_full = curves["full"]
-    plot_kl_to_rank(r_full, {"full": kl_full}, _figdir(config), baseline=baseline, name="E3_kl_to_rank",
+    plot_kl_to_rank(r_full, {"full": kl_full}, figure_dir(config), baseline=baseline, name="E3_kl_to_rank",
                     title=f"{model.name}: average KL to rank r")
     return ClaimResult(
         "E3", "holds" if ok else "fails",
-        setting=_setting(model, config, H, F, k, ranks=r_full, fit="log KL vs log r, r ∈ [2, n/4]"),
+        setting=setting_of(model, config, H, F, k, ranks=r_full, fit="log KL vs log r, r ∈ [2, n/4]"),
         figures={"slope (full)": fits[1][0], "R² (full)": fits[1][1],
                  "slope, R² per downsizing": {f"{i}×": [round(s, 4), round(r2, 4)] for i, (s, r2) in fits.items()},
                  "KL at rank 5": kl5, "rank-1 baseline KL": baseline, "baseline / KL(r=5)": baseline / kl5,
@@ -214,7 +179,7 @@ def _over_training(config: CheckConfig) -> dict:
     rows = []
     for entry in sorted(manifest["checkpoints"], key=lambda c: c["step"]):
         model = get_model(f"tiny@step{entry['step']}")
-        _, _, H, F = _sets(model, config, n=S.n_checkpoint)
+        _, _, H, F = corpus_sets(model, config, n=S.n_checkpoint)
         L, _ = matrix(model, H, F, select="top", config=config, k=S.k)
         kls = avg_kl_to_rank(L, [5, 10, 20], S.k)
         rows.append({"step": entry["step"], "held-out loss": entry["held_out_loss"],
@@ -233,7 +198,7 @@ def _checkpoint_data(claim_id: str, config: CheckConfig):
                                   "model's run (--model tiny)")
     try:
         return _over_training(config)
-    except _OPTIONAL as err:
+    except OPTIONAL_ERRORS as err:
         return not_run(claim_id, err, config)
 
 
@@ -253,7 +218,7 @@ def check_e4(config: CheckConfig) -> ClaimResult:
     i_min = int(np.argmin(kl))
     ok = kl[0] >= 2 * kl[i_min] and 0 < i_min < len(kl) - 1 and kl[-1] > kl[i_min]
     plot_over_training(steps, {f"r = {r}": [row[f"KL r={r}"] for row in rows] for r in (5, 10, 20)},
-                       _figdir(config), loss=[r["held-out loss"] for r in rows], name="E4_kl_over_training",
+                       figure_dir(config), loss=[r["held-out loss"] for r in rows], name="E4_kl_over_training",
                        title="tiny: average KL to rank r over training")
     return ClaimResult(
         "E4", "holds" if ok else "fails",
@@ -282,7 +247,7 @@ def check_x5(config: CheckConfig) -> ClaimResult:
     rho_alpha = _spearman([r["α"] for r in rows], loss)
     rho_kl = _spearman([r["KL r=10"] for r in rows], loss)
     ok = abs(rho_alpha) >= 0.8
-    plot_over_training([r["step"] for r in rows], {"α": [r["α"] for r in rows]}, _figdir(config), loss=loss,
+    plot_over_training([r["step"] for r in rows], {"α": [r["α"] for r in rows]}, figure_dir(config), loss=loss,
                        name="X5_alpha_over_training", ylabel="power-law exponent α", title="tiny: α over training")
     return ClaimResult(
         "X5", "holds" if ok else "fails",
@@ -301,21 +266,21 @@ def check_e5(config: CheckConfig) -> ClaimResult:
     0.1 of α on Shakespeare (Fig 8: arxiv .598, c4 .539, math .590, starcoder .589)."""
     try:
         model = get_model(config.model)
-        _, _, H, F = _sets(model, config)
-        _, _, Hd, Fd = _sets(model, config, corpus="docstrings")
-    except _OPTIONAL as err:
+        _, _, H, F = corpus_sets(model, config)
+        _, _, Hd, Fd = corpus_sets(model, config, corpus="docstrings")
+    except OPTIONAL_ERRORS as err:
         return not_run("E5", err, config)
     k = sizes_for(config).k
     L, _ = matrix(model, H, F, select="top", config=config, k=k)
     Ld, _ = matrix(model, Hd, Fd, select="top", config=config, k=k)
     fit_s, fit_d = _alpha(L, len(H), len(F), k), _alpha(Ld, len(Hd), len(Fd), k)
     spectra = {1: spectrum(Ld, len(Hd), len(Fd), k).numpy()}
-    plot_singular_values(spectra, _figdir(config), fit=fit_d, name="E5_docstrings_singular_values",
+    plot_singular_values(spectra, figure_dir(config), fit=fit_d, name="E5_docstrings_singular_values",
                          title=f"{model.name} on Python docstrings: α ≈ {fit_d.alpha:.3f}")
     ok = ALPHA_BAND[0] < fit_d.alpha <= ALPHA_BAND[1] and abs(fit_d.alpha - fit_s.alpha) <= ALPHA_SPREAD
     return ClaimResult(
         "E5", "holds" if ok else "fails",
-        setting=_setting(model, config, Hd, Fd, k, corpus="Python stdlib docstrings (ASCII), vs held-out Shakespeare"),
+        setting=setting_of(model, config, Hd, Fd, k, corpus="Python stdlib docstrings (ASCII), vs held-out Shakespeare"),
         figures={"α docstrings": fit_d.alpha, "α Shakespeare": fit_s.alpha, "|Δα|": abs(fit_d.alpha - fit_s.alpha),
                  "paper α per dataset (OLMo-1b)": {"arxiv": 0.598, "c4": 0.539, "math": 0.590, "starcoder": 0.589}},
         reason="" if ok else "α on docstrings is outside the band or differs from Shakespeare's by more than 0.1",
@@ -327,8 +292,8 @@ def check_e6(config: CheckConfig) -> ClaimResult:
     """Top-200 and random-50 columns give α within 0.1 of top-50 (Fig 10: .543 and .527 vs .561)."""
     try:
         model = get_model(config.model)
-        _, _, H, F = _sets(model, config)
-    except _OPTIONAL as err:
+        _, _, H, F = corpus_sets(model, config)
+    except OPTIONAL_ERRORS as err:
         return not_run("E6", err, config)
     k = sizes_for(config).k
     k_big = min(200, model.vocab_size)
@@ -338,7 +303,7 @@ def check_e6(config: CheckConfig) -> ClaimResult:
     ok = abs(a_big - a_top) <= ALPHA_SPREAD and abs(a_rnd - a_top) <= ALPHA_SPREAD
     return ClaimResult(
         "E6", "holds" if ok else "fails",
-        setting=_setting(model, config, H, F, k, variants=[f"top-{k}", f"top-{k_big}", f"random-{k}"]),
+        setting=setting_of(model, config, H, F, k, variants=[f"top-{k}", f"top-{k_big}", f"random-{k}"]),
         figures={f"α top-{k}": a_top, f"α top-{k_big}": a_big, f"α random-{k}": a_rnd,
                  "paper (OLMo-1b)": {"top-50": 0.561, "top-200": 0.543, "random-50": 0.527}},
         reason="" if ok else "a column choice moved α by more than 0.1",

@@ -6,7 +6,7 @@ of two models' matrices are then the same histories, as Fig 11 needs). Each mode
 with its own ``encode``. LinGen (§3.3, Appendix A.3) measures lengths in tokens of one model.
 
 Matrices are memoised for the life of the process (several checks share one) and stored on disk
-under ``<out_dir>/cache`` (:func:`verify._cache.cached_logit_matrix`), so an interrupted run resumes.
+under ``<out_dir>/cache`` (:func:`logitrank.verify._cache.cached_logit_matrix`), so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from algorithms import random_k_columns, top_k_columns
+from logitrank.algorithms import random_k_columns, top_k_columns
 
 from .._cache import cached_logit_matrix
 from .._registry import CheckConfig, ClaimResult
+from ..models import CorpusUnavailable
 
 __all__ = ["Sizes", "sizes_for", "corpus_text", "text_sets", "token_sets", "matrix", "get_model",
-           "not_run", "cache_dir", "is_tiny", "spectrum", "truncate_pairs"]
+           "not_run", "cache_dir", "is_tiny", "spectrum", "truncate_pairs", "OPTIONAL_ERRORS", "figure_dir",
+           "corpus_sets", "setting_of", "untrained_twin"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def not_run(claim: str, err: Exception, config: CheckConfig) -> ClaimResult:
 
 
 def get_model(name: str):
-    """The named model (see :func:`verify.models.load_model`)."""
+    """The named model (see :func:`logitrank.verify.models.load_model`)."""
     from ..models import load_model
 
     return load_model(name)
@@ -220,3 +222,38 @@ def spectrum(L: torch.Tensor, n_rows: int, n_futures: int, k: int) -> torch.Tens
     """Singular values of the leading (n_rows, n_futures·k) block, divided by √(entries) (App. A.1.2)."""
     block = L[:n_rows, : n_futures * k]
     return torch.linalg.svdvals(block) / (block.numel() ** 0.5)
+
+
+OPTIONAL_ERRORS = (FileNotFoundError, ImportError, CorpusUnavailable)
+
+
+def figure_dir(config: CheckConfig) -> Path:
+    return Path(config.out_dir) / "figures"
+
+
+def corpus_sets(model, config: CheckConfig, corpus: str = "shakespeare", n: int | None = None):
+    S = sizes_for(config)
+    n = n or S.n
+    Ht, Ft = text_sets(corpus, n, n, S.min_chars, S.max_chars, config.seed)
+    H, F = token_sets(model, Ht, Ft)
+    return Ht, Ft, H, F
+
+
+def setting_of(model, config, H, F, k, corpus: str = "held-out Shakespeare plays", **extra) -> dict:
+    S = sizes_for(config)
+    return {"model": model.name, "corpus": corpus, "|H|": len(H), "|F|": len(F), "k": k,
+            "ℓ_min, ℓ_max (chars)": [S.min_chars, S.max_chars], "columns": "top-k after the future alone (§3.1)",
+            **extra}
+
+
+def untrained_twin(model, config: CheckConfig):
+    """The untrained counterpart: checkpoint 0 of the tiny run, or a random re-initialisation."""
+    if is_tiny(model.name):
+        return get_model("tiny@step0")
+    from transformers import AutoModelForCausalLM
+
+    from ..models import HFCausalLM
+
+    torch.manual_seed(config.seed)  # experiment entry point: from_config draws from the global generator
+    net = AutoModelForCausalLM.from_config(model.net.config)
+    return HFCausalLM(net, tokenizer=model.tokenizer, bos_token_id=model.bos_token_id, name=f"{model.name}-init{config.seed}")

@@ -9,12 +9,24 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from algorithms import nonsense_sequences, principal_angles, random_subspace_angles
+from logitrank.algorithms import nonsense_sequences, principal_angles, random_subspace_angles
 
 from .._figures import plot_principal_angles
 from .._registry import CheckConfig, ClaimResult, register
-from ._real_claims import _OPTIONAL, _figdir, _setting, _sets, _untrained
-from ._real_setup import get_model, is_tiny, matrix, not_run, sizes_for, text_sets, token_sets
+from ._real_setup import (
+    OPTIONAL_ERRORS,
+    corpus_sets,
+    figure_dir,
+    get_model,
+    is_tiny,
+    matrix,
+    not_run,
+    setting_of,
+    sizes_for,
+    text_sets,
+    token_sets,
+    untrained_twin,
+)
 
 
 # -- E7, E8: principal angles -------------------------------------------------------------------------------
@@ -34,8 +46,8 @@ def check_e7(config: CheckConfig) -> ClaimResult:
     the largest of 100 random-subspace draws (Fig 4)."""
     try:
         model = get_model(config.model)
-        _, _, H, F = _sets(model, config)
-    except _OPTIONAL as err:
+        _, _, H, F = corpus_sets(model, config)
+    except OPTIONAL_ERRORS as err:
         return not_run("E7", err, config)
     k = sizes_for(config).k
     F_ns = nonsense_sequences(F, rng=config.seed)
@@ -51,11 +63,11 @@ def check_e7(config: CheckConfig) -> ClaimResult:
                      "fraction cos > 0.9": float((np.cos(th) > 0.9).mean()),
                      "random mean cos (mean, max of 100)": [float(rand.mean()), float(rand.max())]})
     ok = all(row["mean cos real vs nonsense"] > row["random mean cos (mean, max of 100)"][1] for row in rows)
-    plot_principal_angles(angles, _figdir(config), random=random_angles, name="E7_principal_angles",
+    plot_principal_angles(angles, figure_dir(config), random=random_angles, name="E7_principal_angles",
                           title=f"{model.name}: real vs nonsense futures")
     return ClaimResult(
         "E7", "holds" if ok else "fails",
-        setting=_setting(model, config, H, F, k, nonsense="all tokens of F permuted among futures (§3.2)"),
+        setting=setting_of(model, config, H, F, k, nonsense="all tokens of F permuted among futures (§3.2)"),
         figures={"per rank": rows, "paper": "most cosines near 1, far above random subspaces (Fig 4)"},
         reason="" if ok else "at some rank the overlap is not above every random draw",
     )
@@ -68,7 +80,7 @@ def _e8_models(model, config: CheckConfig) -> list:
         steps = tiny_steps("a")
         early = min(steps[1:], key=lambda s: abs(s - steps[-1] / 5))  # a checkpoint at about 1/5 of training
         return [get_model("tiny"), get_model("tiny-b"), get_model(f"tiny@step{early}"), get_model("tiny@step0")]
-    return [model, get_model("tiny"), _untrained(model, config), get_model("tiny@step0")]
+    return [model, get_model("tiny"), untrained_twin(model, config), get_model("tiny@step0")]
 
 
 @register("E8")
@@ -81,7 +93,7 @@ def check_e8(config: CheckConfig) -> ClaimResult:
         models = _e8_models(base, config)
         S = sizes_for(config)
         Ht, Ft = text_sets("shakespeare", S.n, S.n, S.min_chars, S.max_chars, config.seed)
-    except _OPTIONAL as err:
+    except OPTIONAL_ERRORS as err:
         return not_run("E8", err, config)
     untrained = {m.name for m in models if m.name.endswith("@step0") or "-init" in m.name}
     Ls, skipped = {}, {}
@@ -122,7 +134,7 @@ def check_e8(config: CheckConfig) -> ClaimResult:
 def _plot_pairs(angles: dict, rand: np.ndarray, r: int, config: CheckConfig) -> None:
     from matplotlib.figure import Figure
 
-    from .._figures import _save
+    from .._figures import save_figure
 
     fig = Figure(figsize=(5.6, 3.8))
     ax = fig.add_subplot()
@@ -134,7 +146,7 @@ def _plot_pairs(angles: dict, rand: np.ndarray, r: int, config: CheckConfig) -> 
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"principal angles between models, r = {r}")
     ax.legend(fontsize=6)
-    _save(fig, _figdir(config), "E8_principal_angles_models")
+    save_figure(fig, figure_dir(config), "E8_principal_angles_models")
 
 
 # -- E9 ---------------------------------------------------------------------------------------------------
@@ -152,10 +164,10 @@ def check_e9(config: CheckConfig) -> ClaimResult:
     try:
         model = get_model(config.model)
         S = sizes_for(config)
-        Ht, Ft, H, F = _sets(model, config)
+        Ht, Ft, H, F = corpus_sets(model, config)
         Hs, Fs = text_sets("shakespeare", S.n // 2, S.n // 2, S.min_chars, S.max_chars, config.seed + 1)
         Hd, Fd = text_sets("docstrings", S.n // 2, S.n // 2, S.min_chars, S.max_chars, config.seed + 1)
-    except _OPTIONAL as err:
+    except OPTIONAL_ERRORS as err:
         return not_run("E9", err, config)
     L, _ = matrix(model, H, F, select="top", config=config, k=S.k)
     near = _nearest(L)
@@ -167,14 +179,14 @@ def check_e9(config: CheckConfig) -> ClaimResult:
     same = float((genre == genre[near_m]).mean())
     chance = float(((len(Hs) - 1) * len(Hs) + (len(Hd) - 1) * len(Hd)) / (len(genre) * (len(genre) - 1)))
     ok = same >= 0.75
-    out = _figdir(config)
+    out = figure_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["| history | closest history |", "| --- | --- |"] + [
         f"| {row['history']!r} | {row['closest history']!r} |".replace("\n", "\\n") for row in table]
     (out / "E9_nearest_histories.md").write_text("\n".join(lines) + "\n")
     return ClaimResult(
         "E9", "holds" if ok else "fails",
-        setting=_setting(model, config, H, F, S.k, mixed_histories=f"{len(Hs)} Shakespeare + {len(Hd)} docstrings"),
+        setting=setting_of(model, config, H, F, S.k, mixed_histories=f"{len(Hs)} Shakespeare + {len(Hd)} docstrings"),
         figures={"same-kind nearest neighbour rate": same, "chance rate": chance, "table (first 10 histories)": table,
                  "paper": "nearest histories share topic (Table 1, qualitative)"},
         reason="" if ok else f"only {same:.0%} of nearest neighbours share the kind of text",

@@ -12,8 +12,8 @@ import math
 import numpy as np
 import torch
 
-from algorithms import fit_power_law, gram_spectrum, logit_matrix
-from synth import all_sequences, random_isan
+from logitrank.algorithms import fit_power_law, gram_spectrum, logit_matrix
+from logitrank.synth import all_sequences, random_isan
 
 from .._registry import CheckConfig, ClaimResult, register
 

@@ -1,9 +1,9 @@
 """Real language models for paper A's §3 experiments: a cached Hugging Face adapter, SmolLM2 offline,
 and a tiny byte-level GPT trained on Shakespeare with checkpoints across training.
 
-Every model here is a :class:`synth.LanguageModel` and a :class:`CausalLM`: its ``logit_block``
+Every model here is a :class:`logitrank.synth.LanguageModel` and a :class:`CausalLM`: its ``logit_block``
 method computes L_{M,k}(H, F) with each history's key/value cache reused across the futures, and
-:func:`algorithms.logit_matrix` dispatches to it. ``transformers`` is imported only when an HF model
+:func:`logitrank.algorithms.logit_matrix` dispatches to it. ``transformers`` is imported only when an HF model
 is built, so ``import verify`` works without it.
 """
 

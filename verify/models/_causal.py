@@ -1,4 +1,4 @@
-"""Autoregressive networks as :class:`synth.LanguageModel`, with prefix key/value caching.
+"""Autoregressive networks as :class:`logitrank.synth.LanguageModel`, with prefix key/value caching.
 
 A causal network scores every position of its input in one pass, and keeps the keys and values of
 the tokens it has seen (its *cache*). :class:`CausalLM` turns that into the logit-matrix primitive
@@ -15,7 +15,7 @@ of paper A, Definition 2.2, without recomputing shared prefixes:
 
 A future of length L thus costs L positions instead of 1 + len(h) + L.
 
-What is returned (decided here, used by :mod:`algorithms`):
+What is returned (decided here, used by :mod:`logitrank.algorithms`):
 
 * :meth:`CausalLM.logit_block` — the (n, m, k) block of L_{M,k}(H, F): the logits after h ∘ f
   only, i.e. at the *final* position of each future (what Definition 2.2 asks for);
@@ -38,9 +38,9 @@ from collections import defaultdict
 
 import torch
 
-from algorithms._logit_matrix import as_token_list
-from synth import LogitModel, center_logits
-from synth._validation import check_int, check_tokens
+from logitrank._tokens import as_token_list
+from logitrank._validation import check_int, check_tokens
+from logitrank.synth import LogitModel, center_logits
 
 __all__ = ["CausalLM"]
 
@@ -49,7 +49,7 @@ DEFAULT_MEMORY_BUDGET = 2**28
 
 
 class CausalLM(LogitModel):
-    """A causal network with a key/value cache, seen as a :class:`synth.LanguageModel` over Σ = {0 … V−1}.
+    """A causal network with a key/value cache, seen as a :class:`logitrank.synth.LanguageModel` over Σ = {0 … V−1}.
 
     Subclasses set the attributes below and implement ``_run``.
 
@@ -178,7 +178,7 @@ class CausalLM(LogitModel):
     def logit_block(self, histories, futures, columns: torch.Tensor | None = None, *, update=None) -> torch.Tensor:
         """L_{M,k}(H, F) as an (n, m, k) block, with each history's cache reused across all futures.
 
-        This is the hook :func:`algorithms.logit_matrix` dispatches to (``path="auto"`` or
+        This is the hook :func:`logitrank.algorithms.logit_matrix` dispatches to (``path="auto"`` or
         ``"block"``); the module docstring lists the steps.
 
         Parameters
@@ -197,7 +197,7 @@ class CausalLM(LogitModel):
 
         Examples
         --------
-        >>> from verify.models import TinyConfig, TinyLM
+        >>> from logitrank.verify.models import TinyConfig, TinyLM
         >>> lm = TinyLM.untrained(TinyConfig(n_layer=1, n_embd=16, n_head=2, block_size=16), seed=0)
         >>> block = lm.logit_block([(1, 2), (3,)], [(), (4, 5, 6)])
         >>> block.shape
@@ -267,7 +267,7 @@ class CausalLM(LogitModel):
 
         For t = 0 … n_steps − 1 the callback gets L_t = L_M(H, {z^(g)_{1:t}}) for a batch of streams
         and returns their next tokens; each (history, stream) cell keeps its key/value cache, so a
-        step costs one position per cell. This is LinGen's step 5 (:func:`algorithms.lingen`).
+        step costs one position per cell. This is LinGen's step 5 (:func:`logitrank.algorithms.lingen`).
         Streams are processed in batches that keep the cells' caches within ``memory_budget``.
 
         Parameters
@@ -337,7 +337,7 @@ class CausalLM(LogitModel):
 
         Examples
         --------
-        >>> from verify.models import TinyConfig, TinyLM
+        >>> from logitrank.verify.models import TinyConfig, TinyLM
         >>> lm = TinyLM.untrained(TinyConfig(n_layer=1, n_embd=16, n_head=2, block_size=16), seed=0)
         >>> z = torch.tensor([[7, 8, 9]])
         >>> out = lm.continuation_logits([1, 2], z)

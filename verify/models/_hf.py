@@ -1,11 +1,11 @@
-"""Any causal LM that Hugging Face ``transformers`` loads, as a :class:`synth.LanguageModel`.
+"""Any causal LM that Hugging Face ``transformers`` loads, as a :class:`logitrank.synth.LanguageModel`.
 
 :class:`HFCausalLM` wraps a ``*ForCausalLM`` model (built here from a name or a local folder, or
 passed in already built) and inherits the prefix-cached logit matrix of :class:`CausalLM`: the
 cache a forward pass returns (``past_key_values``) is converted to per-layer (keys, values) tensors,
 rows are copied across futures, and the result is handed back as a ``DynamicCache``. Position ids
 are passed explicitly (they continue after the cached prefix) with an all-ones attention mask;
-futures are right-padded, which causal attention makes harmless (see :mod:`verify.models._causal`).
+futures are right-padded, which causal attention makes harmless (see :mod:`logitrank.verify.models._causal`).
 
 Models whose cache is not a per-layer key/value cache (state-space models such as Mamba) are not
 supported by the cached path; ``logit_matrix(..., path="generic")`` still works for them.

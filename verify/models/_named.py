@@ -10,7 +10,7 @@ anything else          a Hugging Face name or local folder for :class:`HFCausalL
 =====================  ==========================================================================
 
 The tiny checkpoints live in ``verify/data/tiny/<run>/`` with a ``manifest.json`` written by
-:func:`verify.models.train_tiny`; ``logitrank train-tiny`` recreates them.
+:func:`logitrank.verify.models.train_tiny`; ``logitrank train-tiny`` recreates them.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ blocks of causal self-attention and a GELU MLP, a final LayerNorm and a linear h
 256 byte values; id 256 is an input-only start token (the model never predicts it), so the empty
 prefix has a next-byte distribution and the protocol's vocabulary is V = 256.
 
-:class:`TinyLM` wraps the network as a :class:`synth.LanguageModel` with the prefix-cached logit
-matrix of :class:`verify.models.CausalLM`. Checkpoints (``verify/data/tiny``, written by
-:func:`verify.models.train_tiny`) are loaded with :func:`load_checkpoint` or, by name,
-:func:`verify.models.load_model`.
+:class:`TinyLM` wraps the network as a :class:`logitrank.synth.LanguageModel` with the prefix-cached logit
+matrix of :class:`logitrank.verify.models.CausalLM`. Checkpoints (``verify/data/tiny``, written by
+:func:`logitrank.verify.models.train_tiny`) are loaded with :func:`load_checkpoint` or, by name,
+:func:`logitrank.verify.models.load_model`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth._validation import check_int
+from logitrank._validation import check_int
 
 from ._causal import CausalLM
 
@@ -152,7 +152,7 @@ class TinyGPT(nn.Module):
 
 
 class TinyLM(CausalLM):
-    """A :class:`TinyGPT` as a :class:`synth.LanguageModel` over bytes (V = 256), start token 256.
+    """A :class:`TinyGPT` as a :class:`logitrank.synth.LanguageModel` over bytes (V = 256), start token 256.
 
     Parameters
     ----------
@@ -210,7 +210,7 @@ class TinyLM(CausalLM):
 
 
 def load_checkpoint(path, *, device="cpu", dtype=torch.float32, name: str | None = None) -> TinyLM:
-    """A :class:`TinyLM` from a checkpoint file written by :func:`verify.models.train_tiny`."""
+    """A :class:`TinyLM` from a checkpoint file written by :func:`logitrank.verify.models.train_tiny`."""
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     cfg = TinyConfig(**state["config"])
     net = TinyGPT(cfg)

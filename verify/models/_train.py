@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from synth._validation import check_int, check_real
+from logitrank._validation import check_int, check_real
 
 from ._tiny import BOS_ID, TinyConfig, TinyGPT
 
