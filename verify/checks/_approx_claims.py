@@ -88,7 +88,7 @@ def check_b1(config: CheckConfig) -> ClaimResult:
         seed = config.seed * 1000 + 200 + k
         model = power_law_isan(V, T, D, alpha, generator=seed)
         series[f"power-law V{V} T{T} D{D} α{alpha}"] = [{"rank": r, **_b1_run(model, r, seed, learner)} for r in ranks]
-    paths = plot_tv_vs_error(series, exact, f"{config.out_dir}/figures", epsilon=EPSILON)
+    paths = plot_tv_vs_error(series, exact, config.figure_dir, epsilon=EPSILON)
     rows = [r for rs in series.values() for r in rs]
     judged = [r for r in rows if r["noise-free (2βd·ε_avg ≤ g)"]]
     exact_ok = all(r["TV truth"] <= TV_EXACT_TOL and r["TV exact learner"] <= TV_EXACT_TOL for r in exact)
@@ -99,7 +99,7 @@ def check_b1(config: CheckConfig) -> ClaimResult:
     if config.scale == "full":  # the paper's suggested ablations: β, g and K across orders of magnitude
         from .._sensitivity import sensitivity_study
 
-        extra["sensitivity (β, g, K)"] = sensitivity_study(seed=config.seed, out_dir=f"{config.out_dir}/figures")
+        extra["sensitivity (β, g, K)"] = sensitivity_study(seed=config.seed, out_dir=config.figure_dir)
     return ClaimResult(
         "B1", "holds" if ok else "fails",
         setting={"epsilon": EPSILON, "threshold g": "ε/(32T²)", "beta": 2.0, "learner": learner,
@@ -158,7 +158,7 @@ def check_b2(config: CheckConfig) -> ClaimResult:
         approx.append({"rank": r, "witnesses per level": rep.witnesses, "max witnesses": rep.max_witnesses,
                        "bound": 2 * r * math.log(1 + 1 / g), "accepted": rep.accepted, "epochs": rep.epochs,
                        "eps_avg": float(approx_rank_error(model, r, generator=config.seed).max())})
-    paths = plot_witnesses(exact, approx, f"{config.out_dir}/figures")
+    paths = plot_witnesses(exact, approx, config.figure_dir)
     exact_ok = all(r["max witnesses"] <= max(r["d"] - 1, 0) for r in exact)
     approx_ok = all(r["max witnesses"] <= r["bound"] for r in approx)
     ok = exact_ok and approx_ok
@@ -248,7 +248,7 @@ def check_b3(config: CheckConfig) -> ClaimResult:
         per_model.append({"model": label, "spanner sizes": sampler.spanner_sizes, "greedy growth rate per step": rate,
                           "greedy median at t=T−1": float(med_g[-1]), "greedy max": float(greedy.max()),
                           "LP max ‖c_t‖_∞": float(lp.max()), "median LP slack at t=T−1": float(np.median(slack[:, -1]))})
-    paths_fig = plot_coefficient_norms(curves, beta, f"{config.out_dir}/figures")
+    paths_fig = plot_coefficient_norms(curves, beta, config.figure_dir)
     box_ok = lp_max <= beta * (1 + 1e-6)
     grows = any(m["greedy growth rate per step"] > 0 and m["greedy median at t=T−1"] > beta for m in per_model)
     ok = box_ok and grows
@@ -311,7 +311,7 @@ def check_b4(config: CheckConfig) -> ClaimResult:
     for d in sorted({r["d"] for r in rows}):
         sel = [r for r in rows if r["d"] == d]
         slopes[d] = _fit_slope([r["T"] for r in sel], [r["queries"] for r in sel])
-    paths = plot_queries(rows, f"{config.out_dir}/figures")
+    paths = plot_queries(rows, config.figure_dir)
     below = all(r["queries"] <= r["accounting bound"] and r["queries"] <= r["restated bound T⁷d³/ε²"] for r in rows)
     poly = all(math.isnan(s) or s <= 7 for s in slopes.values())
     ok = below and poly

@@ -119,7 +119,7 @@ def check_t8(config: CheckConfig) -> ClaimResult:
     from .._learner_figures import plot_query_scaling
 
     scaling = _query_scaling(config, eps)
-    fig = plot_query_scaling(scaling, f"{config.out_dir}/figures", name="T8_query_scaling")
+    fig = plot_query_scaling(scaling, config.figure_dir, name="T8_query_scaling")
     mean_tv = statistics.fmean(r["TV"] for r in rows)
     rounds_ok = all(r["rounds"] <= r["round bound dT+1"] for r in rows)
     queries_ok = all(r["queries"] <= r["query bound"] for r in rows)
@@ -180,7 +180,7 @@ def check_t7(config: CheckConfig) -> ClaimResult:
     paths = plot_tv_curves(
         {"logit queries (Alg. 2–3)": ([r["n"] for r in rows], [r["query TV"] for r in rows]),
          f"samples only (ISAN MLE, {spec['samples']} samples)": ([r["n"] for r in rows], [r["sample TV"] for r in rows])},
-        f"{config.out_dir}/figures", name="T7_parity_contrast", xlabel="parity bits n",
+        config.figure_dir, name="T7_parity_contrast", xlabel="parity bits n",
         title=f"Noisy parity, noise {noise}", reference=trivial,
     )
     last = rows[-1]

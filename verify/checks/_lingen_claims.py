@@ -136,7 +136,7 @@ def _run(claim: str, config: CheckConfig, option: int) -> ClaimResult:
     ok = all(totals["LinGen"] < t for k, t in totals.items() if k != "LinGen")
     means["LinGen, F ∪ {∅} (variant)"] = kl_e.mean(0)
     name = "E10_lingen_option1" if option == 1 else "E11_lingen_option2_nonsense"
-    plot_position_kl({k: m.numpy() for k, m in means.items()}, Path(config.out_dir) / "figures", name=name,
+    plot_position_kl({k: m.numpy() for k, m in means.items()}, config.figure_dir, name=name,
                      title=f"{model.name}: LinGen Option {option} vs baselines")
     samples = [_decode(model, targets[t], res.tokens[res.rows == t][0]) for t in range(min(3, len(targets)))]
     return ClaimResult(

@@ -228,7 +228,7 @@ OPTIONAL_ERRORS = (FileNotFoundError, ImportError, CorpusUnavailable)
 
 
 def figure_dir(config: CheckConfig) -> Path:
-    return Path(config.out_dir) / "figures"
+    return config.figure_dir
 
 
 def corpus_sets(model, config: CheckConfig, corpus: str = "shakespeare", n: int | None = None):
