@@ -18,6 +18,8 @@ from matplotlib.figure import Figure
 
 from logitrank.algorithms import PowerLawFit
 
+from ._style import finish, paper_figure, paper_style
+
 __all__ = ["plot_singular_values", "plot_kl_to_rank", "plot_principal_angles"]
 
 
@@ -31,15 +33,17 @@ def as_array(name: str, values) -> np.ndarray:
 
 
 def save_figure(fig: Figure, out_dir, name: str) -> tuple[Path, Path]:
+    """Write ``<name>.png`` and ``<name>.pdf`` (reproducible: no creation date) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)  # attach the Agg canvas: rendering never touches a GUI backend
     paths = (out / f"{name}.png", out / f"{name}.pdf")
     for p in paths:
-        fig.savefig(p, dpi=150, bbox_inches="tight", metadata=None if p.suffix == ".png" else {"CreationDate": None})
+        fig.savefig(p, dpi=200, bbox_inches="tight", metadata=None if p.suffix == ".png" else {"CreationDate": None})
     return paths
 
 
+@paper_style
 def plot_singular_values(
     spectra: Mapping[int, object],
     out_dir,
@@ -76,23 +80,23 @@ def plot_singular_values(
     """
     if not spectra:
         raise ValueError("spectra must hold at least one spectrum; got an empty mapping")
-    fig = Figure(figsize=(5.0, 3.8))
-    ax = fig.add_subplot()
+    fig, ax = paper_figure()
     for factor, values in sorted(spectra.items()):
         s = as_array(f"spectra[{factor}]", values)
         i = np.arange(1, len(s) + 1)
         keep = s > 0
         label = "full" if factor == 1 else f"downsized {factor}×"
-        ax.loglog(i[keep], s[keep], lw=1.4, label=label)
+        ax.loglog(i[keep], s[keep], label=label)
     if fit is not None:
-        ax.loglog(fit.position, fit.fitted, "k--", lw=1, label=f"fit, α ≈ {fit.alpha:.3f}")
-    ax.set_xlabel("index i")
-    ax.set_ylabel("singular value σ_i (normalised)")
-    ax.set_title(title or (f"singular values; α ≈ {fit.alpha:.3f}" if fit is not None else "singular values"))
-    ax.legend(fontsize=8)
+        ax.loglog(fit.position, fit.fitted, "k--", lw=0.9, label=rf"fit: $\alpha$ = {fit.alpha:.3f}, $R^2$ = {fit.r_squared:.3f}")
+    ax.set_xlabel(r"index $i$")
+    ax.set_ylabel(r"singular value $\sigma_i$ (normalised)")
+    ax.set_title(title or (rf"singular values, $\alpha \approx$ {fit.alpha:.3f}" if fit is not None else "singular values"))
+    finish(ax)
     return save_figure(fig, out_dir, name)
 
 
+@paper_style
 def plot_kl_to_rank(
     ranks: Sequence[int],
     curves: Mapping[str, object],
@@ -127,27 +131,27 @@ def plot_kl_to_rank(
     r = as_array("ranks", ranks)
     if not curves:
         raise ValueError("curves must hold at least one curve; got an empty mapping")
-    fig = Figure(figsize=(5.0, 3.8))
-    ax = fig.add_subplot()
+    fig, ax = paper_figure()
     colors = {}
     for label, values in curves.items():
         kl = as_array(f"curves[{label!r}]", values)
         if kl.shape != r.shape:
             raise ValueError(f"curves[{label!r}] must have one value per rank ({len(r)}); got {len(kl)}")
         keep = (r > 0) & (kl > 0)
-        (line,) = ax.loglog(r[keep], kl[keep], "o-", ms=3, lw=1.2, label=label)
+        (line,) = ax.loglog(r[keep], kl[keep], "o-", label=label)
         colors[label] = line.get_color()
     if baseline is not None:
         items = baseline.items() if isinstance(baseline, Mapping) else [("rank-1 baseline", baseline)]
         for label, value in items:
             ax.axhline(float(value), ls="--", lw=1, color=colors.get(label, "k"), label=f"{label}: rank-1 baseline" if label in colors else label)
-    ax.set_xlabel("rank r")
+    ax.set_xlabel(r"rank $r$")
     ax.set_ylabel("average KL (nats)")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    finish(ax)
     return save_figure(fig, out_dir, name)
 
 
+@paper_style
 def plot_principal_angles(
     angles: Mapping[int, object],
     out_dir,
@@ -180,17 +184,16 @@ def plot_principal_angles(
     """
     if not angles:
         raise ValueError("angles must hold at least one rank; got an empty mapping")
-    fig = Figure(figsize=(5.0, 3.8))
-    ax = fig.add_subplot()
+    fig, ax = paper_figure()
     for r, values in sorted(angles.items()):
         th = as_array(f"angles[{r}]", values)
-        (line,) = ax.plot(np.arange(1, len(th) + 1), np.cos(th), lw=1.4, label=f"r = {r}")
+        (line,) = ax.plot(np.arange(1, len(th) + 1), np.cos(th), label=f"$r$ = {r}")
         if random is not None and r in random:
             base = as_array(f"random[{r}]", random[r])
             ax.plot(np.arange(1, len(base) + 1), np.cos(base), "--", lw=1, color=line.get_color())
-    ax.set_xlabel("index of principal angle")
-    ax.set_ylabel("cos θ_i")
+    ax.set_xlabel(r"index $i$ of the principal angle")
+    ax.set_ylabel(r"$\cos\,\theta_i$")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title + (" (dashed: random subspaces)" if random else ""))
-    ax.legend(fontsize=8)
+    finish(ax, integer_x=True)
     return save_figure(fig, out_dir, name)
