@@ -11,8 +11,27 @@ from ._learn_approx import ApproxLearnReport, default_n_validation, default_thre
 from ._learn_isan import LearnReport, RankMarginWarning, default_n_samples, isan_from_spanning_sets, learn_isan
 from ._levels import generic_level_rank, level_logit_matrix, level_ranks
 from ._lingen import ContextWindow, LinGenResult, fit_lingen_weights, lingen, position_kl
+from ._lingen_bound import (
+    FutureGrams,
+    LinGenBound,
+    corollary_c19_bound,
+    future_grams,
+    lingen_bound,
+    lingen_distributions,
+    max_abs_logit,
+)
 from ._logit_matrix import LogitMatrix, logit_matrix, random_k_columns, top_k_columns
-from ._lp_sampler import InfeasibleLPError, LevelData, LPSampler, Reconstruction, extended_words, lp_sampler
+from ._lp_sampler import (
+    LP_SOLVERS,
+    Chain,
+    InfeasibleLPError,
+    LevelData,
+    LPSampler,
+    Reconstruction,
+    UniformFallbackWarning,
+    extended_words,
+    lp_sampler,
+)
 from ._mle import MLEReport, fit_isan_mle
 from ._query_cache import QueryCache
 from ._rank import default_rank_tol, numerical_rank
@@ -50,6 +69,9 @@ __all__ = [
     "LevelData",
     "Reconstruction",
     "InfeasibleLPError",
+    "UniformFallbackWarning",
+    "Chain",
+    "LP_SOLVERS",
     "GreedySampler",
     "greedy_sampler",
     "greedy_coefficients",
@@ -66,6 +88,13 @@ __all__ = [
     "LinGenResult",
     "position_kl",
     "ContextWindow",
+    "future_grams",
+    "FutureGrams",
+    "lingen_bound",
+    "LinGenBound",
+    "lingen_distributions",
+    "max_abs_logit",
+    "corollary_c19_bound",
     "LogitMatrix",
     "top_k_columns",
     "random_k_columns",

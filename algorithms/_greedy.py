@@ -13,6 +13,8 @@ coordinates of the prefix's row, so the two samplers coincide.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 
@@ -23,15 +25,20 @@ from ._lp_sampler import LPSampler
 __all__ = ["greedy_maps", "greedy_coefficients", "GreedySampler", "greedy_sampler"]
 
 
+#: sampler → its maps; weak keys, so the memo never keeps a sampler alive nor touches its attributes.
+_MAPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def greedy_maps(sampler: LPSampler) -> dict[int, np.ndarray]:
-    """M_s^{(a)} for s = 2 … T − 1 from the sampler's stored rows: s → (V, m_s, m_{s−1}), memoised."""
-    maps = getattr(sampler, "_greedy_maps", None)
+    """M_s^{(a)} for s = 2 … T − 1 from the sampler's stored rows (its read-only :attr:`LPSampler.chain`):
+    s → (V, m_s, m_{s−1}), memoised per sampler."""
+    maps = _MAPS.get(sampler)
     if maps is None:
-        ch, maps = sampler._chain, {}
+        ch, maps = sampler.chain, {}
         for s in ch.P:
             sol = [np.linalg.lstsq(ch.P[s].T, ch.Q[s][a].T, rcond=None)[0] for a in range(sampler.vocab_size)]
             maps[s] = np.stack(sol)  # (V, m_s, m_{s−1})
-        sampler._greedy_maps = maps
+        _MAPS[sampler] = maps
     return maps
 
 
@@ -48,7 +55,11 @@ def greedy_coefficients(sampler: LPSampler, prefix) -> list[torch.Tensor]:
     -------
     list of t (m_s,) float64 tensors
     """
+    if not isinstance(sampler, LPSampler):
+        raise TypeError(f"sampler must be an LPSampler; got {type(sampler).__name__}")
     y = tuple(int(z) for z in prefix)
+    if not 1 <= len(y) <= sampler.horizon - 1:
+        raise ValueError(f"prefix must have length 1 … T − 1 = {sampler.horizon - 1}; got length {len(y)}")
     maps = greedy_maps(sampler)
     c = [np.ones(1)]
     for s in range(2, len(y) + 1):
@@ -69,9 +80,9 @@ class GreedySampler(LogitModel):
 
     def _raw_logits(self, prefixes: torch.Tensor) -> torch.Tensor:
         n, t = prefixes.shape
-        ch = self.sampler._chain
+        ch = self.sampler.chain
         if t == 0:
-            return torch.from_numpy(ch.root).expand(n, -1).clone()
+            return torch.tensor(ch.root).expand(n, -1).clone()
         out = torch.empty(n, self.vocab_size, dtype=torch.float64)
         for i, row in enumerate(prefixes.tolist()):
             c = greedy_coefficients(self.sampler, row)[-1].numpy()  # (m_t,)

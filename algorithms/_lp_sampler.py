@@ -17,28 +17,37 @@ The greedy baseline that the joint LP replaces lives in :mod:`logitrank.algorith
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 import torch
 
 from logitrank._validation import check_int, check_real
 from logitrank.synth import MAX_ENUMERATION, LanguageModel, LogitModel, all_sequences
 
+from ._chain_lp import DEFAULT_SOLVER_OPTIONS, LP_SOLVERS, Chain, CvxpyChainLP, HighsChainLP
 from ._dist_spanner import word_rows
 
-__all__ = ["lp_sampler", "LPSampler", "LevelData", "Reconstruction", "InfeasibleLPError", "extended_words"]
+__all__ = [
+    "lp_sampler", "LPSampler", "LevelData", "Reconstruction", "InfeasibleLPError", "UniformFallbackWarning",
+    "extended_words", "Chain", "LP_SOLVERS",
+]
 
 Word = tuple[int, ...]
 ON_INFEASIBLE = ("uniform", "raise")
-#: HiGHS options used unless ``solver_options`` is given: dual simplex without presolve. Measured on
-#: the longest chain LP of a d = 8 / d = 32, T = 16 sampler (2 shared cores, so ±50%): 7 / 110 ms per
-#: solve, against 11 / 183 ms with HiGHS's defaults and 34 / 430 ms with primal simplex.
-DEFAULT_SOLVER_OPTIONS = {"presolve": "off", "simplex_strategy": 1}
-#: Statuses under which cvxpy returns a primal solution we can check ourselves.
-_SOLVED = ("optimal", "optimal_inaccurate")
+_SOLVER_CLASSES = {"highs": HighsChainLP, "cvxpy": CvxpyChainLP}
+
+
+class UniformFallbackWarning(RuntimeWarning):
+    """An LPSampler answered a prefix with uniform tokens because its chain LP was infeasible."""
+
+
+def _check_solver(value) -> str:
+    if value not in LP_SOLVERS:
+        raise ValueError(f"solver must be one of {LP_SOLVERS}; got {value!r}")
+    return value
 
 
 def _check_slack_tol(value) -> float:
@@ -56,7 +65,7 @@ class InfeasibleLPError(RuntimeError):
     prefix : tuple of int
         y_{1:t−1}, the part of the prefix the LP depends on.
     status : str
-        The cvxpy/HiGHS status ("optimal" when the solver succeeded but the slack is too large,
+        The solver's status ("optimal" when the solver succeeded but the slack is too large,
         "solver_error", "infeasible", …).
     slack : float
         Largest absolute chain slack of the solution (nan when the solver returned none).
@@ -102,7 +111,7 @@ class Reconstruction:
     logits : (V,) float64 tensor or None
         ℓ(z) = Σ_i c_{t,i} R_t[i, y_t·z] (mean-centred); None when infeasible.
     status : str
-        cvxpy status ("trivial" for t = 1, where no LP is needed).
+        Solver status ("optimal" on success; "trivial" for t = 1, where no LP is needed).
     slack_total, slack_max : float
         Σ |slack| and max |slack| of the chain equalities at the returned c (recomputed in float64).
     feasible : bool
@@ -139,40 +148,6 @@ def extended_words(hat: Sequence[Word], hat_next: Sequence[Word], vocab_size: in
     return out
 
 
-@dataclass
-class _Chain:
-    """The arrays the LP and the greedy maps read, as numpy float64 (levels are 1-based keys)."""
-
-    P: dict = field(default_factory=dict)  # s → (m_s, |F̂_s|)             R_s on F̂_s
-    Q: dict = field(default_factory=dict)  # s → (V, m_{s−1}, |F̂_s|)      R_{s−1} on a·F̂_s, per a
-    Z: dict = field(default_factory=dict)  # t → (V, m_t, V)               R_t on a·z, per a
-    root: np.ndarray | None = None  # (V,)                                  L(∅)
-
-
-class _ChainLP:
-    """The parameterised cvxpy problem of one prefix length t >= 2 (built once, re-solved per prefix).
-
-    Standard form with split slacks: minimise Σ (p_s + n_s) subject to
-    R_s[:, F̂_s]ᵀ c_s − R_{s−1}[:, y_{s−1}·F̂_s]ᵀ c_{s−1} − p_s + n_s = 0, p, n >= 0, |c_s| <= β
-    (bounds, not rows). Against ``cp.norm1`` of the residuals (which cvxpy turns into two inequality
-    rows per equality) this took 3× less solver time at d = 32, T = 16 (209 vs 620 ms, measured).
-    """
-
-    def __init__(self, chain: _Chain, t: int, beta: float):
-        self.t = t
-        P = chain.P
-        self.c = {s: cp.Variable(P[s].shape[0], bounds=[-beta, beta], name=f"c{s}") for s in range(2, t + 1)}
-        pos = {s: cp.Variable(P[s].shape[1], nonneg=True, name=f"p{s}") for s in range(2, t + 1)}
-        neg = {s: cp.Variable(P[s].shape[1], nonneg=True, name=f"n{s}") for s in range(2, t + 1)}
-        self.b2 = cp.Parameter(P[2].shape[1], name="b2")  # R_1[0, y_1·F̂_2]
-        self.Q = {s: cp.Parameter(chain.Q[s].shape[1:], name=f"Q{s}") for s in range(3, t + 1)}
-        chain_eqs = [P[2].T @ self.c[2] - pos[2] + neg[2] == self.b2]
-        for s in range(3, t + 1):
-            chain_eqs.append(P[s].T @ self.c[s] - self.Q[s].T @ self.c[s - 1] - pos[s] + neg[s] == 0)
-        total = cp.sum(cp.hstack([cp.sum(pos[s]) + cp.sum(neg[s]) for s in range(2, t + 1)]))
-        self.problem = cp.Problem(cp.Minimize(total), chain_eqs)
-
-
 class LPSampler(LogitModel):
     """The learned model of paper B: next-token logits from the joint chain LP (spec "Reconstruct").
 
@@ -181,18 +156,20 @@ class LPSampler(LogitModel):
     :func:`logitrank.verify.tv_monte_carlo`. Build it with :func:`lp_sampler` (from spanner histories and
     futures) or get it from :func:`logitrank.algorithms.learn_approx`.
 
-    Each prefix length t >= 2 has one cvxpy problem whose data that change with the prefix
-    (R_1[0, y_1·F̂_2] and R_{s−1}[:, y_{s−1}·F̂_s]) are cvxpy Parameters, so a new prefix only
-    re-binds them and re-solves with HiGHS (``warm_start=False``: cvxpy's HiGHS warm start passes
-    the previous prefix's solution, and on these problems HiGHS's dual simplex then stops with
-    "excessive dual values"). Solutions are memoised per y_{1:t−1}.
+    Each prefix length t >= 2 has one LP whose prefix-dependent data are R_1[0, y_1·F̂_2] and
+    R_{s−1}[:, y_{s−1}·F̂_s]; ``solver="highs"`` keeps one live HiGHS model per t and changes only
+    those data (:class:`~logitrank.algorithms._chain_lp.HighsChainLP`), ``solver="cvxpy"`` re-binds
+    the Parameters of a cvxpy problem and solves from scratch (the reference path; same optimum).
+    Solutions are memoised per y_{1:t−1}. The rows the LP reads are available read-only as
+    :attr:`chain`.
 
     [choice] Infeasible prefixes (max slack above ``slack_tol`` or no solver solution): with
     ``on_infeasible="uniform"`` (the spec's choice) every later token of that sequence is uniform
     — logits at a prefix are zero when the LP of it or of any shorter prefix failed, which keeps
     ``sample``, ``log_prob`` and ``distribution`` one consistent distribution — and the event is
-    counted in ``lp_infeasible`` and ``fallback_prefixes``; with ``"raise"`` an
-    :class:`InfeasibleLPError` carrying the solver status is raised.
+    counted in ``lp_infeasible`` and ``fallback_prefixes`` and announced by a
+    :class:`UniformFallbackWarning` (once per call that meets new fallback prefixes); with
+    ``"raise"`` an :class:`InfeasibleLPError` carrying the solver status is raised.
 
     Attributes
     ----------
@@ -202,7 +179,8 @@ class LPSampler(LogitModel):
     lp_solves, lp_infeasible, fallback_prefixes : int
         Distinct LPs solved, those found infeasible, distinct prefixes answered by the fallback.
     lp_seconds : float
-        Total wall time inside cvxpy's ``solve``.
+        Total wall time of the LP solves (loading the prefix included).
+    solver : "highs" | "cvxpy"
     """
 
     def __init__(
@@ -215,14 +193,16 @@ class LPSampler(LogitModel):
         slack_tol: float,
         on_infeasible: str = "uniform",
         solver_options: dict | None = None,
+        solver: str = "highs",
     ):
         self.vocab_size, self.horizon = vocab_size, horizon
+        self.solver = _check_solver(solver)
         self.device, self.dtype = torch.device("cpu"), torch.float64
         self.beta, self.slack_tol, self.on_infeasible = beta, slack_tol, on_infeasible
         self.solver_options = dict(DEFAULT_SOLVER_OPTIONS if solver_options is None else solver_options)
         self.levels = list(levels)
         self._chain = self._build_chain()
-        self._problems: dict[int, _ChainLP] = {}
+        self._problems: dict = {}  # t → HighsChainLP | CvxpyChainLP
         self._solutions: dict[tuple, Reconstruction] = {}  # y_{1:t−1} → LP answer (coefficients only)
         self._states: dict[tuple, np.ndarray | None] = {}  # y_{1:t−1} → c_t, or None after a failure
         self.lp_solves = self.lp_infeasible = self.fallback_prefixes = 0
@@ -234,19 +214,25 @@ class LPSampler(LogitModel):
         return f"LPSampler(vocab_size={self.vocab_size}, horizon={self.horizon}, beta={self.beta}, spanner sizes={sizes})"
 
     # -- structure -------------------------------------------------------------------------------
-    def _build_chain(self) -> _Chain:
-        V, ch = self.vocab_size, _Chain()
+    @property
+    def chain(self) -> Chain:
+        """The rows the chain LP reads (P, Q, Z, root), as a read-only :class:`Chain`."""
+        return self._chain
+
+    def _build_chain(self) -> Chain:
+        V = self.vocab_size
+        P, Q, Z = {}, {}, {}
         pos = [{w: j for j, w in enumerate(L.tilde)} for L in self.levels]
         R = [L.rows.detach().to("cpu", torch.float64).numpy() for L in self.levels]
-        ch.root = R[0][0, [pos[0][(z,)] for z in range(V)]]
+        root = R[0][0, [pos[0][(z,)] for z in range(V)]]  # (V,)
         for s in range(1, len(self.levels) + 1):
             i = s - 1
-            ch.Z[s] = np.stack([R[i][:, [pos[i][(a, z)] for z in range(V)]] for a in range(V)]) if s < self.horizon else None
+            Z[s] = np.stack([R[i][:, [pos[i][(a, z)] for z in range(V)]] for a in range(V)]) if s < self.horizon else None
             if s >= 2:
                 hat = self.levels[i].hat
-                ch.P[s] = R[i][:, [pos[i][w] for w in hat]]  # (m_s, |F̂_s|)
-                ch.Q[s] = np.stack([R[i - 1][:, [pos[i - 1][(a,) + w] for w in hat]] for a in range(V)])
-        return ch
+                P[s] = R[i][:, [pos[i][w] for w in hat]]  # (m_s, |F̂_s|)
+                Q[s] = np.stack([R[i - 1][:, [pos[i - 1][(a,) + w] for w in hat]] for a in range(V)])  # (V, m_{s−1}, |F̂_s|)
+        return Chain.from_arrays(P, Q, Z, root)
 
     @property
     def spanner_sizes(self) -> list[int]:
@@ -254,10 +240,9 @@ class LPSampler(LogitModel):
         return [len(L.histories) for L in self.levels]
 
     def lp_size(self, t: int) -> tuple[int, int]:
-        """(variables, chain equalities) of the LP of prefix length t (before cvxpy's reformulation)."""
+        """(coefficient variables, chain equalities) of the LP of prefix length t (before slack splitting)."""
         t = check_int("t", t, minimum=1, maximum=max(1, self.horizon - 1))
-        return (sum(self._chain.P[s].shape[0] for s in range(2, t + 1)),
-                sum(self._chain.P[s].shape[1] for s in range(2, t + 1)))
+        return self._chain.lp_size(t)
 
     # -- the LP ----------------------------------------------------------------------------------
     def _solve(self, key: tuple) -> Reconstruction:
@@ -268,23 +253,16 @@ class LPSampler(LogitModel):
         t, ch = len(key) + 1, self._chain
         lp = self._problems.get(t)
         if lp is None:
-            lp = self._problems[t] = _ChainLP(ch, t, self.beta)
-        lp.b2.value = ch.Q[2][key[0], 0]
-        for s in range(3, t + 1):
-            lp.Q[s].value = ch.Q[s][key[s - 2]]
+            lp = self._problems[t] = _SOLVER_CLASSES[self.solver](ch, t, self.beta, self.solver_options)
         start = time.perf_counter()
-        try:
-            lp.problem.solve(solver=cp.HIGHS, warm_start=False, **self.solver_options)
-            status = lp.problem.status
-        except cp.error.SolverError:
-            status = "solver_error"
+        status, chain_coefs = lp.solve(key)
         seconds = time.perf_counter() - start
         self.lp_solves += 1
         self.lp_seconds += seconds
         coefs = None
         slack_total = slack_max = float("nan")
-        if status in _SOLVED and all(lp.c[s].value is not None for s in lp.c):
-            coefs = [np.ones(1)] + [np.asarray(lp.c[s].value, dtype=np.float64) for s in range(2, t + 1)]
+        if chain_coefs is not None:
+            coefs = [np.ones(1)] + chain_coefs
             slack = self._slack(key, coefs)
             slack_total, slack_max = float(np.abs(slack).sum()), float(np.abs(slack).max()) if slack.size else 0.0
         feasible = coefs is not None and slack_max <= self.slack_tol
@@ -349,8 +327,9 @@ class LPSampler(LogitModel):
         n, t = prefixes.shape
         out = torch.zeros(n, self.vocab_size, dtype=torch.float64)
         if t == 0:
-            return out + torch.from_numpy(self._chain.root)
+            return out + torch.tensor(self._chain.root)
         Z = self._chain.Z[t]  # (V, m_t, V)
+        new_fallbacks = 0
         for i, row in enumerate(prefixes.tolist()):
             key = tuple(row[:-1])
             c = self._state(key)
@@ -362,8 +341,16 @@ class LPSampler(LogitModel):
                 if tuple(row) not in self._fallback_seen:
                     self._fallback_seen.add(tuple(row))
                     self.fallback_prefixes += 1
+                    new_fallbacks += 1
                 continue  # zero logits: the uniform fallback
             out[i] = torch.from_numpy(Z[row[-1]].T @ c)
+        if new_fallbacks:
+            warnings.warn(
+                f"LPSampler: {new_fallbacks} new prefix(es) of length {t} answered with uniform next tokens "
+                f"because their chain LP was infeasible (slack_tol={self.slack_tol:.3g}); "
+                f"{self.fallback_prefixes} so far. See fallback_prefixes and lp_infeasible.",
+                UniformFallbackWarning, stacklevel=3,
+            )
         return out
 
     def distribution(self, *, max_sequences: int = MAX_ENUMERATION) -> torch.Tensor:
@@ -384,13 +371,6 @@ class LPSampler(LogitModel):
             logp = (logp.unsqueeze(1) + lp).reshape(-1)  # (V^(t+1),)
         return logp.exp()
 
-    # -- the greedy baseline (algorithms/_greedy.py) -------------------------------------------------
-    def greedy_coefficients(self, prefix) -> list[torch.Tensor]:
-        """c_1 … c_t of the greedy one-step baseline for y_{1:t} (see :func:`logitrank.algorithms.greedy_coefficients`)."""
-        from ._greedy import greedy_coefficients
-
-        return greedy_coefficients(self, prefix)
-
 
 def lp_sampler(
     model: LanguageModel,
@@ -401,6 +381,7 @@ def lp_sampler(
     slack_tol: float = 1e-8,
     on_infeasible: str = "uniform",
     solver_options: dict | None = None,
+    solver: str = "highs",
 ) -> LPSampler:
     """The LP sampler of paper B (§2.3) from spanner histories and representative futures.
 
@@ -424,8 +405,13 @@ def lp_sampler(
     on_infeasible : "uniform" | "raise"
         See :class:`LPSampler`.
     solver_options : dict, optional
-        HiGHS options passed to ``cvxpy.Problem.solve`` (default ``DEFAULT_SOLVER_OPTIONS``: dual
-        simplex, no presolve); pass ``{}`` for HiGHS's own defaults.
+        HiGHS options (default ``DEFAULT_SOLVER_OPTIONS``: dual simplex, no presolve); pass ``{}``
+        for HiGHS's own defaults. Set on the live model (``solver="highs"``) or passed to
+        ``cvxpy.Problem.solve`` (``solver="cvxpy"``).
+    solver : "highs" | "cvxpy"
+        How each chain LP is solved: one live ``highspy`` model per prefix length, changed in
+        place per prefix (default, about 10× faster), or the parameterised cvxpy problem (the
+        reference; same optimum within HiGHS's tolerances, tested).
 
     Returns
     -------
@@ -446,6 +432,7 @@ def lp_sampler(
         raise ValueError("lp_sampler needs a model with a finite horizon; got horizon=None")
     beta = check_real("beta", beta, low=1.0)
     slack_tol = _check_slack_tol(slack_tol)
+    solver = _check_solver(solver)
     if on_infeasible not in ON_INFEASIBLE:
         raise ValueError(f"on_infeasible must be one of {ON_INFEASIBLE}; got {on_infeasible!r}")
     n_levels = max(1, T - 1)
@@ -475,4 +462,4 @@ def lp_sampler(
         rows = word_rows(model, torch.tensor(H, dtype=torch.long).reshape(len(H), s - 1), tilde)
         levels.append(LevelData(H, hats[s - 1], tilde, rows))
     return LPSampler(levels, vocab_size=V, horizon=T, beta=beta, slack_tol=slack_tol,
-                     on_infeasible=on_infeasible, solver_options=solver_options)
+                     on_infeasible=on_infeasible, solver_options=solver_options, solver=solver)

@@ -10,7 +10,9 @@ from logitrank.algorithms import (
     InfeasibleLPError,
     LPSampler,
     barycentric_spanner,
+    UniformFallbackWarning,
     extended_words,
+    greedy_coefficients,
     greedy_sampler,
     lp_sampler,
     word_rows,
@@ -85,17 +87,94 @@ def test_the_sampler_is_a_language_model():
 
 
 def test_one_parameterised_problem_per_prefix_length():
-    """Prefixes of one length re-bind Parameters of the same cvxpy Problem; the LP depends on y_{1:t−1}
-    only, so the V continuations of a prefix share one solve."""
+    """cvxpy path: prefixes of one length re-bind Parameters of the same cvxpy Problem; the LP depends
+    on y_{1:t−1} only, so the V continuations of a prefix share one solve."""
     model = random_isan(3, 5, 2, generator=0)
     histories, hats = _exact_sets(model)
-    s = lp_sampler(model, histories, hats)
+    s = lp_sampler(model, histories, hats, solver="cvxpy")
     s.reconstruct([0, 1, 2])
     problem = s._problems[3].problem
     assert problem.parameters() and problem.is_dpp()
     s.reconstruct([1, 1, 0])
     s.reconstruct([1, 1, 2])  # same y_{1:2}: memo
     assert s._problems[3].problem is problem and s.lp_solves == 2
+
+
+def test_one_live_highs_model_per_prefix_length():
+    """highspy path: one model per t, kept alive; loading a prefix changes only the differing blocks."""
+    model = random_isan(3, 5, 2, generator=0)
+    histories, hats = _exact_sets(model)
+    s = lp_sampler(model, histories, hats)
+    s.reconstruct([0, 1, 2])
+    lp = s._problems[3]
+    s.reconstruct([1, 1, 0])
+    s.reconstruct([1, 1, 2])  # same y_{1:2}: memo
+    assert s._problems[3] is lp and s.lp_solves == 2 and lp.loaded == [1, 1]
+
+
+def _both_paths(model, histories, hats, **kw):
+    a = lp_sampler(model, histories, hats, solver="highs", **kw)
+    b = lp_sampler(model, histories, hats, solver="cvxpy", **kw)
+    return a, b, a.distribution(), b.distribution()
+
+
+# Both paths stop at an optimal basis of HiGHS's dual simplex with primal/dual feasibility
+# tolerances 1e-7; objectives (total slack, a sum of O(10) terms of order 1) must then agree to
+# well within 1e-7 — measured ~1e-14.
+OBJ_TOL = 1e-7
+
+
+@settings(max_examples=6)
+@given(isans(max_vocab_size=3, min_horizon=3, max_horizon=5, max_hidden_dim=3))
+def test_highs_and_cvxpy_paths_agree_at_exact_rank(model):
+    """Exact rank: the optimum (slack 0) is unique in c, so coefficients and distributions agree."""
+    histories, hats = _exact_sets(model)
+    a, b, pa, pb = _both_paths(model, histories, hats)
+    assert float((pa - pb).abs().max()) <= TV_TOL
+    for key, sa in a._solutions.items():
+        sb = b._solutions[key]
+        assert sa.feasible == sb.feasible and abs(sa.slack_total - sb.slack_total) <= OBJ_TOL
+        for x, y in zip(sa.coefficients, sb.coefficients):
+            torch.testing.assert_close(x, y, atol=1e-8, rtol=0)
+
+
+def test_highs_and_cvxpy_paths_agree_when_the_chain_is_overdetermined():
+    """Approximate rank, futures beyond the rank: both reach the same optimal total slack on every
+    prefix (the minimiser need not be unique, so coefficients are compared through the optimum)."""
+    model = perturbed(random_isan(3, 5, 2, generator=3), 0.05, generator=3)
+    hats = [_words(3, min(2, 5 - s + 1)) for s in range(1, 6)]
+    histories = [[()], [(0,), (1,)], [(0, 0), (1, 2)], [(0, 1, 2), (2, 2, 1)]]
+    a, b, pa, pb = _both_paths(model, histories, hats, slack_tol=math.inf)
+    assert a.lp_solves == b.lp_solves == 3 + 9 + 27  # one LP per y_{1:t−1}, t = 2 … 4
+    slacks = sorted(sa.slack_total for sa in a._solutions.values())
+    assert slacks[len(slacks) // 2] > 1e-4  # really overdetermined (the median prefix has slack)
+    for key, sa in a._solutions.items():
+        sb = b._solutions[key]
+        assert abs(sa.slack_total - sb.slack_total) <= OBJ_TOL * max(1.0, sb.slack_total)
+        assert all(float(c.abs().max()) <= 2.0 + BOX_TOL for c in sa.coefficients)
+
+
+def test_the_chain_view_is_read_only():
+    model = random_isan(2, 4, 2, generator=0)
+    histories, hats = _exact_sets(model)
+    ch = lp_sampler(model, histories, hats).chain
+    assert ch.P[2].shape == (len(histories[1]), len(hats[1])) and ch.Q[3].shape[0] == 2 and ch.root.shape == (2,)
+    with pytest.raises(ValueError, match="read-only"):
+        ch.P[2][0, 0] = 1.0
+    with pytest.raises(TypeError):
+        ch.Q[2] = None
+    with pytest.raises(AttributeError):
+        ch.root = None
+
+
+def test_no_solver_output_reaches_stdout(capfd):
+    """Library code never prints: HiGHS's banner and logs are silenced on both paths."""
+    model = random_isan(2, 4, 2, generator=0)
+    histories, hats = _exact_sets(model)
+    for solver in ("highs", "cvxpy"):
+        lp_sampler(model, histories, hats, solver=solver).distribution()
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
 
 
 def test_reconstruct_returns_the_chain():
@@ -114,7 +193,7 @@ def test_greedy_equals_the_lp_at_exact_rank():
     histories, hats = _exact_sets(model)
     s = lp_sampler(model, histories, hats)
     y = model.sample(1, generator=0)[0, :4].tolist()
-    for a, b in zip(s.reconstruct(y).coefficients, s.greedy_coefficients(y)):
+    for a, b in zip(s.reconstruct(y).coefficients, greedy_coefficients(s, y)):
         torch.testing.assert_close(a, b, atol=1e-9, rtol=0)
     assert tv_distance(model.distribution(), greedy_sampler(s).distribution()) <= TV_TOL
 
@@ -129,7 +208,8 @@ def _overdetermined(on_infeasible):
 
 def test_infeasible_prefixes_fall_back_to_uniform_and_are_counted():
     model, s = _overdetermined("uniform")
-    p = s.distribution()
+    with pytest.warns(UniformFallbackWarning, match=r"answered with uniform next tokens"):
+        p = s.distribution()
     assert abs(float(p.sum()) - 1) < 1e-12
     assert s.lp_infeasible > 0 and s.fallback_prefixes > 0
     bad = next(k for k, sol in s._solutions.items() if not sol.feasible)
@@ -147,7 +227,8 @@ def test_infeasible_prefix_raises_with_the_solver_status():
 
 def test_coefficients_stay_in_the_box_when_the_chain_is_overdetermined():
     _, s = _overdetermined("uniform")
-    s.distribution()
+    with pytest.warns(UniformFallbackWarning):
+        s.distribution()
     for sol in s._solutions.values():
         assert all(float(c.abs().max()) <= s.beta + BOX_TOL for c in sol.coefficients)
 
@@ -161,6 +242,7 @@ BAD = [
     (dict(beta=0.5), ValueError, r"beta must lie in \[1.0, inf\]; got 0.5"),
     (dict(slack_tol=-1.0), ValueError, r"slack_tol must lie in \[0.0, inf\]; got -1.0"),
     (dict(on_infeasible="skip"), ValueError, r"on_infeasible must be one of \('uniform', 'raise'\); got 'skip'"),
+    (dict(solver="scipy"), ValueError, r"solver must be one of \('highs', 'cvxpy'\); got 'scipy'"),
     (dict(histories=[[(0,)], [(0,)]]), ValueError, r"histories\[0\] must be \[\(\)\]"),
     (dict(histories=[[()]]), ValueError, r"need histories for levels 1 … max\(1, T − 1\) = 2"),
     (dict(futures=[[(0,)], [(0,), (1,)], [(0,), (1,)]]), ValueError, r"F̂_1\) must contain every single token; missing \[1\]"),
@@ -186,6 +268,10 @@ def test_bad_reconstruct_and_greedy_calls():
         s.reconstruct([0, 5])
     with pytest.raises(TypeError, match=r"sampler must be an LPSampler; got TimeVaryingISAN"):
         greedy_sampler(model)
+    with pytest.raises(TypeError, match=r"sampler must be an LPSampler; got TimeVaryingISAN"):
+        greedy_coefficients(model, [0])
+    with pytest.raises(ValueError, match=r"prefix must have length 1 … T − 1 = 2; got length 3"):
+        greedy_coefficients(s, [0, 0, 0])
     with pytest.raises(ValueError, match=r"enumerates V\*\*T = 2\*\*3 = 8 sequences, more than max_sequences=4"):
         s.distribution(max_sequences=4)
     assert isinstance(s, LPSampler) and math.isclose(float(s.distribution().sum()), 1.0)

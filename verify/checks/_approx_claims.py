@@ -9,7 +9,7 @@ import statistics
 import numpy as np
 import torch
 
-from logitrank.algorithms import dist_spanner, extended_words, learn_approx, learn_isan, lp_sampler
+from logitrank.algorithms import dist_spanner, extended_words, greedy_coefficients, learn_approx, learn_isan, lp_sampler
 from logitrank.synth import TimeVaryingISAN, all_sequences, approx_rank_error, perturbed, power_law_isan, random_isan
 
 from .._approx_figures import plot_coefficient_norms, plot_queries, plot_tv_vs_error, plot_witnesses
@@ -239,7 +239,7 @@ def check_b3(config: CheckConfig) -> ClaimResult:
                 rec = sampler.reconstruct(y)
                 lp[u, t - 1] = float(rec.coefficients[-1].abs().max())
                 lp_max = max(lp_max, max(float(c.abs().max()) for c in rec.coefficients))  # the whole chain
-                greedy[u, t - 1] = float(sampler.greedy_coefficients(y)[-1].abs().max())
+                greedy[u, t - 1] = float(greedy_coefficients(sampler, y)[-1].abs().max())
                 slack[u, t - 1] = rec.slack_max
         ts = list(range(1, T))
         med_g = np.median(greedy, axis=0)
