@@ -1,13 +1,25 @@
 """Logit matrices cached on disk, one chunk of futures per file, so long runs resume where they stopped.
 
 A matrix L_{M,k}(H, F) is computed in chunks of futures; each finished chunk is written atomically
-(temporary file, then rename) under
+(a uniquely named temporary file in the same folder, then ``os.replace``) under
 
     <cache_dir>/<key>/<start>-<end>.pt
 
 where the key hashes the model's ``fingerprint()``, the histories, the futures and the kept columns.
 An interrupted run leaves only whole chunks behind; the next run with the same inputs loads them
 and computes the rest. Any change of model weights, data or columns changes the key.
+
+Chunk format (version 2): a ``torch.save`` of a dict that says what the chunk claims to be::
+
+    {"format": 2, "key": <matrix key>, "start": s, "end": e,
+     "shape": [n, (e - s)·k], "dtype": "torch.float32", "sha256": <hex of the payload bytes>,
+     "logits": (n, (e - s)·k) tensor}
+
+Every chunk is verified on load against the key, range, expected shape, its own dtype and the
+checksum of its payload. A chunk that fails (truncated, empty, unreadable, another matrix's, wrong
+shape, altered bytes, an older format) is named in a :class:`CacheChunkWarning`, deleted and
+recomputed: never used, never fatal. Two runs sharing one cache folder never collide: temporary
+names are unique per writer, and the rename is atomic.
 """
 
 from __future__ import annotations
@@ -15,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -22,9 +36,37 @@ import torch
 from logitrank._tokens import as_token_list
 from logitrank.algorithms import logit_matrix
 
-__all__ = ["cached_logit_matrix", "matrix_key"]
+__all__ = ["CacheChunkWarning", "atomic_write_bytes", "atomic_write_text", "cached_logit_matrix", "matrix_key"]
 
-_FORMAT = 1  # bump when the stored layout changes
+_FORMAT = 2  # bump when the stored layout changes
+
+
+class CacheChunkWarning(UserWarning):
+    """A cached chunk did not verify (named in the message); it was deleted and recomputed."""
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a uniquely named temporary file in the same folder and an atomic rename.
+
+    Readers see the old file or the new one, never a part; concurrent writers never share a temporary file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def matrix_key(model, histories, futures, columns: torch.Tensor | None) -> str:
@@ -44,6 +86,58 @@ def matrix_key(model, histories, futures, columns: torch.Tensor | None) -> str:
     return h.hexdigest()[:24]
 
 
+def _checksum(t: torch.Tensor) -> str:
+    """sha256 of the tensor's raw bytes (any dtype, bfloat16 included)."""
+    flat = t.detach().to("cpu").contiguous().reshape(-1)
+    return hashlib.sha256(flat.view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def _save_chunk(path: Path, key: str, start: int, end: int, part: torch.Tensor) -> None:
+    record = {"format": _FORMAT, "key": key, "start": start, "end": end, "shape": list(part.shape),
+              "dtype": str(part.dtype), "sha256": _checksum(part), "logits": part}
+    import io
+
+    buf = io.BytesIO()
+    torch.save(record, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_chunk(path: Path, key: str, start: int, end: int, shape: tuple[int, int]) -> torch.Tensor | None:
+    """The chunk's tensor if every stored claim verifies; otherwise warn naming the file, delete it, None."""
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+        problem = _verify(record, key, start, end, shape)
+    except FileNotFoundError:  # another run replaced or removed it between listing and loading
+        return None
+    except Exception as err:  # noqa: BLE001  (truncated, empty or not a torch file)
+        problem = f"unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+    if problem is None:
+        return record["logits"]
+    warnings.warn(f"cache chunk {path} is bad: {problem}; deleted, recomputing it", CacheChunkWarning, stacklevel=3)
+    path.unlink(missing_ok=True)
+    return None
+
+
+def _verify(record, key: str, start: int, end: int, shape: tuple[int, int]) -> str | None:
+    if not isinstance(record, dict) or record.get("format") != _FORMAT:
+        got = record.get("format") if isinstance(record, dict) else type(record).__name__
+        return f"not a format-{_FORMAT} chunk (got {got!r})"
+    if record.get("key") != key:
+        return f"belongs to matrix {record.get('key')!r}, not {key!r}"
+    if (record.get("start"), record.get("end")) != (start, end):
+        return f"holds futures {record.get('start')}-{record.get('end')}, expected {start}-{end}"
+    t = record.get("logits")
+    if not isinstance(t, torch.Tensor):
+        return "has no logits tensor"
+    if tuple(t.shape) != tuple(shape) or list(record.get("shape", [])) != list(shape):
+        return f"has shape {tuple(t.shape)} (recorded {record.get('shape')}), expected {tuple(shape)}"
+    if str(t.dtype) != record.get("dtype") or not t.dtype.is_floating_point:
+        return f"has dtype {t.dtype}, recorded {record.get('dtype')!r}"
+    if _checksum(t) != record.get("sha256"):
+        return "checksum mismatch (payload altered)"
+    return None
+
+
 def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | None = None, cache_dir=None,
                         chunk: int | None = None, progress: bool = False, desc: str = "logit matrix") -> torch.Tensor:
     """:func:`logitrank.algorithms.logit_matrix` with finished chunks of futures stored under ``cache_dir``.
@@ -56,7 +150,8 @@ def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | No
     columns : (m, k) LongTensor, optional
         Tokens kept per future (e.g. :func:`logitrank.algorithms.top_k_columns`); all V when None.
     cache_dir : path or None
-        Where chunks live; None computes without caching.
+        Where chunks live; None computes without caching. Bad chunks found there are reported with a
+        :class:`CacheChunkWarning`, deleted and recomputed (module docstring).
     chunk : int, optional
         Futures per stored chunk; default about 16384 cells per chunk (16384 // n futures, 1 … 256).
     progress : bool
@@ -78,12 +173,14 @@ def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | No
         raise ValueError(f"chunk must be a positive int; got {chunk!r}")
     if cache_dir is None:
         return logit_matrix(model, H, F, columns=columns, progress=progress)
-    folder = Path(cache_dir) / matrix_key(model, H, F, columns)
+    key = matrix_key(model, H, F, columns)
+    folder = Path(cache_dir) / key
     folder.mkdir(parents=True, exist_ok=True)
+    k = V if columns is None else int(columns.shape[1])
     meta = folder / "meta.json"
     if not meta.exists():
-        meta.write_text(json.dumps({"model": getattr(model, "name", type(model).__name__), "n": len(H), "m": len(F),
-                                    "k": V if columns is None else int(columns.shape[1])}))
+        atomic_write_text(meta, json.dumps({"format": _FORMAT, "model": getattr(model, "name", type(model).__name__),
+                                            "n": len(H), "m": len(F), "k": k}))
     starts = list(range(0, len(F), chunk))
     bar = None
     if progress:
@@ -94,15 +191,13 @@ def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | No
     for s in starts:
         e = min(s + chunk, len(F))
         path = folder / f"{s:07d}-{e:07d}.pt"
-        if path.exists():
-            part = torch.load(path, map_location="cpu", weights_only=True)
+        part = _load_chunk(path, key, s, e, (len(H), (e - s) * k)) if path.exists() else None
+        if part is not None:
             hits += 1
         else:
             cols = None if columns is None else columns[s:e]
             part = logit_matrix(model, H, F[s:e], columns=cols, progress=progress).to("cpu")  # (n, c*k)
-            tmp = path.with_suffix(".tmp")
-            torch.save(part, tmp)
-            os.replace(tmp, path)
+            _save_chunk(path, key, s, e, part)
         parts.append(part)
         if bar is not None:
             bar.update(1)

@@ -26,10 +26,23 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from ._ledger import LEDGER
+from ._ledger import LEDGER, Claim
 
-__all__ = ["CheckConfig", "ClaimResult", "register", "registered", "run_check", "Verdict", "VERDICTS",
-           "check_info", "default_combine"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "VERDICTS",
+    "CheckConfig",
+    "ClaimResult",
+    "PluginWarning",
+    "Verdict",
+    "check_info",
+    "default_combine",
+    "load_plugin",
+    "register",
+    "registered",
+    "run_check",
+    "unregister",
+]
 
 Verdict = Literal["holds", "fails", "mixed", "not-run", "error"]
 VERDICTS = ("holds", "fails", "mixed", "not-run", "error")
@@ -133,28 +146,109 @@ class _Entry:
 
 
 _CHECKS: dict[str, _Entry] = {}
+_USER_CLAIMS: set[str] = set()
+_USER_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+#: entry-point group whose modules are imported to register claims of their own
+ENTRY_POINT_GROUP = "logitrank.claims"
+_ENTRY_POINTS_LOADED = False
+
+
+class PluginWarning(UserWarning):
+    """A claims plugin (entry point) failed to import; its claims are missing from this run."""
 
 
 def register(claim_id: str, *, seeded: bool = False, rule: str = "",
-             combine: CombineFn | None = None) -> Callable[[CheckFn], CheckFn]:
+             combine: CombineFn | None = None, statement: str | None = None,
+             source: str = "user") -> Callable[[CheckFn], CheckFn]:
     """Decorator: make ``fn(config) -> ClaimResult`` the check of ledger claim ``claim_id``.
 
     ``seeded=True`` runs the check once per seed and combines the results (module docstring);
     ``rule`` states the verdict rule in words; ``combine(results) -> (verdict, reason)`` replaces
     the default rule across seeds.
+
+    A claim of your own: pass an ID that is not in the ledger with its ``statement`` (and
+    ``source``); it joins the ledger (after the built-in claims) in this process, and ``logitrank
+    check`` runs it when the module holding it is loaded — with ``--plugin MODULE`` (a module name
+    or a ``.py`` file) or from an installed package's entry point in the group
+    :data:`ENTRY_POINT_GROUP` (``[project.entry-points."logitrank.claims"] mine = "mypkg.claims"``).
+
+    >>> @register("MY1", statement="two plus two is four", rule="holds when 2 + 2 == 4")
+    ... def my_check(config):
+    ...     return ClaimResult("MY1", "holds" if 2 + 2 == 4 else "fails", figures={"sum": 2 + 2})
+    >>> run_check("MY1").verdict
+    'holds'
+    >>> unregister("MY1")
     """
+    if not isinstance(claim_id, str) or not _USER_ID.match(claim_id):
+        raise ValueError(f"claim_id must be a str of letters, digits, '_', '.' or '-' starting with a letter; "
+                         f"got {claim_id!r}")
     if claim_id not in LEDGER:
-        raise ValueError(f"unknown claim id {claim_id!r}; the ledger has {', '.join(LEDGER)}")
+        if statement is None:
+            raise ValueError(f"unknown claim id {claim_id!r}; the ledger has {', '.join(LEDGER)} "
+                             "(to add a claim of your own, pass statement='what it says')")
+        if not isinstance(statement, str) or not statement.strip():
+            raise ValueError(f"statement must be a non-empty str; got {statement!r}")
+        if not isinstance(source, str):
+            raise TypeError(f"source must be a str; got {source!r}")
+        LEDGER[claim_id] = Claim(claim_id, statement.strip(), source)
+        _USER_CLAIMS.add(claim_id)
+    elif statement is not None and claim_id not in _USER_CLAIMS and statement != LEDGER[claim_id].statement:
+        raise ValueError(f"claim {claim_id} is a built-in ledger claim ({LEDGER[claim_id].statement!r}); "
+                         "choose another ID for a claim of your own")
     if combine is not None and not seeded:
         raise ValueError(f"combine= applies across seeds; claim {claim_id} is not seeded")
+    if combine is not None and not callable(combine):
+        raise TypeError(f"combine must be callable (results -> (verdict, reason)); got {combine!r}")
 
     def decorate(fn: CheckFn) -> CheckFn:
+        if not callable(fn):
+            raise TypeError(f"the check of {claim_id} must be callable (config -> ClaimResult); got {fn!r}")
         if claim_id in _CHECKS and _CHECKS[claim_id].fn is not fn:
             raise ValueError(f"claim {claim_id} already has a check ({_CHECKS[claim_id].fn.__qualname__})")
         _CHECKS[claim_id] = _Entry(fn, seeded, rule, combine)
         return fn
 
     return decorate
+
+
+def unregister(claim_id: str) -> None:
+    """Remove a claim of your own (its check and ledger row); built-in claims cannot be removed."""
+    if claim_id not in _USER_CLAIMS:
+        raise ValueError(f"claim {claim_id!r} is not a user-registered claim; user claims: {sorted(_USER_CLAIMS)}")
+    _USER_CLAIMS.discard(claim_id)
+    _CHECKS.pop(claim_id, None)
+    LEDGER.pop(claim_id, None)
+
+
+def load_plugin(spec: str) -> None:
+    """Import the module ``spec`` (a dotted module name, or a path to a ``.py`` file) so its ``@register`` checks join.
+
+    Raises ValueError naming ``spec`` when it cannot be found or raises on import.
+    """
+    import importlib
+    import importlib.util
+
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"plugin must be a module name or a .py file; got {spec!r}")
+    try:
+        if spec.endswith(".py"):
+            path = Path(spec)
+            if not path.is_file():
+                raise ValueError(f"plugin file {spec!r} does not exist")
+            name = f"logitrank_plugin_{re.sub(r'[^A-Za-z0-9_]', '_', path.stem)}"
+            mod_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(mod_spec)
+            import sys
+
+            sys.modules[name] = module
+            mod_spec.loader.exec_module(module)
+        else:
+            importlib.import_module(spec)
+    except ValueError:
+        raise
+    except Exception as err:
+        last = traceback.format_exception_only(type(err), err)[-1].strip()
+        raise ValueError(f"plugin {spec!r} could not be loaded: {last}") from err
 
 
 def registered() -> list[str]:
@@ -249,3 +343,18 @@ def _combine(claim_id: str, entry: _Entry, config: CheckConfig, runs: list[Claim
 
 def _load_checks() -> None:
     from . import checks  # noqa: F401  (importing registers every check)
+
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()  # importing the module runs its @register decorators
+        except Exception as err:  # noqa: BLE001  a broken plugin must not break the built-in checks, but never silently
+            import warnings
+
+            last = traceback.format_exception_only(type(err), err)[-1].strip()
+            warnings.warn(f"claims plugin {ep.name!r} ({ep.value}) failed to load: {last}", PluginWarning, stacklevel=2)

@@ -1,6 +1,7 @@
 """The logitrank CLI: exit codes, JSON results, the registry."""
 
 import json
+import re
 
 import pytest
 
@@ -20,12 +21,15 @@ def test_T1_T3_hold_and_json_is_written(tmp_path, capsys):
     assert "T1    holds" in capsys.readouterr().out
 
 
-def test_unimplemented_claim_is_not_run_and_exit_1(tmp_path):
+def test_completed_run_exits_0_and_strict_exits_1_unless_all_hold(tmp_path, capsys):
     missing = next(c for c in LEDGER if c not in registered())
     path = tmp_path / "out.json"
-    assert main(["check", missing, "--json", str(path)]) == 1
+    assert main(["check", missing, "--json", str(path)]) == 0  # a completed run is a success (make demo)
     (row,) = json.loads(path.read_text())
     assert row["verdict"] == "not-run" and row["reason"]
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == f"results written to {path}"
+    assert main(["check", missing, "--strict", "--json", str(path)]) == 1
+    assert main(["check", "T3", "--strict", "--json", str(path)]) == 0
 
 
 @pytest.mark.parametrize("argv", [["check", "Z9"], ["check", "--scale", "huge"], ["check", "--seed", "-1"], ["frobnicate"]])
@@ -33,6 +37,139 @@ def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
+
+
+USAGE = [
+    (["--json", "{file}/x.json"], r"--json .* lies under .*, which is a file, not a folder"),
+    (["--json", "{dir}"], r"--json must name a file, not the folder"),
+    (["--json", ""], r"--json must name a file; got an empty path"),
+    (["--store", "{dir}"], r"--store must name a file, not the folder"),
+    (["--store", "{file}"], r"--store .* cannot be used: .*not a usable SQLite database"),
+    (["--threads", "100000"], r"--threads must be an integer in \[1, \d+\]; got 100000"),
+    (["--threads", "0"], r"--threads must be an integer in \[1, \d+\]; got 0"),
+    (["--seed", str(2**64)], r"--seed must be an integer in \[0, 9223372036854775743\]; got 18446744073709551616"),
+    (["--seed", "1.5"], r"--seed must be an integer in .*; got '1.5'"),
+    (["--seeds", "0"], r"--seeds must be an integer in \[1, 64\]; got 0"),
+    (["--seeds", "65"], r"--seeds must be an integer in \[1, 64\]; got 65"),
+    (["--model", "doesnotexist"], r"--model 'doesnotexist' is not tiny, .* local cache \(logitrank never downloads\)"),
+    (["--model", ""], r"--model must be a model name; got an empty string"),
+    (["--model", "tiny@step7"], r"--model tiny@step7: tiny has no checkpoint at step 7"),
+    (["--model", "{dir}"], r"--model .* is not a model folder \(no config.json in it\)"),
+    (["--plugin", "no_such_module_xyz"], r"plugin 'no_such_module_xyz' could not be loaded: ModuleNotFoundError"),
+    (["--plugin", "{dir}/missing.py"], r"plugin file .*missing.py' does not exist"),
+]
+
+
+@pytest.mark.parametrize(("extra", "match"), USAGE)
+def test_bad_options_are_usage_errors_before_any_work(extra, match, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("not a database")
+    (tmp_path / "adir").mkdir()
+    extra = [a.format(file=tmp_path / "afile", dir=tmp_path / "adir") for a in extra]
+    argv = ["check", "T3", *extra] if "--json" in extra else ["check", "T3", "--json", str(tmp_path / "r" / "c.json"), *extra]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert re.search(match, err[-1]), err[-1]
+    assert not (tmp_path / "r").exists() and not (tmp_path / "results").exists()  # nothing ran, nothing written
+
+
+def test_runs_keep_history_and_records(tmp_path, capsys):
+    path = tmp_path / "out.json"
+    assert main(["check", "T3", "--json", str(path)]) == 0
+    assert main(["check", "T10", "--json", str(path), "--seed", "2"]) == 0
+    rows = json.loads(path.read_text())
+    assert [(r["id"], r["seed"], r["run_id"]) for r in rows] == [("T3", 0, 1), ("T10", 2, 2)]
+    from logitrank.verify._claim_store import ClaimStore
+
+    runs = ClaimStore(str(tmp_path / "logitrank.sqlite")).runs()
+    assert [r["claims"] for r in runs] == [["T3"], ["T10"]]
+    assert all(r["status"] == "completed" and r["wall_s"] > 0 for r in runs)
+    assert runs[1]["config"] == {"scale": "quick", "seed": 2, "seeds": 3, "model": "tiny", "out_dir": str(tmp_path)}
+    assert set(runs[0]["provenance"]) == {"logitrank", "git_sha", "python", "numpy", "torch", "transformers"}
+    assert runs[0]["provenance"]["torch"].startswith("2.") and set(runs[0]["seconds"]) == {"T3"}
+
+
+def test_resume_skips_finished_claims_with_the_same_settings(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "out.json"
+    assert main(["check", "T3", "T10", "--json", str(path)]) == 0
+    first = json.loads(path.read_text())
+    from logitrank.verify import _check_cli
+
+    ran = []
+    real = _check_cli.run_check
+    monkeypatch.setattr(_check_cli, "run_check", lambda cid, cfg: ran.append(cid) or real(cid, cfg))
+    capsys.readouterr()
+    assert main(["check", "T3", "T10", "T4", "--resume", "--json", str(path)]) == 0
+    assert ran == ["T4"]
+    assert "T3    holds      run 1" in capsys.readouterr().out
+    again = {r["id"]: r for r in json.loads(path.read_text())}
+    assert again["T3"]["figures"] == first[0]["figures"] and again["T3"]["reused_from"] == 1
+    assert main(["check", "T3", "--resume", "--seed", "5", "--json", str(path)]) == 0  # other settings: runs again
+    assert ran == ["T4", "T3"]
+
+
+def test_user_claim_by_plugin_file_and_error_distinct_from_not_run(tmp_path, capsys):
+    from logitrank.verify._registry import unregister
+
+    plugin = tmp_path / "my_claims.py"
+    plugin.write_text(
+        "from logitrank.verify import ClaimResult, register\n"
+        "@register('MINE1', statement='one is odd', source='me', rule='holds when 1 % 2 == 1')\n"
+        "def mine(config):\n"
+        "    return ClaimResult('MINE1', 'holds' if 1 % 2 == 1 else 'fails', figures={'one': 1})\n"
+        "@register('MINE2', statement='this check raises')\n"
+        "def boom(config):\n"
+        "    raise RuntimeError('kaboom')\n")
+    path = tmp_path / "out.json"
+    try:
+        assert main(["check", "MINE1", "MINE2", "--plugin", str(plugin), "--json", str(path)]) == 0
+        rows = {r["id"]: r for r in json.loads(path.read_text())}
+        assert rows["MINE1"]["verdict"] == "holds" and rows["MINE1"]["rule"] == "holds when 1 % 2 == 1"
+        assert rows["MINE2"]["verdict"] == "error" and rows["MINE2"]["reason"] == "check raised RuntimeError: kaboom"
+        assert LEDGER["MINE1"].source == "me"
+    finally:
+        unregister("MINE1")
+        unregister("MINE2")
+    assert "MINE1" not in LEDGER and "MINE1" not in registered()
+
+
+def test_user_claim_from_an_entry_point(tmp_path, monkeypatch):
+    import importlib.metadata
+    import sys
+
+    from logitrank.verify import _registry
+
+    (tmp_path / "ep_claims_mod.py").write_text(
+        "from logitrank.verify import ClaimResult, register\n"
+        "@register('EP1', statement='entry points load')\n"
+        "def ep(config):\n"
+        "    return ClaimResult('EP1', 'holds')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = importlib.metadata.EntryPoint("mine", "ep_claims_mod", _registry.ENTRY_POINT_GROUP)
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda **kw: [ep] if kw.get("group") == _registry.ENTRY_POINT_GROUP else real(**kw))
+    monkeypatch.setattr(_registry, "_ENTRY_POINTS_LOADED", False)
+    try:
+        assert "EP1" in registered() and run_check("EP1").verdict == "holds"
+    finally:
+        _registry.unregister("EP1")
+        sys.modules.pop("ep_claims_mod", None)
+
+
+def test_register_refuses_bad_user_claims():
+    from logitrank.verify import register
+
+    with pytest.raises(ValueError, match=r"unknown claim id 'ZZ9'.*pass statement="):
+        register("ZZ9")
+    with pytest.raises(ValueError, match=r"claim_id must be a str of letters"):
+        register("9 bad", statement="x")
+    with pytest.raises(ValueError, match=r"claim T1 is a built-in ledger claim"):
+        register("T1", statement="something else")
+    with pytest.raises(ValueError, match=r"statement must be a non-empty str; got ' '"):
+        register("ZZ9", statement=" ")
 
 
 def test_list_shows_every_claim(capsys):

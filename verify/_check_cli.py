@@ -1,0 +1,235 @@
+"""``logitrank check``: validate the options, run claims, keep run records, export ``checks.json``.
+
+Everything is validated before any work (exit 2, one line on stderr): the results path, the store,
+``--threads``, ``--seed``/``--seeds``, the model name, plugins and claim IDs. Each run gets a record
+in the SQLite store (:mod:`._claim_store`); each finished claim is committed at once, so a run killed
+at any point keeps every finished claim, and ``--resume`` skips claims already finished with the same
+settings. ``checks.json`` is rewritten atomically after each claim as an export of the newest result of
+every claim in the store (a run of T3 then one of T10 keeps both).
+
+Exit status: 0 when the run completed (whatever the verdicts; the demo's contract), 1 with
+``--strict`` when any requested claim does not hold, 2 for usage errors, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from ._cache import atomic_write_text
+from ._registry import _MAX_SEED, CheckConfig, ClaimResult, load_plugin, registered, run_check
+
+__all__ = ["DEFAULT_JSON", "add_check_arguments", "cmd_check"]
+
+DEFAULT_JSON = Path("results") / "checks.json"
+STORE_NAME = "logitrank.sqlite"
+MAX_THREADS = max(256, os.cpu_count() or 1)
+
+
+def _usage(parser, message: str):
+    parser.error(message)  # prints usage and "logitrank: error: <message>", exits 2
+
+
+def _writable_file(option: str, raw: str) -> Path:
+    """``raw`` as a path where a file can be written, or raise ValueError (one line)."""
+    if not raw or not raw.strip():
+        raise ValueError(f"{option} must name a file; got an empty path")
+    path = Path(raw)
+    if path.is_dir():
+        raise ValueError(f"{option} must name a file, not the folder {raw!r}")
+    parent = path.parent
+    while not parent.exists():
+        if parent == parent.parent:
+            break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"{option} {raw!r} lies under {str(parent)!r}, which is a file, not a folder")
+    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {raw!r}: folder {str(parent)!r} is not writable")
+    return path
+
+
+def _int_option(option: str, low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be an integer in [{low}, {high}]; got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{option} must be an integer in [{low}, {high}]; got {text}")
+        return value
+
+    return parse
+
+
+def add_check_arguments(check: argparse.ArgumentParser) -> None:
+    """The options of ``logitrank check``."""
+    check.add_argument("ids", nargs="*", metavar="ID", help="claim IDs (default: every registered check)")
+    check.add_argument("--scale", choices=["quick", "full"], default="quick", help="problem sizes (default quick)")
+    check.add_argument("--seed", type=_int_option("--seed", 0, _MAX_SEED - 64), default=0,
+                       help="base seed (default 0); seeded checks use seed, seed+1, …")
+    check.add_argument("--seeds", type=_int_option("--seeds", 1, 64), default=None, metavar="N",
+                       help="seeds per seeded check (default 3 at quick scale, 5 at full)")
+    check.add_argument("--json", default=str(DEFAULT_JSON), metavar="PATH",
+                       help=f"results export (default {DEFAULT_JSON}); figures and cache go beside it")
+    check.add_argument("--store", default=None, metavar="PATH",
+                       help=f"SQLite store of run records and results (default {STORE_NAME} beside --json)")
+    check.add_argument("--resume", action="store_true",
+                       help="skip claims already finished (holds/fails/mixed) with the same scale, seed(s) and model")
+    check.add_argument("--strict", action="store_true",
+                       help="exit 1 unless every requested claim holds (CI); without it a completed run exits 0")
+    check.add_argument("--threads", type=_int_option("--threads", 1, MAX_THREADS), default=1, metavar="N",
+                       help="torch CPU threads (default 1: checks run many small ops, which extra threads slow down)")
+    check.add_argument("--model", default="tiny", metavar="NAME",
+                       help="language model of the real-model checks E1–E11: tiny (default), tiny@stepN, tiny-b, "
+                            "smollm2, or a local folder / Hugging Face name already in the local cache")
+    check.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                       help="import MODULE (dotted name or .py file) first, so its @register claims can be run; "
+                            "repeatable")
+
+
+def model_problem(spec: str) -> str | None:
+    """Why ``spec`` cannot name a model (one line), or None when it can; never touches the network."""
+    from .models._named import _TINY_SPEC, TINY_RUNS, tiny_steps
+
+    if not spec or not spec.strip():
+        return "--model must be a model name; got an empty string"
+    match = _TINY_SPEC.match(spec)
+    if match:
+        if match.group(2) is None:
+            return None
+        try:
+            steps = tiny_steps(TINY_RUNS[match.group(1)])
+        except FileNotFoundError:
+            return None  # no stored checkpoints: the real-model checks report not-run with the way out
+        if int(match.group(2)) not in steps:
+            return f"--model {spec}: {match.group(1)} has no checkpoint at step {int(match.group(2))}; stored: {steps}"
+        return None
+    if spec == "smollm2":
+        return None  # optional: not installed -> the real-model checks report not-run with the install line
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").is_file():
+            return f"--model {spec!r} is not a model folder (no config.json in it)"
+        return None
+    hub_name = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?", spec)
+    if hub_name and _in_hf_cache(spec):
+        return None
+    return (f"--model {spec!r} is not tiny, tiny@stepN, tiny-b, smollm2, a local model folder or a Hugging Face "
+            "model in the local cache (logitrank never downloads)")
+
+
+def _in_hf_cache(name: str) -> bool:
+    """Whether the Hugging Face cache holds ``name``'s config.json (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # noqa: BLE001  (no hub library or a malformed name: not available either way)
+        return False
+
+
+def _check_store(path: Path) -> None:
+    from ._claim_store import ClaimStore
+
+    try:
+        ClaimStore(str(path)).close()
+    except Exception as err:  # noqa: BLE001  (one line, whatever sqlite says)
+        raise ValueError(f"--store {str(path)!r} cannot be used: {str(err).splitlines()[0]}") from None
+
+
+def _headline(result: ClaimResult, width: int = 70) -> str:
+    """The first scalar figures of a result, shortened to one table cell."""
+    parts = [f"{k}={_fmt(v)}" for k, v in result.figures.items() if isinstance(v, (int, float, str))]
+    text = "; ".join(parts) if parts else result.reason.splitlines()[0] if result.reason else ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def export_json(path: Path, store) -> None:
+    """Rewrite ``path`` atomically with the newest result of every claim in the store."""
+    atomic_write_text(path, json.dumps(store.latest(), indent=2, default=str))
+
+
+def cmd_check(args, parser, argv: list[str] | None = None) -> int:
+    """Run ``logitrank check`` (module docstring)."""
+    from ._ledger import LEDGER
+
+    try:
+        for spec in args.plugin:
+            load_plugin(spec)
+        json_path = _writable_file("--json", args.json)
+        store_path = _writable_file("--store", args.store) if args.store is not None else json_path.parent / STORE_NAME
+    except ValueError as err:
+        _usage(parser, str(err))
+    have = registered()
+    unknown = [i for i in args.ids if i not in LEDGER]
+    if unknown:
+        _usage(parser, f"unknown claim id(s) {', '.join(unknown)}; known: {', '.join(LEDGER)}")
+    problem = model_problem(args.model)
+    if problem:
+        _usage(parser, problem)
+    try:
+        _check_store(store_path)
+    except ValueError as err:
+        _usage(parser, str(err))
+    import torch
+
+    from ._claim_store import ClaimStore
+
+    torch.set_num_threads(args.threads)
+    config = CheckConfig(scale=args.scale, seed=args.seed, out_dir=str(json_path.parent), model=args.model,
+                         seeds=args.seeds)
+    ids = list(dict.fromkeys(args.ids)) or have
+    store = ClaimStore(str(store_path))
+    done = store.finished(config) if args.resume else {}
+    run_id = store.start_run(config, ids, argv)
+    start = time.perf_counter()
+    from tqdm import tqdm
+
+    results: list[tuple[ClaimResult, int | None]] = []
+    try:
+        bar = tqdm(ids, desc="checks", unit="claim", file=sys.stderr, disable=None)
+        for cid in bar:
+            bar.set_postfix_str(cid)
+            if cid in done:
+                from_run, result = done[cid]
+                store.record(run_id, config, result, reused_from=from_run)
+            else:
+                result, from_run = run_check(cid, config), None
+                store.record(run_id, config, result)
+            results.append((result, from_run))
+            export_json(json_path, store)
+    except KeyboardInterrupt:
+        store.finish_run(run_id, "interrupted", time.perf_counter() - start)
+        print(f"\ninterrupted; {len(results)} finished claim(s) kept in {store_path} (run {run_id}); "
+              f"rerun with --resume to continue", file=sys.stderr)
+        return 130
+    store.finish_run(run_id, "completed", time.perf_counter() - start)
+    export_json(json_path, store)
+    print(f"{'ID':<5} {'verdict':<8} {'time':>7}  figures")
+    for r, from_run in results:
+        when = f"run {from_run}" if from_run is not None else f"{r.seconds:>6.1f}s"
+        print(f"{r.id:<5} {r.verdict:<8} {when:>7}  {_headline(r)}")
+        if r.verdict != "holds" and r.reason:
+            print(f"      reason: {r.reason.splitlines()[0]}")
+    counts = {v: sum(r.verdict == v for r, _ in results) for v in ("holds", "fails", "mixed", "not-run", "error")}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    reused = sum(f is not None for _, f in results)
+    print(f"run {run_id} completed: {summary}" + (f" ({reused} reused by --resume)" if reused else ""))
+    print(f"run record in {store_path}")
+    print(f"results written to {json_path}")
+    store.close()
+    if args.strict and any(r.verdict != "holds" for r, _ in results):
+        return 1
+    return 0
