@@ -7,7 +7,15 @@ from ._complete_span import IncompleteSpanError, RankExceededError, SpanningSets
 from ._dist_spanner import DistSpanner, dist_spanner, word_rows
 from ._gram import Spectrum, downsized_spectra, gram_matrix, gram_spectrum, logit_spectrum, lowrank_spectrum
 from ._greedy import GreedySampler, greedy_coefficients, greedy_sampler
-from ._learn_approx import ApproxLearnReport, default_n_validation, default_threshold, learn_approx
+from ._learn_approx import (
+    ApproxLearnReport,
+    ApproxNotAcceptedWarning,
+    ApproxSettings,
+    default_n_validation,
+    default_slack_tol,
+    default_threshold,
+    learn_approx,
+)
 from ._learn_isan import LearnReport, RankMarginWarning, default_n_samples, isan_from_spanning_sets, learn_isan
 from ._levels import generic_level_rank, level_logit_matrix, level_ranks
 from ._lingen import ContextWindow, LinGenResult, fit_lingen_weights, lingen, position_kl
@@ -78,6 +86,9 @@ __all__ = [
     "extended_words",
     "learn_approx",
     "ApproxLearnReport",
+    "ApproxSettings",
+    "ApproxNotAcceptedWarning",
+    "default_slack_tol",
     "default_threshold",
     "default_n_validation",
     "fit_isan_mle",

@@ -1,11 +1,24 @@
 """The approximate-rank learner of paper B (learn_approx): learn, then compare exactly."""
 
+import dataclasses
+import math
+import warnings
+
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logitrank.algorithms import default_n_validation, default_threshold, learn_approx, learn_isan
+from logitrank.algorithms import (
+    ApproxNotAcceptedWarning,
+    ApproxSettings,
+    default_n_validation,
+    default_slack_tol,
+    default_threshold,
+    learn_approx,
+    learn_isan,
+)
 from logitrank.synth import all_sequences, perturbed, random_isan
 from logitrank.synth.strategies import isans, power_law_isans
 from logitrank.verify import tv_distance
@@ -64,16 +77,21 @@ def test_small_perturbation_is_learned_to_its_size():
 @settings(max_examples=3)
 @given(power_law_isans(min_vocab_size=2, max_vocab_size=2, min_horizon=4, max_horizon=4, min_hidden_dim=4, max_hidden_dim=4))
 def test_a_rank_cap_below_the_true_rank_still_returns_a_distribution(model):
-    learned, rep = learn_approx(model, rank=2, epsilon=0.1, threshold=0.05, epochs=4, generator=0, **SMALL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        learned, rep = learn_approx(model, rank=2, epsilon=0.1, threshold=0.05, epochs=4, generator=0, **SMALL)
     assert max(rep.spanner_sizes) <= 2
     p = learned.distribution()
     assert abs(float(p.sum()) - 1) < 1e-9 and 0.0 <= tv_distance(model.distribution(), p) <= 1.0
     assert rep.accepted or "non-convergence" in rep.failure
+    # Every non-accepted return warns; an accepted one does not.
+    assert any(issubclass(w.category, ApproxNotAcceptedWarning) for w in caught) == (not rep.accepted)
 
 
 def test_non_convergence_is_reported_not_hidden():
     model = perturbed(random_isan(3, 5, 2, generator=0), 0.05, generator=0)
-    learned, rep = learn_approx(model, rank=2, epsilon=0.1, threshold=1e-4, epochs=3, generator=0, **SMALL)
+    with pytest.warns(ApproxNotAcceptedWarning, match=r"non-convergence: no epoch passed validation in K=3"):
+        learned, rep = learn_approx(model, rank=2, epsilon=0.1, threshold=1e-4, epochs=3, generator=0, **SMALL)
     assert not rep.accepted and rep.epochs == 3
     assert rep.failure.startswith("non-convergence: no epoch passed validation in K=3 epochs")
     assert sum(rep.witnesses) + len(rep.dropped_epochs) == 3 and len(rep.max_gaps) == 3
@@ -99,7 +117,84 @@ def test_same_seed_same_learner():
     assert a.witness_log == b.witness_log and a.queries == b.queries and a.max_gaps == b.max_gaps
 
 
+REPRO = dict(rank=3, epsilon=0.1, n_validation=16, n_spanner=32, epochs=6, generator=100)
+
+
+def _repro_model():
+    return perturbed(random_isan(3, 5, 3, generator=100), 1e-3, generator=100)
+
+
+def test_issue_11_default_slack_tol_no_longer_drops_epochs():
+    """Regression (issue 11, defect 3). With the old default slack_tol = g = 1.25e-4 every epoch from
+    the 4th on was dropped (chain slacks ~2e-3 from ε_avg ≈ 2.7e-4) and the returned sampler, from
+    epoch 3, had TV 0.27; slack_tol = inf gave 6.9e-4. The default ε/T = 0.02 keeps every epoch."""
+    model = _repro_model()
+    truth = _enumerated(model)
+    with pytest.warns(ApproxNotAcceptedWarning):  # gaps ~3e-3 stay above g: honest non-convergence
+        learned, rep = learn_approx(model, **REPRO)
+    assert rep.slack_tol == pytest.approx(0.02) and rep.dropped_epochs == [] and rep.lp_infeasible == 0
+    assert tv_distance(truth, learned.distribution()) < 5e-3
+    with pytest.warns(ApproxNotAcceptedWarning):
+        reference, ref = learn_approx(model, **REPRO, slack_tol=math.inf)
+    assert ref.witness_log == rep.witness_log
+    assert tv_distance(reference.distribution(), learned.distribution()) < 1e-12
+
+
+def test_never_accepted_while_a_fallback_fired():
+    """A g so large that no witness can appear, but slack_tol = 0: every validation LP of the perturbed
+    model is infeasible, so its prefixes would be answered uniformly — the run must not be accepted."""
+    model = _repro_model()
+    with pytest.warns(ApproxNotAcceptedWarning, match=r"3 dropped for infeasible LPs"):
+        _, rep = learn_approx(model, rank=3, epsilon=0.1, threshold=10.0, slack_tol=0.0, epochs=3, generator=0, **SMALL)
+    assert not rep.accepted and rep.dropped_epochs == [1, 2, 3] and rep.lp_infeasible > 0
+    # The same run with slack allowed is accepted at once (no witness above g = 10).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ApproxNotAcceptedWarning)
+        _, ok = learn_approx(model, rank=3, epsilon=0.1, threshold=10.0, epochs=3, generator=0, **SMALL)
+    assert ok.accepted and ok.epochs == 1 and ok.lp_infeasible == 0
+
+
+@settings(max_examples=50)
+@given(st.integers(2, 9), st.floats(0.01, 5.0), st.integers(0, 2**16))
+def test_softmax_tv_is_at_most_half_the_logit_error(V, scale, seed):
+    """Step 1 of default_slack_tol's derivation: TV(softmax a, softmax b) <= ‖a − b‖_∞ / 2."""
+    g = torch.Generator().manual_seed(seed)
+    a = 3 * torch.randn(64, V, generator=g, dtype=torch.float64)
+    b = a + scale * torch.randn(64, V, generator=g, dtype=torch.float64)
+    tv = 0.5 * (a.softmax(-1) - b.softmax(-1)).abs().sum(-1)
+    assert bool((tv <= (a - b).abs().amax(-1) / 2 + 1e-15).all())
+
+
+def test_settings_object_and_keywords_give_the_same_run():
+    model = random_isan(3, 4, 2, generator=3)
+    s = ApproxSettings(rank=2, epsilon=0.1, **SMALL)
+    _, a = learn_approx(model, s, generator=5)
+    _, b = learn_approx(model, rank=2, epsilon=0.1, generator=5, **SMALL)
+    _, c = learn_approx(model, settings=ApproxSettings(rank=1, epsilon=0.1, **SMALL), rank=2, generator=5)  # keyword wins
+    assert a.settings == b.settings == c.settings == s
+    assert a.witness_log == b.witness_log == c.witness_log and a.queries == b.queries == c.queries
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.rank = 3
+
+
+def test_settings_accept_numpy_numbers_and_resolve_defaults():
+    s = ApproxSettings(rank=np.int64(3), epsilon=np.float32(0.1), epochs=np.int32(4))
+    assert type(s.rank) is int and type(s.epochs) is int and isinstance(s.epsilon, float)
+    r = s.resolved(horizon=5)
+    assert r.threshold == default_threshold(s.epsilon, 5) and r.slack_tol == default_slack_tol(s.epsilon, 5)
+    assert r.n_spanner == r.n_heldout == math.ceil(3 * 5 / s.epsilon) and r.epochs == 4
+
+
+def test_the_cvxpy_reference_path_learns_the_same_model():
+    model = perturbed(random_isan(3, 4, 2, generator=1), 1e-4, generator=0)
+    a, ra = learn_approx(model, rank=2, epsilon=0.1, threshold=0.01, generator=0, **SMALL)
+    b, rb = learn_approx(model, rank=2, epsilon=0.1, threshold=0.01, generator=0, solver="cvxpy", **SMALL)
+    assert ra.accepted and rb.accepted and ra.witness_log == rb.witness_log
+    assert tv_distance(a.distribution(), b.distribution()) < 1e-9
+
+
 def test_defaults():
+    assert default_slack_tol(0.1, 5) == 0.02
     assert default_threshold(0.1, 5) == 0.1 / 800
     n = default_n_validation(0.1, 19, 0.05)
     assert (1 - 0.1) ** n <= 0.05 / 19 < (1 - 0.1) ** (n - 12)
@@ -118,6 +213,12 @@ BAD = [
     (dict(witness_rule="last"), ValueError, r"witness_rule must be one of \('first', 'largest'\); got 'last'"),
     (dict(witnesses_per_epoch="all"), ValueError, r"witnesses_per_epoch must be one of \('one', 'per_level'\)"),
     (dict(generator=None), TypeError, r"generator must be a torch.Generator or an int seed"),
+    (dict(solver="glpk"), ValueError, r"solver must be one of \('highs', 'cvxpy'\); got 'glpk'"),
+    (dict(on_infeasible="skip"), ValueError, r"on_infeasible must be one of \('uniform', 'raise'\); got 'skip'"),
+    (dict(tol=0.0), ValueError, r"tol must lie in \(0.0, inf\]; got 0.0"),
+    (dict(solver_options=[1]), TypeError, r"solver_options must be a mapping of HiGHS options; got list"),
+    (dict(n_spanners=3), TypeError, r"unexpected keyword\(s\) \['n_spanners'\]"),
+    (dict(settings=dict(rank=1)), TypeError, r"settings must be an ApproxSettings; got dict"),
 ]
 
 
@@ -126,6 +227,11 @@ def test_bad_calls(kwargs, exc, pattern):
     kwargs = {"rank": 1, "epsilon": 0.1, "generator": 0, **kwargs}
     with pytest.raises(exc, match=pattern):
         learn_approx(random_isan(2, 3, 1, generator=0), **kwargs)
+
+
+def test_rank_and_epsilon_are_required():
+    with pytest.raises(TypeError, match=r"learn_approx needs epsilon"):
+        learn_approx(random_isan(2, 3, 1, generator=0), rank=1, generator=0)
 
 
 def test_horizon_one_and_two():
