@@ -21,7 +21,8 @@ class RankExceededError(RuntimeError):
     def __init__(self, level: int, found: int, max_rank: int):
         self.level, self.found, self.max_rank = level, found, max_rank
         super().__init__(
-            f"level t={level} needs at least {found} spanning histories, more than max_rank={max_rank}: "
+            f"level t={level} needs at least {found} spanning histories (the learned ISAN would have hidden "
+            f"dim >= {found}), more than max_rank={max_rank}: "
             f"the model's logit rank exceeds max_rank (or rank_tol is too small for the oracle's noise). "
             f"Raise max_rank, or raise rank_tol if the oracle is noisy."
         )
@@ -69,6 +70,14 @@ def _prefix_rows(model: LanguageModel, rows: torch.Tensor, futures: list[Word]) 
     if callable(block) and rows.shape[0]:
         return block(rows, futures).reshape(rows.shape[0], -1)  # (n, |F|·V)
     return logit_matrix(model, rows, futures)
+
+
+def _new_rows(rows: torch.Tensor, known: set[Word]) -> torch.Tensor:
+    """The rows of a (n, t) tensor whose token tuples are not in ``known``: (n', t)."""
+    if not known or rows.shape[0] == 0:
+        return rows
+    keep = [tuple(r) not in known for r in rows.tolist()]
+    return rows[torch.tensor(keep, dtype=torch.bool, device=rows.device)]
 
 
 def _row_space(M: torch.Tensor, tol: float) -> torch.Tensor:
@@ -140,6 +149,9 @@ def _complete_level(
     in_H = set(H)
     structured = [h + (z,) for h in sets.histories[t - 1] for z in range(V)]
     structured = [h for h in dict.fromkeys(structured) if h not in in_H]
+    # Sampled rows already among H_t or the structured rows are dropped: under a non-repeatable noisy
+    # oracle a second copy looks independent and would be added again (issue 11, defect 4).
+    sample_rows = _new_rows(sample_rows, in_H.union(structured))
     basis = logit_matrix(model, H, columns).double()  # (|H_t|, m)
     cand = logit_matrix(model, structured, columns).double() if structured else basis[:0]
     fresh = getattr(model, "uncached", model)  # sample rows are new every round: skip the cache
@@ -184,6 +196,18 @@ def _complete_level(
         if f is not None:
             F.append(f)
     return found
+
+
+def _add_history(H: list[Word], h: Word, t: int, V: int, max_rank: int) -> None:
+    """Append h to H_t; the learned ISAN has hidden dim max_t |H_t|, so |H_t| may not pass max_rank.
+
+    H_t ⊂ Σ^t holds distinct words: a repeat (or more than V^t histories) is a bug, not noise.
+    """
+    if h in H or len(H) >= V**t:
+        raise RuntimeError(f"internal error: history {h!r} repeats at level t={t} or H_t is full (|Σ^t|={V**t})")
+    H.append(h)
+    if len(H) > max_rank:
+        raise RankExceededError(t, len(H), max_rank)
 
 
 def complete_span(
@@ -232,9 +256,7 @@ def complete_span(
             rows = torch.unique(samples[:, :t], dim=0) if n_samples else samples[:, :t]
             for h, f in _complete_level(model, sets, t, rows, rank_tol, additions_per_level):
                 if h is not None:
-                    sets.histories[t].append(h)
-                    if len(sets.histories[t]) > max_rank + 1:  # +1: the initial row may be dependent
-                        raise RankExceededError(t, len(sets.histories[t]) - 1, max_rank)
+                    _add_history(sets.histories[t], h, t, model.vocab_size, max_rank)
                 if f is not None:
                     sets.futures[t].append(f)
                 sets.additions.append((round_, t, h, f))

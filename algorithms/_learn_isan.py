@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -125,6 +125,7 @@ class LearnReport:
         nothing beyond the initial rows was added). Below ``MARGIN_WARNING`` (10) the rank decisions
         sat close to the threshold — typical of oracle noise near ``rank_tol`` — and a
         :class:`RankMarginWarning` is issued: the learned dimension may include noise directions.
+    histories, futures : the spanning sets H_t and F_t themselves (T lists of token tuples)
     """
 
     rounds: int
@@ -138,6 +139,8 @@ class LearnReport:
     seconds: float
     additions: list
     rank_margin: float = float("inf")
+    histories: list = field(default_factory=list)
+    futures: list = field(default_factory=list)
 
     @property
     def hidden_dim(self) -> int:
@@ -243,6 +246,8 @@ def learn_isan(
         seconds=time.perf_counter() - start,
         additions=sets.additions,
         rank_margin=sets.min_margin,
+        histories=sets.histories,
+        futures=sets.futures,
     )
     if report.rank_margin < MARGIN_WARNING:
         warnings.warn(

@@ -30,7 +30,8 @@ def _spanning_rows(model, t: int) -> list[tuple[int, ...]]:
     return [tuple(rows[i]) for i in chosen] or [tuple(rows[0])]
 
 
-@register("T2")
+@register("T2", rule=f"holds when, for every model, the Lemma C.3 ISAN built from greedy spanning rows has TV <= "
+                      f"{TV_EXACT_TOL:g} (exact enumeration, float64) and hidden dim <= d")
 def check_t2(config: CheckConfig) -> ClaimResult:
     """Spanning histories taken from each full level give an ISAN of dim d with the same distribution."""
     rows, worst = [], 0.0
@@ -53,9 +54,18 @@ def check_t2(config: CheckConfig) -> ClaimResult:
 
 
 _T8 = {
-    "quick": {"sizes": [(2, 6, 2), (3, 5, 3), (4, 6, 3)], "seeds": 3, "epsilon": 0.1},
-    "full": {"sizes": [(2, 8, 4), (3, 7, 5), (4, 6, 6), (8, 10, 8)], "seeds": 5, "epsilon": 0.05},
+    "quick": {"sizes": [(2, 6, 2), (3, 5, 3), (4, 6, 3)], "seeds": 3, "epsilon": 0.1,
+              "noisy": {"size": (3, 6, 3), "xi": [1e-6, 1e-4], "rank_tol": 1e-3}},
+    "full": {"sizes": [(2, 8, 4), (3, 7, 5), (4, 6, 6), (8, 10, 8)], "seeds": 5, "epsilon": 0.05,
+             "noisy": {"size": (4, 7, 4), "xi": [1e-8, 1e-6, 1e-4], "rank_tol": 1e-3}},
 }
+
+
+def _tv(model, learned, seed: int) -> tuple[float, float]:
+    """TV(model, learned) exactly where V**T <= 2**16, else Monte-Carlo with its 99% half-width."""
+    if model.vocab_size**model.horizon <= 2**16:
+        return tv_distance(model.distribution(), learned.distribution()), 0.0
+    return tv_monte_carlo(model, learned, 20000, generator=seed)
 
 
 def _query_bound(V: int, T: int, d: int, N: int) -> int:
@@ -96,9 +106,23 @@ def _query_scaling(config: CheckConfig, eps: float) -> dict[str, tuple[list[int]
     return out
 
 
-@register("T8")
+@register("T8", rule=f"holds when every exact-oracle run has TV <= {TV_EXACT_TOL:g} (the learner is exact up to "
+                      "float64 rounding), the mean TV of the noisy-oracle runs is <= epsilon, every run stays "
+                      "within dT+1 rounds and within the query bound")
 def check_t8(config: CheckConfig) -> ClaimResult:
-    """Algorithms 2+3: rounds ≤ dT (+1 clean round), mean TV ≤ ε over seeds, queries polynomial."""
+    """Algorithms 2+3: rounds ≤ dT (+1 clean round), TV within bounds, queries polynomial.
+
+    Two TV rules, fixed before the runs:
+
+    * exact oracles (the ISAN itself): Theorem 4.4 promises E[TV] ≤ ε, but on an exact-rank oracle the
+      learner reproduces the model up to float64 rounding (measured ~1e-15), so every run must reach
+      TV ≤ ``TV_EXACT_TOL`` = 1e-9 — a missed direction or a wrong transition costs TV ≥ ~1e-3, which
+      the ε bound alone would let through. Where Monte-Carlo TV is used, each sample contributes
+      (1 − Q/P)_+ ≤ |1 − Q/P|, itself ~T·eps for an exact learner, so the same tolerance applies to
+      the estimate (its 99% half-width is reported beside it);
+    * noisy oracles (``logitrank.synth.perturbed``, error ξ per logit, ``rank_tol`` above it): the
+      paper's bound, mean TV ≤ ε.
+    """
     spec = _T8[config.scale]
     eps = spec["epsilon"]
     rows = []
@@ -107,37 +131,62 @@ def check_t8(config: CheckConfig) -> ClaimResult:
             seed = config.seed * 1000 + k
             model = random_isan(V, T, d, generator=seed)
             learned, rep = learn_isan(model, epsilon=eps, max_rank=max(8, d), generator=seed)
-            if V**T <= 2**16:
-                tv, hw = tv_distance(model.distribution(), learned.distribution()), 0.0
-            else:
-                tv, hw = tv_monte_carlo(model, learned, 20000, generator=seed)
+            tv, hw = _tv(model, learned, seed)
             rows.append({
                 "V": V, "T": T, "d": d, "seed": seed, "TV": tv, "TV ± (99%)": hw, "rounds": rep.rounds,
                 "round bound dT+1": d * T + 1, "queries": rep.queries,
                 "query bound": _query_bound(V, T, max(8, d), rep.n_samples), "seconds": round(rep.seconds, 2),
             })
+    noisy_rows = _noisy_runs(config, spec)
     from .._learner_figures import plot_query_scaling
 
     scaling = _query_scaling(config, eps)
     fig = plot_query_scaling(scaling, config.figure_dir, name="T8_query_scaling")
-    mean_tv = statistics.fmean(r["TV"] for r in rows)
-    rounds_ok = all(r["rounds"] <= r["round bound dT+1"] for r in rows)
-    queries_ok = all(r["queries"] <= r["query bound"] for r in rows)
-    ok = mean_tv <= eps and rounds_ok and queries_ok
+    max_exact = max(r["TV"] for r in rows)
+    mean_noisy = statistics.fmean(r["TV"] for r in noisy_rows)
+    every = rows + noisy_rows
+    exact_ok, noisy_ok = max_exact <= TV_EXACT_TOL, mean_noisy <= eps
+    rounds_ok = all(r["rounds"] <= r["round bound dT+1"] for r in every)
+    queries_ok = all(r["queries"] <= r["query bound"] for r in every)
+    ok = exact_ok and noisy_ok and rounds_ok and queries_ok
     return ClaimResult(
         "T8", "holds" if ok else "fails",
-        setting={"epsilon": eps, "delta": 0.05, "rank_tol": 1e-8, "sizes (V,T,d)": spec["sizes"], "seeds": spec["seeds"]},
+        setting={"epsilon": eps, "delta": 0.05, "rank_tol": 1e-8, "sizes (V,T,d)": spec["sizes"], "seeds": spec["seeds"],
+                 "exact TV tol": TV_EXACT_TOL, "noisy oracle": spec["noisy"]},
         figures={
-            "mean TV": mean_tv, "max TV": max(r["TV"] for r in rows), "epsilon": eps,
-            "max rounds / bound": max(r["rounds"] / r["round bound dT+1"] for r in rows),
-            "max queries / bound": max(r["queries"] / r["query bound"] for r in rows),
+            "max TV (exact oracle)": max_exact, "exact TV tol": TV_EXACT_TOL,
+            "mean TV (noisy oracle)": mean_noisy, "epsilon": eps,
+            "max rounds / bound": max(r["rounds"] / r["round bound dT+1"] for r in every),
+            "max queries / bound": max(r["queries"] / r["query bound"] for r in every),
             **{f"query exponent in {k}": round(v[2], 2) for k, v in scaling.items()},
             "scaling sweeps": {k: {"values": v[0], "queries": v[1]} for k, v in scaling.items()},
             "figure": str(fig[0]),
             "per run": rows,
+            "noisy runs": noisy_rows,
         },
-        reason="" if ok else f"mean TV {mean_tv:.3g} vs ε={eps}; rounds ok={rounds_ok}; queries ok={queries_ok}",
+        reason="" if ok else (f"max exact-oracle TV {max_exact:.3g} vs {TV_EXACT_TOL:g}; noisy mean TV "
+                              f"{mean_noisy:.3g} vs ε={eps}; rounds ok={rounds_ok}; queries ok={queries_ok}"),
+        headline="max TV (exact oracle)",
     )
+
+
+def _noisy_runs(config: CheckConfig, spec: dict) -> list[dict]:
+    """T8's noisy-oracle runs: the learner on ``perturbed(model, ξ)``, TV against the clean model."""
+    from logitrank.synth import perturbed
+
+    V, T, d = spec["noisy"]["size"]
+    tol = spec["noisy"]["rank_tol"]
+    out = []
+    for k, xi in enumerate(spec["noisy"]["xi"]):
+        seed = config.seed * 1000 + k
+        model = random_isan(V, T, d, generator=seed)
+        learned, rep = learn_isan(perturbed(model, xi, generator=seed), epsilon=spec["epsilon"], rank_tol=tol,
+                                  max_rank=max(8, d), generator=seed)
+        tv, hw = _tv(model, learned, seed)
+        out.append({"V": V, "T": T, "d": d, "seed": seed, "xi": xi, "rank_tol": tol, "TV": tv, "TV ± (99%)": hw,
+                    "rounds": rep.rounds, "round bound dT+1": d * T + 1, "queries": rep.queries,
+                    "query bound": _query_bound(V, T, max(8, d), rep.n_samples)})
+    return out
 
 
 _T7 = {
