@@ -75,34 +75,41 @@ def default_n_validation(epsilon: float, epochs: int, delta: float) -> int:
     return max(1, math.ceil(math.log(epochs / delta) / epsilon))
 
 
-def default_slack_tol(epsilon: float, horizon: int) -> float:
-    """ε / T: the largest chain slack an LP may keep before its prefix counts as infeasible.
+def default_slack_tol(logit_bound: float) -> float:
+    """2λ: the chain slack above which a prefix's LP answer is provably no better than the uniform fallback.
 
-    Derivation (from the quantities of the spec's analysis: the target TV ε and the horizon T).
+    λ is the largest absolute logit the learner has stored (``learn_approx`` takes it from the
+    epoch's spanner rows R_s, which are logits of the oracle at many prefixes).
 
-    1. TV budget per step. By the chain rule TV(P, Q) <= Σ_{t<T} E_{y∼P} TV(P(·|y_{1:t}), Q(·|y_{1:t})),
-       and for logit vectors a, b, TV(softmax a, softmax b) <= osc(a − b)/4 <= ‖a − b‖_∞/2 (checked
-       numerically in the tests). So TV <= ε once every next-token logit is within δ = 2ε/T of the truth.
-    2. What a slack certifies. A chain slack σ on the equality (s, w), w ∈ F̂_s, is a disagreement between
-       two of the learner's own estimates of one logit, L(y_{1:s−1}∘w) written over level s and pushed
-       from level s − 1; whatever the truth, one of them misses it by >= σ/2, and both are read further
-       down the chain. A witness cannot repair it (w is already in F̂_s).
-    3. Allowing σ/2 <= δ/4 — a quarter of the per-step budget; the rest is left to the validation gaps
-       (<= g each), the spanner's miss rate and the compounding of per-level errors along the chain —
-       gives σ <= ε/T.
+    Derivation (from the quantities of the spec's analysis: the per-step TV, the chain slack, the
+    logit scale λ of the oracle, and the spec's fallback for infeasible prefixes).
 
-    The previous default, g = ε/(32T²), treated a slack like a validation gap. It is 32T times
-    smaller, far below the slack that an approximation error ε_avg produces (up to ~2βd·ε_avg per
-    entry: two β-bounded combinations of d rows), so most LPs of approximately low-rank models
-    were declared infeasible and most epochs dropped (issue 11, defect 3). With an exact oracle and
-    exact rank the slack is ~1e-13 either way.
+    1. Per-step cost. By the chain rule TV(P, Q) <= Σ_{t<T} E_{y∼P} TV(P(·|y_{1:t}), Q(·|y_{1:t})), and
+       for logit vectors a, b, TV(softmax a, softmax b) <= osc(a − b)/4 <= ‖a − b‖_∞/2 (tested). A
+       prefix's contribution is governed by the ∞-norm error of the logits the sampler gives it.
+    2. The two answers an infeasible prefix can get. The uniform fallback (zero logits) errs by
+       ‖ℓ(y)‖_∞ <= λ. A chain slack σ on the equality (s, w) is a disagreement between two of the
+       learner's own estimates of one logit, L(y_{1:s−1}∘w) written over level s and pushed from
+       level s − 1; whatever the truth, one of them misses it by >= σ/2, and both are read further down
+       the chain. So the slack proves the LP's answer worse than uniform only when σ/2 > λ.
+    3. Hence slack_tol = 2λ: a prefix is declared infeasible (its epoch dropped, its tokens uniform)
+       only when the fallback cannot be the worse answer.
+
+    Two tighter tolerances were measured against it and against ``math.inf`` (issue 11; see
+    ``benchmarks/ablate_slack_tol.py``): g = ε/(32T²) (the previous default, which treats a slack like
+    a validation gap) and ε/T (a quarter of the per-step TV budget of step 1). Both drop most epochs of
+    approximately-low-rank models: slacks of 0.01–1 come from prefixes whose level-s row the capped,
+    sampled spanner misses (a first token absent from the spanner sample, or ~2βd·ε_avg from the
+    approximation), each rare, while the fallback they trigger answers them uniformly, and a dropped
+    epoch discards every other prefix's progress. With an exact oracle and exact rank the slack is
+    ~1e-13 whichever tolerance is used.
 
     Examples
     --------
-    >>> default_slack_tol(0.1, 5)
-    0.02
+    >>> default_slack_tol(1.5)
+    3.0
     """
-    return epsilon / horizon
+    return 2.0 * logit_bound
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,7 @@ class ApproxSettings:
     rank : int >= 1
         d, the cap on every level's spanner.
     epsilon : float in (0, 1)
-        Target TV; sets the defaults of ``threshold``, ``n_validation``, ``slack_tol``, ``n_spanner``.
+        Target TV; sets the defaults of ``threshold``, ``n_validation`` and ``n_spanner``.
     beta : float >= 1
         The spanner constant and the LP box ‖c_s‖_∞ <= β (spec default 2).
     threshold : float > 0, optional
@@ -132,8 +139,8 @@ class ApproxSettings:
     delta : float in (0, 1)
         Failure probability in ``default_n_validation``.
     slack_tol : float >= 0 or math.inf, optional
-        Largest chain slack of a feasible LP. Default :func:`default_slack_tol` = ε/T (derivation
-        there). ``math.inf`` keeps every solved LP.
+        Largest chain slack of a feasible LP. Default :func:`default_slack_tol` = 2λ with λ the largest
+        absolute logit in the epoch's stored rows (derivation there). ``math.inf`` keeps every solved LP.
     tol : float > 0, optional
         Rank tolerance of the spanners (see :func:`barycentric_spanner`).
     witness_rule : "first" | "largest"
@@ -148,8 +155,8 @@ class ApproxSettings:
     Examples
     --------
     >>> s = ApproxSettings(rank=2, epsilon=0.1)
-    >>> s.resolved(horizon=5).slack_tol, s.resolved(horizon=5).epochs
-    (0.02, 11)
+    >>> s.resolved(horizon=5).threshold, s.resolved(horizon=5).epochs
+    (0.000125, 11)
     >>> ApproxSettings(rank=0, epsilon=0.1)
     Traceback (most recent call last):
     ...
@@ -213,7 +220,7 @@ class ApproxSettings:
             n_validation=default_n_validation(self.epsilon, K, self.delta) if self.n_validation is None else self.n_validation,
             n_spanner=n_sp,
             n_heldout=n_sp if self.n_heldout is None else self.n_heldout,
-            slack_tol=default_slack_tol(self.epsilon, T) if self.slack_tol is None else self.slack_tol,
+            slack_tol=self.slack_tol,
         )
 
 
@@ -226,7 +233,7 @@ class _Resolved:
     n_validation: int
     n_spanner: int
     n_heldout: int
-    slack_tol: float
+    slack_tol: float | None  # None: 2λ from each epoch's rows (default_slack_tol)
 
 
 @dataclass
@@ -269,6 +276,7 @@ class ApproxLearnReport:
     samples : int
         Sequences drawn from the oracle (spanner, held-out and validation samples).
     threshold, slack_tol, beta : float
+        slack_tol is the tolerance of the returned sampler's epoch (the default depends on its rows).
     rank, n_validation, n_spanner, n_heldout : int
     witness_rule, witnesses_per_epoch : str
     lp_seconds, seconds : float
@@ -514,8 +522,8 @@ def learn_approx(
        ``n_heldout``) samples per epoch serves every level.
     2. ``n_validation`` fresh sample paths y^(u).
     3. The chain LP of every y^(u)_{1:t}, t < T (:class:`LPSampler`). If any is infeasible (max
-       slack above ``slack_tol``, default ε/T — see :func:`default_slack_tol` for the derivation —
-       or no solver solution), the epoch is dropped (recorded in ``dropped_epochs``) and the next
+       slack above ``slack_tol``, default 2λ — see :func:`default_slack_tol` for the derivation and
+       the measured alternatives — or no solver solution), the epoch is dropped (recorded in ``dropped_epochs``) and the next
        one starts with fresh samples and unchanged futures.
     4. Validation: for every (u, t), level 2 <= s <= t, end r ∈ [s, t+1] and token a, with
        w = y_{s:r−1}·a, compare pushed Σ_j c_{s−1,j} L(h_{s−1,j}∘y_{s−1}∘w) with direct
@@ -582,7 +590,10 @@ def learn_approx(
         heldout = _draw_paths(cache, plan.n_heldout, gen)  # (N', T)
         levels, swaps, miss, resid, fell_back = _build_levels(cache, run.hats, V=V, T=T, settings=settings,
                                                               samples=samples, heldout=heldout)  # 1.
-        sampler = LPSampler(levels, vocab_size=V, horizon=T, beta=settings.beta, slack_tol=plan.slack_tol,
+        slack_tol = plan.slack_tol
+        if slack_tol is None:  # 2λ, λ = the largest absolute stored logit
+            slack_tol = default_slack_tol(max(float(lv.rows.abs().max()) for lv in levels))
+        sampler = LPSampler(levels, vocab_size=V, horizon=T, beta=settings.beta, slack_tol=slack_tol,
                             on_infeasible=settings.on_infeasible, solver_options=settings.solver_options,
                             solver=settings.solver)
         last = _Epoch(sampler, swaps, miss, resid, fell_back)
@@ -618,7 +629,7 @@ def _finish(run, settings, plan, accepted, epoch, last, validated, counter, cach
         miss_rates=chosen.miss, heldout_residuals=chosen.resid, lp_solves=run.lp_solves,
         lp_infeasible=run.lp_infeasible, dropped_epochs=run.dropped, max_gaps=run.max_gaps, queries=counter.queries,
         requests=cache.requests, cache_hits=cache.hits, samples=counter.samples, threshold=plan.threshold,
-        slack_tol=plan.slack_tol, beta=settings.beta, rank=settings.rank, n_validation=plan.n_validation,
+        slack_tol=chosen.sampler.slack_tol, beta=settings.beta, rank=settings.rank, n_validation=plan.n_validation,
         n_spanner=plan.n_spanner, n_heldout=plan.n_heldout, witness_rule=settings.witness_rule,
         witnesses_per_epoch=settings.witnesses_per_epoch, lp_seconds=run.lp_seconds,
         seconds=time.perf_counter() - start, failure=failure, max_slacks=run.max_slacks,

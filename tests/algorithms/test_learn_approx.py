@@ -127,12 +127,14 @@ def _repro_model():
 def test_issue_11_default_slack_tol_no_longer_drops_epochs():
     """Regression (issue 11, defect 3). With the old default slack_tol = g = 1.25e-4 every epoch from
     the 4th on was dropped (chain slacks ~2e-3 from ε_avg ≈ 2.7e-4) and the returned sampler, from
-    epoch 3, had TV 0.27; slack_tol = inf gave 6.9e-4. The default ε/T = 0.02 keeps every epoch."""
+    epoch 3, had TV 0.27; slack_tol = inf gave 6.9e-4. The default 2λ keeps every epoch."""
     model = _repro_model()
     truth = _enumerated(model)
     with pytest.warns(ApproxNotAcceptedWarning):  # gaps ~3e-3 stay above g: honest non-convergence
         learned, rep = learn_approx(model, **REPRO)
-    assert rep.slack_tol == pytest.approx(0.02) and rep.dropped_epochs == [] and rep.lp_infeasible == 0
+    lam = max(float(lv.rows.abs().max()) for lv in learned.levels)
+    assert rep.slack_tol == default_slack_tol(lam) == 2 * lam
+    assert rep.dropped_epochs == [] and rep.lp_infeasible == 0
     assert tv_distance(truth, learned.distribution()) < 5e-3
     with pytest.warns(ApproxNotAcceptedWarning):
         reference, ref = learn_approx(model, **REPRO, slack_tol=math.inf)
@@ -181,7 +183,7 @@ def test_settings_accept_numpy_numbers_and_resolve_defaults():
     s = ApproxSettings(rank=np.int64(3), epsilon=np.float32(0.1), epochs=np.int32(4))
     assert type(s.rank) is int and type(s.epochs) is int and isinstance(s.epsilon, float)
     r = s.resolved(horizon=5)
-    assert r.threshold == default_threshold(s.epsilon, 5) and r.slack_tol == default_slack_tol(s.epsilon, 5)
+    assert r.threshold == default_threshold(s.epsilon, 5) and r.slack_tol is None  # 2λ, set per epoch
     assert r.n_spanner == r.n_heldout == math.ceil(3 * 5 / s.epsilon) and r.epochs == 4
 
 
@@ -194,7 +196,7 @@ def test_the_cvxpy_reference_path_learns_the_same_model():
 
 
 def test_defaults():
-    assert default_slack_tol(0.1, 5) == 0.02
+    assert default_slack_tol(1.5) == 3.0
     assert default_threshold(0.1, 5) == 0.1 / 800
     n = default_n_validation(0.1, 19, 0.05)
     assert (1 - 0.1) ** n <= 0.05 / 19 < (1 - 0.1) ** (n - 12)
