@@ -66,3 +66,107 @@ def test_model_without_fingerprint_is_refused(tmp_path):
         cached_logit_matrix(random_isan(3, 5, 2, generator=0), [(0,)], [(1,)], cache_dir=tmp_path)
     with pytest.raises(ValueError, match=r"chunk must be a positive int; got 0"):
         cached_logit_matrix(random_isan(3, 5, 2, generator=0), [(0,)], [(1,)], cache_dir=tmp_path, chunk=0)
+
+
+# -- chunks are verified on load: a bad one is named, deleted and recomputed ----------------------
+
+
+def _corrupt_truncate(path, other):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _corrupt_empty(path, other):
+    path.write_bytes(b"")
+
+
+def _corrupt_garbage(path, other):
+    path.write_bytes(b"not a torch file at all")
+
+
+def _corrupt_foreign(path, other):
+    path.write_bytes(other.read_bytes())  # a valid chunk of another matrix
+
+
+def _corrupt_wrong_shape(path, other):
+    record = torch.load(path, weights_only=True)
+    record["logits"] = record["logits"][:, :-1].contiguous()
+    torch.save(record, path)
+
+
+def _corrupt_payload(path, other):
+    record = torch.load(path, weights_only=True)
+    record["logits"] = record["logits"] + 1.0  # same shape and dtype, altered numbers
+    torch.save(record, path)
+
+
+def _corrupt_old_format(path, other):
+    torch.save(torch.load(path, weights_only=True)["logits"], path)  # a bare tensor (format 1)
+
+
+def _corrupt_range(path, other):
+    record = torch.load(path, weights_only=True)
+    record["start"], record["end"] = 0, 2
+    torch.save(record, path)
+
+
+@pytest.mark.parametrize("corrupt", [_corrupt_truncate, _corrupt_empty, _corrupt_garbage, _corrupt_foreign,
+                                     _corrupt_wrong_shape, _corrupt_payload, _corrupt_old_format, _corrupt_range])
+def test_bad_chunk_is_named_deleted_and_recomputed(lm, tmp_path, corrupt):
+    import re
+
+    from logitrank.verify._cache import CacheChunkWarning
+
+    reference = cached_logit_matrix(lm, H, F, cache_dir=tmp_path, chunk=2)
+    other_F = [(1,), (2, 3)]
+    cached_logit_matrix(lm, H, other_F, cache_dir=tmp_path, chunk=2)  # another matrix's chunk of the same shape
+    other = tmp_path / matrix_key(lm, H, other_F, None) / "0000000-0000002.pt"
+    path = tmp_path / matrix_key(lm, H, F, None) / "0000002-0000004.pt"
+    corrupt(path, other)
+    _Counting.cells = 0
+    with pytest.warns(CacheChunkWarning, match=re.escape(str(path)) + r" is bad: .*; deleted, recomputing it"):
+        again = cached_logit_matrix(lm, H, F, cache_dir=tmp_path, chunk=2)
+    assert _Counting.cells == len(H) * 2  # only the bad chunk was recomputed
+    assert torch.equal(again, reference)
+    _Counting.cells = 0
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(cached_logit_matrix(lm, H, F, cache_dir=tmp_path, chunk=2), reference)
+    assert _Counting.cells == 0  # the recomputed chunk verifies
+
+
+def test_no_temporary_files_are_left(lm, tmp_path):
+    cached_logit_matrix(lm, H, F, cache_dir=tmp_path, chunk=2)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+_WORKER = """
+import sys, torch
+from logitrank.verify._cache import cached_logit_matrix
+from logitrank.verify.models import TinyConfig, TinyLM
+torch.set_num_threads(1)
+lm = TinyLM.untrained(TinyConfig(n_layer=1, n_head=2, n_embd=16, block_size=16), seed=0)
+H = [(i % 50, (3 * i) % 50) for i in range(6)]
+F = [(j % 50,) * (1 + j % 3) for j in range(40)]
+L = cached_logit_matrix(lm, H, F, cache_dir=sys.argv[1], chunk=1)
+torch.save(L, sys.argv[2])
+"""
+
+
+def test_two_processes_share_one_cache_folder(tmp_path):
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    procs = [subprocess.Popen([sys.executable, "-W", "error::UserWarning", "-c", _WORKER, str(cache),
+                               str(tmp_path / f"L{i}.pt")], stderr=subprocess.PIPE, text=True) for i in range(2)]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    L0, L1 = (torch.load(tmp_path / f"L{i}.pt", weights_only=True) for i in range(2))
+    assert torch.equal(L0, L1)
+    lm = TinyLM.untrained(TinyConfig(n_layer=1, n_head=2, n_embd=16, block_size=16), seed=0)
+    H2 = [(i % 50, (3 * i) % 50) for i in range(6)]
+    F2 = [(j % 50,) * (1 + j % 3) for j in range(40)]
+    assert torch.allclose(L0, logit_matrix(lm, H2, F2), atol=1e-6, rtol=0)
+    assert not list(cache.rglob("*.tmp")) and len(list(cache.rglob("*.pt"))) == 40
