@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make demo   - set up .venv if needed, then run every registered claim check (quick scale)
+#   make demo   - set up .venv if needed, run every registered claim check (quick scale), write the report;
+#                 a completed run succeeds whatever the verdicts (CI: logitrank check --strict)
 #   make test   - set up .venv if needed, then run the test suite
 PYTHON ?= python3
 VENV := .venv
@@ -17,6 +18,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/logitrank check
+	$(VENV)/bin/logitrank report
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
