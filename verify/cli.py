@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     add_check_arguments(check)
     sub.add_parser("list", help="list the ledger's claims and which have checks")
     _report_cli.add_parser(sub)
+    from .sweep._cli import add_sweep_parser
+
+    add_sweep_parser(sub)
     train = sub.add_parser("train-tiny", help="train the tiny byte-level GPT on Shakespeare and write its checkpoints")
     train.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="output folder (default: the package's verify/data/tiny, used by --model tiny)")
@@ -65,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         return _report_cli.run(args, parser)
     if args.command == "list":
         return _cmd_list()
+    if args.command == "sweep":
+        from .sweep._cli import cmd_sweep
+
+        return cmd_sweep(args, parser)
     if args.command == "train-tiny":
         from ._train_cli import cmd_train_tiny
 
