@@ -41,6 +41,7 @@ from ._lp_sampler import (
     lp_sampler,
 )
 from ._mle import MLEReport, fit_isan_mle
+from ._sample_logits import SampleLogitOracle, estimate_logits, logit_error, samples_per_logit
 from ._query_cache import QueryCache
 from ._rank import default_rank_tol, numerical_rank
 from ._spanner import Spanner, barycentric_spanner, swap_bound
@@ -106,6 +107,10 @@ __all__ = [
     "lingen_distributions",
     "max_abs_logit",
     "corollary_c19_bound",
+    "SampleLogitOracle",
+    "samples_per_logit",
+    "logit_error",
+    "estimate_logits",
     "LogitMatrix",
     "top_k_columns",
     "random_k_columns",

@@ -9,4 +9,5 @@ from . import (
     _real_claims,  # noqa: F401
     _real_structure_claims,  # noqa: F401
     _spectral_claims,  # noqa: F401
+    _theory_claims,  # noqa: F401
 )
