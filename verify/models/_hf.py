@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import os
 from pathlib import Path
 
@@ -148,6 +149,18 @@ class HFCausalLM(CausalLM):
         self.max_length = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
         self.width = int(getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 256))
         self.name = name or source or type(self.net).__name__
+        # transformers >= 5 renamed the forward's past_key_values to cache (the old name warns until 5.40)
+        params = inspect.signature(self.net.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        # the packed path forms logits as x·W + b from the base model's hidden states; models that
+        # transform logits further (soft-capping, scaling) or lack a linear head use the cached path
+        head = self.net.get_output_embeddings()
+        self._packed_ok = (
+            isinstance(head, torch.nn.Linear)
+            and getattr(cfg, "final_logit_softcapping", None) is None
+            and getattr(cfg, "logit_scale", None) in (None, 1, 1.0)
+            and hasattr(self.net, "base_model") and self.net.base_model is not self.net
+        )
 
     def _run(self, ids, past, start, positions=None, key_mask=None):
         B, L = ids.shape
@@ -155,8 +168,17 @@ class HFCausalLM(CausalLM):
         position_ids = torch.arange(start, start + L, device=ids.device).expand(B, L) if positions is None else positions  # (B, L)
         mask = (torch.ones(B, start + L, dtype=torch.long, device=ids.device) if key_mask is None
                 else key_mask.to(torch.long))  # (B, start+L), 0 on pads
-        out = self.net(input_ids=ids, past_key_values=cache, position_ids=position_ids, attention_mask=mask, use_cache=True)
-        return out.logits, _from_cache(out.past_key_values)
+        out = self.net(input_ids=ids, position_ids=position_ids, attention_mask=mask, use_cache=True,
+                       **{self._cache_kwarg: cache})
+        return out.logits, _from_cache(getattr(out, "cache", None) or out.past_key_values)
+
+    def _hidden(self, ids, positions, mask):
+        out = self.net.base_model(input_ids=ids, position_ids=positions, attention_mask=mask, use_cache=False)
+        return out.last_hidden_state  # (B, S, d)
+
+    def _head(self):
+        head = self.net.get_output_embeddings()
+        return head.weight, getattr(head, "bias", None)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (no special tokens) with the tokenizer."""

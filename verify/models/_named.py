@@ -46,8 +46,11 @@ def tiny_steps(run: str = "a", root=None) -> list[int]:
 
 
 @functools.lru_cache(maxsize=16)
-def load_model(spec: str, *, device: str = "cpu"):
+def load_model(spec: str, *, device: str = "cpu", dtype=None):
     """The model named ``spec`` (table above), loaded once per process.
+
+    ``dtype`` (a torch dtype, default float32) is the weights' dtype: ``torch.bfloat16`` runs the
+    network in bfloat16 (logits of Hugging Face models are then returned in float32).
 
     Raises
     ------
@@ -69,11 +72,13 @@ def load_model(spec: str, *, device: str = "cpu"):
         if step not in steps:
             raise FileNotFoundError(f"{base} has no checkpoint at step {step}; stored steps: {steps}")
         path = TINY_DIR / run / f"step{step:05d}.pt"
-        return load_checkpoint(path, device=device, name=f"{base}@step{step}")
+        import torch
+
+        return load_checkpoint(path, device=device, dtype=dtype or torch.float32, name=f"{base}@step{step}")
     if spec == "smollm2":
         from ._hf import smollm2
 
-        return smollm2(device=device)
+        return smollm2(device=device, dtype=dtype)
     from ._hf import HFCausalLM
 
-    return HFCausalLM(spec, device=device)
+    return HFCausalLM(spec, device=device, dtype=dtype)

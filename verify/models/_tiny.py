@@ -190,6 +190,16 @@ class TinyLM(CausalLM):
     def _run(self, ids, past, start, positions=None, key_mask=None):
         return self.net(ids, past, start, positions, key_mask)
 
+    def _hidden(self, ids, positions, mask):  # the packed path of CausalLM.logit_block (_packed.py)
+        net = self.net
+        x = net.wte(ids) + net.wpe(positions)  # (B, S, C)
+        for block in net.blocks:
+            x, _ = block(x, None, 0, mask)
+        return net.ln_f(x)  # (B, S, C)
+
+    def _head(self):
+        return self.net.head.weight, None
+
     @staticmethod
     def encode(text: str) -> list[int]:
         """UTF-8 bytes of ``text`` as token ids."""

@@ -1,0 +1,130 @@
+"""Histories and futures cut from text as in paper A, Appendix A.1.1 (public API).
+
+Paper A builds the rows and columns of its extended logit matrices from natural text: draw
+distinct windows of ℓ_max characters, draw a cut point ℓ ∈ [ℓ_min, ℓ_max] per window, and split the
+window there — the part before the cut is a history, the part after it a future. Lengths are in
+*characters*, so one set of strings serves models with different tokenizers (the rows of two
+models' matrices are then the same texts, as paper A's Fig 11 needs).
+
+Deviation (stated): the cut is moved to the word boundary nearest to ℓ inside [ℓ_min, ℓ_max]
+(the future starts with the space), so no token is split across h and f; empty futures are dropped
+(paper A, footnote 6), so |F| may be slightly below the request.
+
+Corpora by name: ``"shakespeare"`` (the held-out plays of the tiny model's training split) and
+``"docstrings"`` (Python standard-library docstrings, ASCII); any other string is a path to a
+UTF-8 text file or a folder of ``*.txt`` files (read in sorted order, joined by blank lines).
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+from logitrank._validation import check_int
+
+__all__ = ["cut_histories_futures", "corpus_text", "CORPUS_NAMES"]
+
+#: Corpora known by name (anything else is read as a path).
+CORPUS_NAMES = ("shakespeare", "docstrings")
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+@functools.lru_cache(maxsize=4)
+def corpus_text(corpus: str) -> str:
+    """The text of a corpus: a name in :data:`CORPUS_NAMES` or a path to a text file / folder of ``*.txt``.
+
+    Raises
+    ------
+    ValueError
+        For a string that is neither a known name nor an existing file or folder with text.
+    """
+    if not isinstance(corpus, str) or not corpus:
+        raise TypeError(f"corpus must be a name {CORPUS_NAMES} or a path; got {corpus!r}")
+    from .models import python_docstrings, shakespeare_split
+
+    if corpus == "shakespeare":
+        _, held = shakespeare_split()
+        return "\n\n".join(held.values())
+    if corpus == "docstrings":
+        return _ascii("\n\n".join(python_docstrings()))
+    path = Path(corpus)
+    if path.is_file():
+        return path.read_text(encoding="utf-8", errors="replace")
+    if path.is_dir():
+        files = sorted(path.rglob("*.txt"))
+        if files:
+            return "\n\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
+        raise ValueError(f"corpus folder {corpus!r} holds no *.txt files")
+    raise ValueError(f"corpus must be one of {CORPUS_NAMES} or an existing text file or folder; got {corpus!r}")
+
+
+def _word_cut(window: str, cut: int, lo: int) -> int:
+    """The word boundary in [lo, len(window)) nearest to ``cut`` (the future starts with the space)."""
+    for d in range(len(window)):
+        for p in (cut - d, cut + d):
+            if lo <= p < len(window) and p > 0 and window[p].isspace() and not window[p - 1].isspace():
+                return p
+    return cut
+
+
+def cut_histories_futures(corpus: str, n_histories: int, n_futures: int, *, min_chars: int, max_chars: int,
+                          seed: int = 0) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(H, F) as tuples of strings cut from ``corpus`` as in paper A, Appendix A.1.1.
+
+    Parameters
+    ----------
+    corpus : str
+        A name in :data:`CORPUS_NAMES`, or a path (module docstring).
+    n_histories, n_futures : int >= 1
+        |H| and the number of windows for F (empty futures are dropped, so |F| <= n_futures).
+    min_chars, max_chars : int
+        ℓ_min and ℓ_max in characters, 1 <= ℓ_min <= ℓ_max.
+    seed : int
+        Seeds ``numpy.random.default_rng``: same seed, same sets.
+
+    Returns
+    -------
+    H : (n_histories,) tuple of str
+        Prefixes of n_histories distinct windows, each of min_chars … max_chars characters.
+    F : (<= n_futures,) tuple of str
+        Remainders of n_futures further windows (nonempty).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.txt")
+    >>> _ = open(path, "w").write("the quick brown fox jumps over the lazy dog " * 20)
+    >>> H, F = cut_histories_futures(path, 3, 3, min_chars=5, max_chars=20, seed=0)
+    >>> len(H), all(5 <= len(h) <= 20 for h in H), all(f[0] == " " for f in F)
+    (3, True, True)
+    """
+    n_histories = check_int("n_histories", n_histories, minimum=1)
+    n_futures = check_int("n_futures", n_futures, minimum=1)
+    min_chars = check_int("min_chars", min_chars, minimum=1)
+    max_chars = check_int("max_chars", max_chars, minimum=min_chars)
+    seed = check_int("seed", seed, minimum=0)
+    text = corpus_text(corpus)
+    total = n_histories + n_futures
+    if len(text) - max_chars + 1 < total:
+        raise ValueError(
+            f"corpus {corpus!r} has {len(text)} characters: too short for {total} distinct windows of "
+            f"max_chars={max_chars}; use a smaller n or a longer text"
+        )
+    rng = np.random.default_rng(seed)
+    starts = rng.choice(len(text) - max_chars + 1, size=total, replace=False)
+    cuts = rng.integers(min_chars, max_chars + 1, size=total)
+    H, F = [], []
+    for i, (s, c) in enumerate(zip(starts, cuts)):
+        window = text[s : s + max_chars]
+        p = _word_cut(window, int(c), min_chars)
+        if i < n_histories:
+            H.append(window[:p])
+        elif window[p:]:
+            F.append(window[p:])
+    return tuple(H), tuple(F)
