@@ -26,12 +26,12 @@ from ._gram import Spectrum, _canonical_signs
 
 __all__ = [
     "PowerLawFit",
-    "fit_power_law",
     "avg_kl",
     "avg_kl_to_rank",
-    "rank_one_baseline_kl",
+    "fit_power_law",
     "principal_angles",
     "random_subspace_angles",
+    "rank_one_baseline_kl",
 ]
 
 _INDEXINGS = ("paper", "original")
@@ -139,6 +139,13 @@ def fit_power_law(singular_values, *, indexing: str = "paper") -> PowerLawFit:
         y_vals, idx = s[1:], np.arange(1, n, dtype=np.float64)  # σ_1 … σ_{n−1}
     else:
         y_vals, idx = s[1 : n - 1], np.arange(2, n, dtype=np.float64)  # own indices 2 … n−1
+    if (s < 0).any():
+        raise ValueError(f"singular_values must be >= 0 (singular values are never negative); got "
+                         f"{int((s < 0).sum())} negative values, the smallest {float(s.min())}")
+    if len(idx) <= 3:
+        raise ValueError(f"singular_values must leave at least 4 fitted points for the 3-parameter fit with "
+                         f"indexing={indexing!r} (as many points as parameters fit exactly, R² = 1 says nothing); "
+                         f"got {n} values, {len(idx)} points")
     if (y_vals <= 0).any():
         zeros = int((y_vals <= 0).sum())
         raise ValueError(
@@ -332,7 +339,9 @@ def principal_angles(L1, L2, r: int) -> np.ndarray:
     ----------
     L1, L2 : (n, M1) and (n, M2) tensors, or :class:`Spectrum` objects with at least r left vectors
         Same rows (histories); the columns may differ (e.g. real and nonsense futures).
-    r : int, 1 <= r <= min(n, M)
+    r : int, 1 <= r <= the numerical rank of each matrix
+        (σ_r > max(n, M)·eps·σ_1; for a Spectrum from the Gram path, σ_r > sqrt(eps·max(n, M))·σ_1):
+        beyond its rank a matrix's top-r column space is not determined and the angles would be arbitrary.
 
     Returns
     -------
@@ -348,22 +357,37 @@ def principal_angles(L1, L2, r: int) -> np.ndarray:
     >>> bool(principal_angles(L1, L2, 2).max() < 1e-6)
     True
     """
+    rows = [X.shape[0] if isinstance(X, Spectrum) else _check_matrix(name, X).shape[0] for name, X in (("L1", L1), ("L2", L2))]
+    if rows[0] != rows[1]:
+        raise ValueError(f"L1 and L2 must have the same number of rows (histories); got {rows[0]} and {rows[1]}")
     U1 = _basis("L1", L1, r)
     U2 = _basis("L2", L2, r)
-    if U1.shape[0] != U2.shape[0]:
-        raise ValueError(f"L1 and L2 must have the same number of rows (histories); got {U1.shape[0]} and {U2.shape[0]}")
     return np.sort(scipy.linalg.subspace_angles(U1, U2))
 
 
 def _basis(name: str, L, r) -> np.ndarray:
+    """Top-r left singular vectors of L as (n, r) numpy; refuses r above L's numerical rank."""
     if isinstance(L, Spectrum):
         if L.left_vectors is None or L.left_vectors.shape[1] < check_int("r", r, minimum=1):
             have = 0 if L.left_vectors is None else L.left_vectors.shape[1]
             raise ValueError(f"{name} is a Spectrum with {have} left vectors; r={r} needs at least r (pass rank=r)")
+        # a Spectrum may come from the Gram path, whose small singular values carry ~sqrt(eps) noise
+        _check_rank(name, L.singular_values, r, rtol=float(np.sqrt(np.finfo(np.float64).eps * max(L.shape))))
         return L.left_vectors[:, :r].cpu().numpy()
     L = _check_matrix(name, L)
     r = check_int("r", r, minimum=1, maximum=min(L.shape))
-    return _left_vectors(L, r).cpu().numpy()
+    L64 = L.to(torch.float64)
+    _check_rank(name, torch.linalg.svdvals(L64), r, rtol=max(L.shape) * float(np.finfo(np.float64).eps))
+    return _left_vectors(L64, r).cpu().numpy()
+
+
+def _check_rank(name: str, singular_values: torch.Tensor, r: int, *, rtol: float) -> None:
+    """Raise when r exceeds the numerical rank (σ_i > rtol·σ_1) of a matrix: its top-r space is then arbitrary."""
+    s = singular_values.to(torch.float64)
+    rank = int((s > rtol * s.max()).sum()) if s.numel() and float(s.max()) > 0 else 0
+    if r > rank:
+        raise ValueError(f"r must be <= the numerical rank of {name}, {rank} (singular values above {rtol:.1e}·σ_1); "
+                         f"got r={r}: directions beyond the rank are arbitrary, so their angles mean nothing")
 
 
 def random_subspace_angles(n: int, r: int, *, rng) -> np.ndarray:
