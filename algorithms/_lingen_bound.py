@@ -23,6 +23,10 @@ with C >= |L_M[z|h]| for every history h and token z,
 
     KL(P_LinGen ‖ P_truth) <= 2·(1 + k·(log V + 2C))·√k·(a·Δ + γ(a)·(1 + ‖v‖²))^{1/4}.
 
+The constants are the printed ones: Lemma C.18's conclusion 2k·√(αΔ + γ(1 + ‖v‖²)) and Corollary
+C.19's 2(1 + k(log|Σ| + 2C))·√k·(αΔ + γ(1 + ‖v‖²))^{0.25} (paper A, Appendix C.4; lines 976 and 998
+of the full text in the project's seeds, 004_*.txt). P_1, P_2 draw t from {0, …, k−1} as printed.
+
 Readings of the printed statement (paper A, Appendix C.4, Lemma C.18 and Corollary C.19):
 
 * the lemma names (α, γ) as any pair with (5); for a fixed α the least admissible γ is

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import pytest
+import torch
 
 from logitrank.algorithms import lingen_bound, lingen_distributions
 from logitrank.verify._registry import CheckConfig, check_info, registered
@@ -58,3 +59,47 @@ def test_t11_lingen_inconsistency_fails(small_t11, monkeypatch):
     r = tc.t11_result(small_t11)
     assert r.verdict == "fails" and "lingen() disagrees" in r.reason
 
+
+
+#: a smaller X2 run: three ranges λ, two sweep points around the budget
+_SMALL_X2 = dict(tc._X2["quick"], lambdas=[1.0, 2.0, 3.0], trials=200, N=[10**3, 10**7])
+
+
+@pytest.fixture
+def small_x2(monkeypatch, tmp_path):
+    monkeypatch.setitem(tc._X2, "quick", _SMALL_X2)
+    return CheckConfig(out_dir=str(tmp_path))
+
+
+def test_x2_holds_on_one_seed(small_x2):
+    r = tc.check_x2(small_x2)
+    assert r.verdict == "holds", r.reason
+    assert 1.5 <= r.figures["slope d ln N*/dλ (λ >= 1)"] <= 2.5
+    assert r.figures["exact TV at budget"] <= 0.1
+    assert list(small_x2.figure_dir.glob("x2_*.png"))
+
+
+def test_x2_fails_when_the_rule_undercounts(small_x2, monkeypatch):
+    """Mutation: a sample rule without the e^{2λ} factor (and 1000× cheaper) must turn X2 to fails."""
+    import logitrank.algorithms as alg
+
+    true_rule = alg.samples_per_logit
+    monkeypatch.setattr(alg, "samples_per_logit",
+                        lambda xi, lam, V, *, delta=0.05: max(1, true_rule(xi, 0.0, V, delta=delta) // 1000))
+    r = tc.check_x2(small_x2)
+    assert r.verdict == "fails" and "N* above the rule" in r.reason and "learners above TV" in r.reason
+
+
+def test_x2_fails_when_the_oracle_is_biased(small_x2, monkeypatch):
+    """Mutation: an estimator whose logits are off by a fixed tilt never reaches TV <= ε."""
+    import logitrank.algorithms as alg
+
+    class Tilted(alg.SampleLogitOracle):
+        def logits(self, prefixes):
+            out = super().logits(prefixes)
+            tilt = torch.linspace(-1.0, 1.0, out.shape[1], dtype=out.dtype)
+            return out + tilt
+
+    monkeypatch.setattr(alg, "SampleLogitOracle", Tilted)
+    r = tc.check_x2(small_x2)
+    assert r.verdict == "fails" and "learners above TV" in r.reason
