@@ -281,6 +281,7 @@ def tv_estimate(
             n = mid
         else:
             lo = mid
+    n = min(max(n, pilot), max_samples)  # never fewer than the pilot: a zero pilot variance must not end at n = 2
     # 3. fresh samples for the estimate
     mean, var = _moments(p_model, q_model, n, batch, generator)
     hw = half(var, n, delta)
