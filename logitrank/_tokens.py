@@ -7,9 +7,11 @@ so every batched evaluation works one length at a time).
 
 from __future__ import annotations
 
+import numbers
 from collections import defaultdict
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 __all__ = ["as_token_list", "group_by_length", "stack_rows"]
@@ -41,15 +43,21 @@ def as_token_list(name: str, sequences, vocab_size: int) -> list[tuple[int, ...]
             )
         rows = [tuple(r) for r in sequences.tolist()]
     elif isinstance(sequences, Sequence) or hasattr(sequences, "__array__"):
+        if isinstance(sequences, (str, bytes)):
+            raise TypeError(f"{name} must be a list of token-id sequences, not text; got {sequences!r} "
+                            "(encode text to token ids first)")
         rows = []
         for i, seq in enumerate(sequences):
             items = seq.tolist() if hasattr(seq, "tolist") else seq
+            if isinstance(items, (str, bytes)):
+                raise TypeError(f"{name}[{i}] must be a sequence of int token ids, not text; got {seq!r} "
+                                "(encode text to token ids first)")
             if isinstance(items, int) or not isinstance(items, Sequence):
                 raise ValueError(f"{name}[{i}] must be a sequence of token ids; got {seq!r}")
             for tok in items:
-                if isinstance(tok, bool) or not isinstance(tok, int):
+                if isinstance(tok, (bool, np.bool_)) or not isinstance(tok, numbers.Integral):
                     raise TypeError(f"{name}[{i}] must hold int token ids; got {tok!r}")
-            rows.append(tuple(items))
+            rows.append(tuple(int(tok) for tok in items))  # numpy integers become ints
     else:
         raise TypeError(f"{name} must be a list of token sequences or a (n, t) LongTensor; got {type(sequences).__name__}")
     for i, row in enumerate(rows):
