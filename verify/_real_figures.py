@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from ._figures import as_array, save_figure
 
-__all__ = ["plot_position_kl", "plot_over_training"]
+__all__ = ["plot_position_kl", "plot_over_training", "plot_surrogate"]
 
 
 def plot_position_kl(curves: Mapping[str, object], out_dir, *, name: str = "lingen_kl",
@@ -98,4 +98,50 @@ def plot_over_training(steps: Sequence[int], curves: Mapping[str, object], out_d
         ax2 = ax.twinx()
         ax2.plot(x, as_array("loss", loss), "k--", lw=1, label="held-out loss")
         ax2.set_ylabel("held-out loss (nats/token), dashed")
+    return save_figure(fig, out_dir, name)
+
+
+def plot_surrogate(runs: Sequence[Mapping], truncation: Mapping[int, Mapping], out_dir, *, name: str = "X4_surrogate",
+                   title: str = "ISAN surrogate of a restricted LM"):
+    """X4: TV to the restricted model against learned rank d (left) and queries spent (right).
+
+    Parameters
+    ----------
+    runs : sequence of mappings with keys "learner", "d", "queries", "TV"
+    truncation : mapping r → {"TV": float}, the rank-r truncation comparator (drawn as a line)
+    out_dir : path
+
+    Returns
+    -------
+    (png path, pdf path)
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> runs = [{"learner": "learn_isan", "d": 2, "queries": 40, "TV": 0.2},
+    ...         {"learner": "learn_approx", "d": 1, "queries": 90, "TV": 0.3}]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     png, _ = plot_surrogate(runs, {1: {"TV": 0.25}, 2: {"TV": 0.1}}, d)
+    ...     png.exists()
+    True
+    """
+    fig = Figure(figsize=(9.0, 3.6))
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    floor = 1e-16
+    if truncation:
+        r = sorted(truncation)
+        left.plot(r, [max(truncation[i]["TV"], floor) for i in r], "k--", lw=1.2, label="rank-r truncation")
+    for learner, marker in (("learn_isan", "o"), ("learn_approx", "s")):
+        pts = [run for run in runs if run["learner"] == learner]
+        if not pts:
+            continue
+        left.plot([p["d"] for p in pts], [max(p["TV"], floor) for p in pts], marker, ls="none", label=learner)
+        right.plot([p["queries"] for p in pts], [max(p["TV"], floor) for p in pts], marker, ls="none", label=learner)
+    for ax, xlabel in ((left, "learned rank d (truncation: r)"), (right, "logit queries")):
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("TV to the restricted model")
+        ax.legend(fontsize=7)
+    right.set_xscale("log")
+    fig.suptitle(title, fontsize=9)
     return save_figure(fig, out_dir, name)

@@ -10,4 +10,5 @@ from . import (
     _real_structure_claims,  # noqa: F401
     _spectral_claims,  # noqa: F401
     _theory_claims,  # noqa: F401
+    _surrogate_claims,  # noqa: F401
 )
