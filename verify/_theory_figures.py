@@ -58,7 +58,7 @@ def plot_samples_per_logit(lambdas, measured, predicted, out_dir, *, slope: floa
     """
     fig = Figure(figsize=(4.2, 3.2))
     ax = fig.add_subplot()
-    label = "measured" + (f" (slope {slope:.2f}; e^{{2λ}} has 2)" if slope is not None else "")
+    label = "measured" + (rf" (slope {slope:.2f}; $e^{{2\lambda}}$ has 2)" if slope is not None else "")
     ax.semilogy(lambdas, measured, "o-", label=label)
     ax.semilogy(lambdas, predicted, "s--", label="rule (upper bound)")
     ax.set_xlabel("logit range λ (max |mean-centred logit|)")

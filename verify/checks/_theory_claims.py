@@ -324,6 +324,7 @@ def check_x2(config: CheckConfig) -> ClaimResult:
         figures={
             "slope d ln N*/dλ (λ >= 1)": slope,
             "max N*/rule": max(m / r for m, r in zip(measured, rule)),
+            "N*/rule at the largest λ": measured[-1] / rule[-1],
             "N* per λ": dict(zip(spec["lambdas"], measured)),
             "rule per λ": dict(zip(spec["lambdas"], rule)),
             "λ of the model": lam_model,
