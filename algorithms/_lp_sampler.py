@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from logitrank._validation import check_int, check_real
+from logitrank._tokens import as_token_list
+from logitrank._validation import check_int, check_model, check_real
 from logitrank.synth import MAX_ENUMERATION, LanguageModel, LogitModel, all_sequences
 
 from ._chain_lp import DEFAULT_SOLVER_OPTIONS, LP_SOLVERS, Chain, CvxpyChainLP, HighsChainLP
@@ -47,6 +48,32 @@ class UniformFallbackWarning(RuntimeWarning):
 def _check_solver(value) -> str:
     if value not in LP_SOLVERS:
         raise ValueError(f"solver must be one of {LP_SOLVERS}; got {value!r}")
+    return value
+
+
+_CVXPY_SOLVE_KEYS = ("verbose", "ignore_dpp", "enforce_dpp", "canon_backend")
+
+
+def _check_solver_options(value, solver: str) -> dict | None:
+    """None, or a dict of HiGHS option names to values that HiGHS accepts (checked on a scratch model)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"solver_options must be a dict of HiGHS option names to values; got {value!r}")
+    import highspy
+
+    scratch = highspy.Highs()
+    scratch.setOptionValue("output_flag", False)
+    for name, option in value.items():
+        if solver == "cvxpy" and name in _CVXPY_SOLVE_KEYS:
+            continue
+        try:
+            ok = scratch.setOptionValue(name, option) == highspy.HighsStatus.kOk
+        except Exception:  # noqa: BLE001  (a value of the wrong type raises inside highspy)
+            ok = False
+        if not ok:
+            raise ValueError(f"solver_options[{name!r}] = {option!r} is not a valid HiGHS option "
+                             "(unknown name or bad value; see the HiGHS option list)")
     return value
 
 
@@ -427,12 +454,14 @@ def lp_sampler(
     >>> 0.5 * (m.distribution() - s.distribution()).abs().sum().item() < 1e-9, s.lp_infeasible
     (True, 0)
     """
+    check_model("model", model, needs=("vocab_size", "horizon", "logits"))
     T, V = model.horizon, model.vocab_size
     if T is None:
         raise ValueError("lp_sampler needs a model with a finite horizon; got horizon=None")
     beta = check_real("beta", beta, low=1.0)
     slack_tol = _check_slack_tol(slack_tol)
     solver = _check_solver(solver)
+    solver_options = _check_solver_options(solver_options, solver)
     if on_infeasible not in ON_INFEASIBLE:
         raise ValueError(f"on_infeasible must be one of {ON_INFEASIBLE}; got {on_infeasible!r}")
     n_levels = max(1, T - 1)
@@ -445,7 +474,7 @@ def lp_sampler(
         raise ValueError(f"histories[0] must be [()] (level 1 is the empty history); got {list(histories[0])!r}")
     hats = []
     for s, F in enumerate(futures, start=1):
-        F = [tuple(int(z) for z in w) for w in F]
+        F = as_token_list(f"futures[{s - 1}]", F, V)
         missing = [z for z in range(V) if (z,) not in F]
         if missing:
             raise ValueError(f"futures[{s - 1}] (F̂_{s}) must contain every single token; missing {missing}")
@@ -455,7 +484,7 @@ def lp_sampler(
         hats.append(F)
     levels = []
     for s in range(1, n_levels + 1):
-        H = [tuple(int(z) for z in h) for h in histories[s - 1]]
+        H = as_token_list(f"histories[{s - 1}]", histories[s - 1], V)
         if not H or any(len(h) != s - 1 for h in H):
             raise ValueError(f"histories[{s - 1}] must be a non-empty list of tuples of length {s - 1}; got {H!r}")
         tilde = extended_words(hats[s - 1], hats[s] if s < T else [], V)

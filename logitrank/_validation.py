@@ -19,6 +19,7 @@ __all__ = [
     "check_tensor",
     "as_generator",
     "resolve_dtype",
+    "check_model",
 ]
 
 
@@ -174,3 +175,14 @@ def as_generator(generator, device: torch.device) -> torch.Generator:
         f"generator must be a torch.Generator or an int seed; got {type(generator).__name__}. "
         "Randomness is always passed in: e.g. generator=torch.Generator().manual_seed(0)"
     )
+
+
+def check_model(name: str, model, *, needs: Sequence[str] = ("vocab_size", "logits")) -> None:
+    """Raise TypeError unless ``model`` looks like a LanguageModel (has every attribute in ``needs``).
+
+    Catches ``model=None`` or a tensor passed by mistake before an AttributeError deep inside.
+    """
+    missing = [a for a in needs if not hasattr(model, a)]
+    if missing:
+        raise TypeError(f"{name} must be a language model (with {', '.join(needs)}; see "
+                        f"logitrank.synth.LanguageModel); got {type(model).__name__} without {', '.join(missing)}")
