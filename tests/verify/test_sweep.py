@@ -176,3 +176,13 @@ def test_shipped_theorist_spec_is_valid_and_short():
     assert len(path.read_text().splitlines()) <= 15
     spec = load_spec(path)
     assert len(spec.cells()) == 3 * 2 * 3 * 3 * 2 and spec.seeds == 3
+
+
+def test_another_base_seed_reuses_no_rows_and_load_keeps_the_current_spec(tmp_path):
+    db = tmp_path / "b.sqlite"
+    run_sweep(_spec(), store=db)
+    rerun = run_sweep(_spec(seed=7), store=db)
+    assert (rerun.done, rerun.cached) == (4, 0)
+    current = load(db, "s")
+    assert len(current) == 4 and set(current["seed"]) == {s for c in _spec(seed=7).cells() for s in c.seeds}
+    assert len(load(db, "s", current=False)) == 8

@@ -153,7 +153,7 @@ def run_sweep(spec, *, store=DEFAULT_STORE, engine: Engine | None = None, task: 
         todo, cached = [], 0
         for cell in cells:
             for i, seed in enumerate(cell.seeds):
-                if stored.get((cell.hash, i)) in keep:
+                if stored.get((cell.hash, seed)) in keep:
                     cached += 1
                     if progress is not None:
                         progress("cached")

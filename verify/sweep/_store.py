@@ -5,9 +5,10 @@ Schema (component ``"sweep"``, version 1)::
     sweeps(name PRIMARY KEY, task, spec JSON, created, updated, provenance JSON)
     sweep_rows(sweep, cell, seed_index, seed, config JSON, metrics JSON, status, error,
                started, seconds, worker, provenance JSON,
-               PRIMARY KEY (sweep, cell, seed_index))
+               PRIMARY KEY (sweep, cell, seed))
 
-``cell`` is the hash of the cell's configuration and task (:func:`cell_hash`); ``status`` is
+``cell`` is the hash of the cell's configuration and task (:func:`cell_hash`), ``seed`` the
+cell's derived seed (so a spec with another base seed never reuses these rows); ``status`` is
 "done" or "failed" (``error`` then holds the exception's text). Only the driver writes, one
 committed transaction per finished row, so ``kill -9`` loses at most the rows in flight.
 """
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS sweep_rows (
     seconds REAL NOT NULL,
     worker TEXT,
     provenance TEXT NOT NULL,
-    PRIMARY KEY (sweep, cell, seed_index)
+    PRIMARY KEY (sweep, cell, seed)
 );
 """
 
@@ -90,9 +91,18 @@ def write_row(conn: sqlite3.Connection, sweep: str, row: Mapping) -> None:
 
 
 def finished(conn: sqlite3.Connection, sweep: str) -> dict[tuple[str, int], str]:
-    """(cell, seed_index) → status of every stored row of ``sweep``."""
-    cur = conn.execute("SELECT cell, seed_index, status FROM sweep_rows WHERE sweep = ?", (sweep,))
+    """(cell, seed) → status of every stored row of ``sweep``."""
+    cur = conn.execute("SELECT cell, seed, status FROM sweep_rows WHERE sweep = ?", (sweep,))
     return {(c, int(i)): s for c, i, s in cur}
+
+
+def _current_rows(conn: sqlite3.Connection, sweep: str) -> set[tuple[str, int]]:
+    """(cell, seed) pairs of the sweep's latest stored spec."""
+    from ._spec import SweepSpec
+
+    row = conn.execute("SELECT spec FROM sweeps WHERE name = ?", (sweep,)).fetchone()
+    spec = SweepSpec.from_dict(json.loads(row[0]))
+    return {(c.hash, s) for c in spec.cells() for s in c.seeds}
 
 
 def sweep_names(conn: sqlite3.Connection) -> list[str]:
@@ -103,8 +113,11 @@ def _metric(v):
     return float(v) if isinstance(v, str) and v in ("inf", "-inf", "nan") else v
 
 
-def load(path, sweep: str | None = None):
+def load(path, sweep: str | None = None, *, current: bool = True):
     """The rows of ``sweep`` (every sweep when None) as a tidy pandas DataFrame, one row per cell × seed.
+
+    With ``current=True`` (default) only the rows of the sweep's latest spec are kept (a spec
+    edited since, with fewer cells or another base seed, leaves its old rows in the store).
 
     Columns: ``sweep, cell, seed_index, seed, status, error, seconds, started`` then one column per
     configuration key and one per metric (a metric named like a configuration key gets the
@@ -119,6 +132,9 @@ def load(path, sweep: str | None = None):
         query = "SELECT * FROM sweep_rows" + (" WHERE sweep = ?" if sweep is not None else "") + \
             " ORDER BY sweep, started, cell, seed_index"
         rows = conn.execute(query, (sweep,) if sweep is not None else ()).fetchall()
+        if current:
+            keep = {name: _current_rows(conn, name) for name in {r["sweep"] for r in rows}}
+            rows = [r for r in rows if (r["cell"], r["seed"]) in keep[r["sweep"]]]
     finally:
         conn.close()
     records, config_keys, metric_keys = [], {}, {}
