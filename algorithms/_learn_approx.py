@@ -24,7 +24,7 @@ from types import MappingProxyType
 
 import torch
 
-from logitrank._validation import as_generator, check_int, check_real
+from logitrank._validation import as_generator, check_int, check_model, check_real
 from logitrank.synth import CountingOracle, LanguageModel
 
 from ._chain_lp import LP_SOLVERS
@@ -573,6 +573,7 @@ def learn_approx(
     True
     """
     settings = _settings_from(settings, options)
+    check_model("oracle", oracle, needs=("vocab_size", "horizon", "logits"))
     T = oracle.horizon
     if T is None:
         raise ValueError("learn_approx needs a model with a finite horizon; got horizon=None")

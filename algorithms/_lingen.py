@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from logitrank._validation import as_generator, check_int, check_real
+from logitrank._validation import as_generator, check_int, check_model, check_real
 from logitrank.synth import LanguageModel, LogitModel
 
 from ._logit_matrix import as_token_list, logit_matrix
@@ -159,11 +159,17 @@ def lingen(model: LanguageModel, histories, v, n_tokens: int, *, n_samples: int 
     >>> out.tokens.shape, out.logits.shape
     (torch.Size([2, 3]), torch.Size([2, 3, 3]))
     """
+    check_model("model", model)
     V = model.vocab_size
     H = as_token_list("histories", histories, V)
     if not H:
         raise ValueError("histories must hold at least one history; got none")
     m = check_int("n_tokens", n_tokens, minimum=1)
+    T = getattr(model, "horizon", None)
+    if T is not None and max(map(len, H)) + m > T:
+        raise ValueError(f"n_tokens must be <= horizon − (longest history) = {T} − {max(map(len, H))} = "
+                         f"{T - max(map(len, H))} so that every generated token has a next-token distribution; "
+                         f"got n_tokens={m}")
     n_samples = check_int("n_samples", n_samples, minimum=1)
     W = _as_matrix("v", v if isinstance(v, torch.Tensor) else torch.as_tensor(v, dtype=torch.float64), (1, 2))
     W = W.reshape(1, -1) if W.ndim == 1 else W  # (g, n)
@@ -179,6 +185,9 @@ def lingen(model: LanguageModel, histories, v, n_tokens: int, *, n_samples: int 
     def choose(t: int, L: torch.Tensor, streams: torch.Tensor) -> torch.Tensor:
         """Steps 5–6 for generations ``streams`` given L = L_M(H, {z_{<t}}) as (n, g, V)."""
         step = torch.einsum("gn,ngv->gv", W[rows[streams]], L.to("cpu", torch.float64))  # (g, V)
+        if not torch.isfinite(step).all():
+            raise ValueError(f"v is too large: the combined logits Σ_i v_i·L(h_i, ·) overflow float64 at generated "
+                             f"token {t} (max |v| = {float(W.abs().max()):.3g}); scale v down")
         logits[streams, t] = step
         cdf = torch.softmax(step, dim=1).cumsum(dim=1)  # (g, V)
         z = torch.searchsorted(cdf, uniforms[streams, t, None] * cdf[:, -1:]).squeeze(1).clamp_max(V - 1)  # (g,)
@@ -228,6 +237,7 @@ def position_kl(model: LanguageModel, target, tokens: torch.Tensor, logits: torc
     >>> float(position_kl(m, (2,), out.tokens, out.logits).abs().max()) < 1e-12
     True
     """
+    check_model("model", model)
     V = model.vocab_size
     (h,) = as_token_list("target", [target], V)
     if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2:

@@ -29,7 +29,7 @@ import torch
 from logitrank._tokens import as_token_list
 from logitrank._tokens import group_by_length as _group_by_length
 from logitrank._tokens import stack_rows as _stack
-from logitrank._validation import as_generator, check_int
+from logitrank._validation import as_generator, check_int, check_model
 from logitrank.synth import LanguageModel, TimeVaryingISAN
 
 __all__ = ["logit_matrix", "LogitMatrix", "top_k_columns", "random_k_columns", "as_token_list"]
@@ -93,6 +93,7 @@ def top_k_columns(model: LanguageModel, futures, k: int, *, batch_size: int = 40
     >>> bool((m.logits([[3]])[0, cols[1]] >= m.logits([[3]]).max() - 1e-12).any())
     True
     """
+    check_model("model", model)
     V = model.vocab_size
     F = as_token_list("futures", futures, V)
     k = check_int("k", k, minimum=1, maximum=V)
@@ -230,6 +231,7 @@ def logit_matrix(
     True
     """
     # 1. Validate and normalise the arguments.
+    check_model("model", model)
     V = model.vocab_size
     H = as_token_list("histories", histories, V)
     F = as_token_list("futures", futures, V)

@@ -28,7 +28,7 @@ from logitrank._tokens import as_token_list
 from logitrank._validation import check_int, check_model, check_real
 from logitrank.synth import MAX_ENUMERATION, LanguageModel, LogitModel, all_sequences
 
-from ._chain_lp import DEFAULT_SOLVER_OPTIONS, LP_SOLVERS, Chain, CvxpyChainLP, HighsChainLP
+from ._chain_lp import DEFAULT_SOLVER_OPTIONS, LP_SOLVERS, Chain, CvxpyChainLP, HighsChainLP, quiet_highs
 from ._dist_spanner import word_rows
 
 __all__ = [
@@ -62,6 +62,7 @@ def _check_solver_options(value, solver: str) -> dict | None:
         raise TypeError(f"solver_options must be a dict of HiGHS option names to values; got {value!r}")
     import highspy
 
+    quiet_highs()  # the first Highs() of a process prints a banner to fd 1
     scratch = highspy.Highs()
     scratch.setOptionValue("output_flag", False)
     for name, option in value.items():

@@ -178,6 +178,9 @@ def barycentric_spanner(
     X = rows.detach().to("cpu", torch.float64).numpy()  # (n, k)
     n, k = X.shape
     sigma_max = float(np.linalg.norm(X, 2)) if X.size else 0.0
+    if not np.isfinite(sigma_max):
+        raise ValueError(f"rows are too large: their spectral norm overflows float64 (largest |entry| "
+                         f"{float(np.abs(X).max()):.3g}); rescale rows, the spanner is scale-invariant")
     if tol is None:
         tol = np.finfo(np.float64).eps * max(n, k) * sigma_max
     tol = check_real("tol", tol, low=0.0)
