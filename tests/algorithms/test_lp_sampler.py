@@ -275,3 +275,19 @@ def test_bad_reconstruct_and_greedy_calls():
     with pytest.raises(ValueError, match=r"enumerates V\*\*T = 2\*\*3 = 8 sequences, more than max_sequences=4"):
         s.distribution(max_sequences=4)
     assert isinstance(s, LPSampler) and math.isclose(float(s.distribution().sum()), 1.0)
+
+
+def test_the_lp_sampler_does_not_import_the_greedy_baseline():
+    """The greedy baseline reads the sampler's public chain; the dependency runs one way only."""
+    import ast
+    import importlib
+
+    for name, forbidden in (("_lp_sampler", "_greedy"), ("_chain_lp", "_greedy"), ("_chain_lp", "_lp_sampler")):
+        module = importlib.import_module(f"logitrank.algorithms.{name}")
+        tree = ast.parse(open(module.__file__, encoding="utf-8").read())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert not any(m.endswith(forbidden) for m in imported), (name, imported)
+    greedy = ast.parse(open(importlib.import_module("logitrank.algorithms._greedy").__file__, encoding="utf-8").read())
+    private = {node.attr for node in ast.walk(greedy) if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+               and not node.attr.startswith("__")}
+    assert private == set(), private  # no sampler privates read or patched
