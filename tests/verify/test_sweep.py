@@ -186,3 +186,22 @@ def test_another_base_seed_reuses_no_rows_and_load_keeps_the_current_spec(tmp_pa
     current = load(db, "s")
     assert len(current) == 4 and set(current["seed"]) == {s for c in _spec(seed=7).cells() for s in c.seeds}
     assert len(load(db, "s", current=False)) == 8
+
+
+def _warning_task(config, seed):
+    import warnings
+
+    if config["d"] == 2:
+        warnings.warn("did not converge", RuntimeWarning)
+    return {"x": 1.0}
+
+
+def test_cell_warnings_are_stored_and_reported(tmp_path):
+    from logitrank.verify.sweep import SweepCellWarning
+
+    db = tmp_path / "w.sqlite"
+    with pytest.warns(SweepCellWarning, match=r"1 of 2 finished rows raised warnings"):
+        result = run_sweep(_spec(task="mine", seeds=1, fixed={}), store=db, task=_warning_task)
+    assert result.warned == 1
+    df = load(db, "s").set_index("d")
+    assert df.loc[2, "warnings"] == "RuntimeWarning: did not converge" and df["warnings"].isna().sum() == 1

@@ -20,7 +20,7 @@ Examples
 [1, 2]
 """
 
-from ._engine import Engine, SweepRun, run_sweep
+from ._engine import Engine, SweepCellWarning, SweepRun, run_sweep
 from ._plot import plot_sweep
 from ._spec import Cell, SweepSpec, cell_hash, cell_seeds, expand_grid, load_spec
 from ._store import load, summarize
@@ -35,6 +35,7 @@ __all__ = [
     "cell_seeds",
     "Engine",
     "SweepRun",
+    "SweepCellWarning",
     "run_sweep",
     "load",
     "summarize",

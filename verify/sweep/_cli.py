@@ -121,6 +121,9 @@ def _cmd_show(args, parser) -> int:
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
         print(f"sweep {name} ({args.store}): median [IQR] over seeds")
         print(view.to_string(index=False))
+    warned = df[df["warnings"].notna()]
+    if len(warned):
+        print(f"\n{len(warned)} row(s) raised warnings; first: {warned['warnings'].iloc[0].splitlines()[0]}")
     failed = df[df["status"] == "failed"]
     if len(failed):
         print(f"\n{len(failed)} failed row(s); first error: {failed['error'].iloc[0]}")

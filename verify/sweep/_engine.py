@@ -13,6 +13,7 @@ import os
 import socket
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Real
@@ -23,7 +24,11 @@ from ._spec import SweepSpec
 from ._store import finished, open_store, register_sweep, write_row
 from ._tasks import resolve_task
 
-__all__ = ["Engine", "SweepRun", "run_sweep"]
+__all__ = ["Engine", "SweepRun", "run_sweep", "SweepCellWarning"]
+
+
+class SweepCellWarning(UserWarning):
+    """Some cells raised warnings (e.g. a learner that did not converge); each row stores its own."""
 
 BACKENDS = ("loky", "dask")
 
@@ -61,7 +66,8 @@ class Engine:
 
 @dataclass(frozen=True)
 class SweepRun:
-    """What one call of :func:`run_sweep` did: counts of rows computed (done, failed) and skipped (cached)."""
+    """What one call of :func:`run_sweep` did: counts of rows computed (done, failed) and skipped (cached);
+    ``warned`` counts the done rows that raised warnings (stored with the row)."""
 
     name: str
     store: str
@@ -70,6 +76,7 @@ class SweepRun:
     failed: int
     cached: int
     seconds: float
+    warned: int = 0
 
 
 def _clean_metrics(metrics) -> dict:
@@ -93,15 +100,19 @@ def _run_cell(fn: Callable, config: Mapping, cell: str, seed_index: int, seed: i
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        metrics, status, error = _clean_metrics(fn(dict(config), seed)), "done", None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            metrics, status, error = _clean_metrics(fn(dict(config), seed)), "done", None
     except Exception as err:  # a failing cell is recorded; the sweep goes on
         tb = traceback.extract_tb(err.__traceback__)
         where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
         metrics, status, error = None, "failed", f"{type(err).__name__}: {err}{where}"
     finally:
         torch.set_num_threads(previous)
+    seen = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught) if status == "done" else {}
     return {"cell": cell, "seed_index": seed_index, "seed": seed, "config": dict(config), "metrics": metrics,
-            "status": status, "error": error, "started": started, "seconds": time.perf_counter() - t0,
+            "status": status, "error": error,
+            "warnings": "\n".join(seen) or None, "started": started, "seconds": time.perf_counter() - t0,
             "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
@@ -159,7 +170,7 @@ def run_sweep(spec, *, store=DEFAULT_STORE, engine: Engine | None = None, task: 
                         progress("cached")
                 else:
                     todo.append(delayed(_run_cell)(fn, cell.config, cell.hash, i, seed, engine.threads))
-        counts = {"done": 0, "failed": 0}
+        counts = {"done": 0, "failed": 0, "warned": 0}
         if todo:
             client = None
             if engine.backend == "dask":
@@ -177,6 +188,7 @@ def run_sweep(spec, *, store=DEFAULT_STORE, engine: Engine | None = None, task: 
                     for row in rows:
                         write_row(conn, spec.name, row)
                         counts[row["status"]] += 1
+                        counts["warned"] += row["warnings"] is not None
                         if progress is not None:
                             progress(row["status"])
             finally:
@@ -184,6 +196,9 @@ def run_sweep(spec, *, store=DEFAULT_STORE, engine: Engine | None = None, task: 
                     client.close()
     finally:
         conn.close()
+    if counts["warned"]:
+        warnings.warn(f"sweep {spec.name!r}: {counts['warned']} of {counts['done']} finished rows raised warnings; "
+                      f"they are stored in the rows' 'warnings' column", SweepCellWarning, stacklevel=2)
     return SweepRun(spec.name, str(store), sum(len(c.seeds) for c in cells), counts["done"], counts["failed"],
-                    cached, time.perf_counter() - t0)
+                    cached, time.perf_counter() - t0, counts["warned"])
 

@@ -3,13 +3,14 @@
 Schema (component ``"sweep"``, version 1)::
 
     sweeps(name PRIMARY KEY, task, spec JSON, created, updated, provenance JSON)
-    sweep_rows(sweep, cell, seed_index, seed, config JSON, metrics JSON, status, error,
+    sweep_rows(sweep, cell, seed_index, seed, config JSON, metrics JSON, status, error, warnings,
                started, seconds, worker, provenance JSON,
                PRIMARY KEY (sweep, cell, seed))
 
 ``cell`` is the hash of the cell's configuration and task (:func:`cell_hash`), ``seed`` the
 cell's derived seed (so a spec with another base seed never reuses these rows); ``status`` is
-"done" or "failed" (``error`` then holds the exception's text). Only the driver writes, one
+"done" or "failed" (``error`` then holds the exception's text); ``warnings`` holds the distinct
+warnings the cell raised ("Category: message" lines), NULL when none. Only the driver writes, one
 committed transaction per finished row, so ``kill -9`` loses at most the rows in flight.
 """
 
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS sweep_rows (
     metrics TEXT,
     status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
     error TEXT,
+    warnings TEXT,
     started REAL NOT NULL,
     seconds REAL NOT NULL,
     worker TEXT,
@@ -83,9 +85,9 @@ def write_row(conn: sqlite3.Connection, sweep: str, row: Mapping) -> None:
     metrics = None if row["metrics"] is None else json.dumps({k: _json_number(v) for k, v in row["metrics"].items()})
     with conn:
         conn.execute(
-            "INSERT OR REPLACE INTO sweep_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO sweep_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (sweep, row["cell"], row["seed_index"], row["seed"], json.dumps(dict(row["config"]), sort_keys=True),
-             metrics, row["status"], row.get("error"), row["started"], row["seconds"], row.get("worker"),
+             metrics, row["status"], row.get("error"), row.get("warnings"), row["started"], row["seconds"], row.get("worker"),
              provenance_json()),
         )
 
@@ -119,7 +121,7 @@ def load(path, sweep: str | None = None, *, current: bool = True):
     With ``current=True`` (default) only the rows of the sweep's latest spec are kept (a spec
     edited since, with fewer cells or another base seed, leaves its old rows in the store).
 
-    Columns: ``sweep, cell, seed_index, seed, status, error, seconds, started`` then one column per
+    Columns: ``sweep, cell, seed_index, seed, status, error, warnings, seconds, started`` then one column per
     configuration key and one per metric (a metric named like a configuration key gets the
     prefix ``metric_``). Failed rows have NaN metrics.
     """
@@ -142,7 +144,7 @@ def load(path, sweep: str | None = None, *, current: bool = True):
         config = json.loads(r["config"])
         metrics = {k: _metric(v) for k, v in json.loads(r["metrics"]).items()} if r["metrics"] else {}
         rec = {"sweep": r["sweep"], "cell": r["cell"], "seed_index": r["seed_index"], "seed": r["seed"],
-               "status": r["status"], "error": r["error"], "seconds": r["seconds"], "started": r["started"],
+               "status": r["status"], "error": r["error"], "warnings": r["warnings"], "seconds": r["seconds"], "started": r["started"],
                **config}
         config_keys.update(dict.fromkeys(config))
         for k, v in metrics.items():

@@ -20,6 +20,7 @@ Model families (key ``family``; every family takes ``xi``, the noisy-oracle wrap
 random_isan      V, T, d (paper A, Def. 4.2; logit rank exactly d)
 power_law_isan   V, T, d, alpha (singular values ~ i^−α)
 perturbed_isan   V, T, d, perturbation (random ISAN + a high-rank perturbation)
+eps_avg_isan     V, T, d, eps_avg (perturbed ISAN whose sampled ε_avg at rank d is eps_avg)
 noisy_parity     n (bits), noise (paper A, Def. C.10; V = 2, T = n + 1)
 copying          n (bits), strength (paper A, Fact C.9; V = 2, T = 2n)
 ssm              V, T, state_dim, input_dim, output_dim (paper A, Def. C.6)
@@ -45,6 +46,7 @@ FAMILIES = {
     "random_isan": {"V": 2, "T": 4, "d": 2},
     "power_law_isan": {"V": 4, "T": 4, "d": 4, "alpha": 1.0},
     "perturbed_isan": {"V": 2, "T": 4, "d": 2, "perturbation": 1e-3},
+    "eps_avg_isan": {"V": 3, "T": 5, "d": 2, "eps_avg": 0.05},
     "noisy_parity": {"n": 4, "noise": 0.1},
     "copying": {"n": 3, "strength": 8.0},
     "ssm": {"V": 2, "T": 4, "state_dim": 2, "input_dim": 2, "output_dim": 2},
@@ -93,6 +95,8 @@ def build_model(config: Mapping, seed: int):
     elif family == "perturbed_isan":
         truth = synth.perturbed(synth.random_isan(p["V"], p["T"], p["d"], generator=g), float(p["perturbation"]),
                                 generator=sub_seed(seed, 1))
+    elif family == "eps_avg_isan":
+        truth = _eps_avg_isan(p["V"], p["T"], p["d"], float(p["eps_avg"]), seed)
     elif family == "noisy_parity":
         rng = np.random.default_rng(g)
         secret = rng.integers(0, 2, size=int(p["n"]))
@@ -105,6 +109,30 @@ def build_model(config: Mapping, seed: int):
                                         output_dim=p["output_dim"], generator=g)
     oracle = synth.perturbed(truth, p["xi"], generator=sub_seed(seed, 2)) if p["xi"] > 0 else truth
     return truth, oracle
+
+
+def _eps_avg_isan(V: int, T: int, d: int, target: float, seed: int, iterations: int = 4):
+    """A random dim-d ISAN plus the perturbation of :func:`logitrank.synth.perturbed`, its size ε set so that
+    the sampled ε_avg at rank d (:func:`logitrank.synth.approx_rank_error`, max over levels) equals ``target``.
+
+    ε_avg(ε) is close to linear in ε, so ``iterations`` fixed-point steps ε ← ε·target/ε_avg(ε),
+    all on the same histories and futures, settle it; the learn task reports ε_avg re-measured on
+    fresh samples beside it.
+    """
+    from logitrank import synth
+
+    if not target > 0:
+        raise ValueError(f"eps_avg must be > 0; got {target!r}")
+    base = synth.random_isan(V, T, d, generator=sub_seed(seed, 0))
+    salt, probe = sub_seed(seed, 1), sub_seed(seed, 6)
+    eps = 1.0
+    for _ in range(iterations):
+        err = float(synth.approx_rank_error(synth.perturbed(base, eps, generator=salt), d, generator=probe).max())
+        if err <= 0:
+            raise ValueError(f"eps_avg_isan: the perturbation is invisible at rank d={d} (V={V}, T={T}); "
+                             "lower d or raise V or T")
+        eps *= target / err
+    return synth.perturbed(base, eps, generator=salt)
 
 
 def _distribution(model):
@@ -151,6 +179,10 @@ def learn(config: Mapping, seed: int) -> dict:
         out = {"queries": rep.queries, "accepted": int(rep.accepted), "epochs": rep.epochs,
                "witnesses": sum(rep.witnesses), "lp_solves": rep.lp_solves, "lp_infeasible": rep.lp_infeasible}
     out["learn_seconds"] = time.perf_counter() - start
+    if family == "eps_avg_isan":
+        from logitrank.synth import approx_rank_error
+
+        out["eps_avg"] = float(approx_rank_error(truth, d, generator=sub_seed(seed, 5)).max())
     target = oracle if config.get("tv_to", "oracle") == "oracle" else truth
     return {**_tv(target, learned, seed, config), **out}
 
