@@ -11,4 +11,5 @@ from . import (
     _spectral_claims,  # noqa: F401
     _theory_claims,  # noqa: F401
     _surrogate_claims,  # noqa: F401
+    _sweep_claims,  # noqa: F401
 )

@@ -1,0 +1,35 @@
+"""X1 on the sweep engine: the verdict rule (mutation: a planted polynomial growth fails) and a tiny end-to-end run."""
+
+from pathlib import Path
+
+import pytest
+
+from logitrank.verify import CheckConfig, run_check
+from logitrank.verify.checks import _sweep_claims as x1
+from logitrank.verify.sweep import load_spec
+
+
+def test_rule_holds_for_flat_tv_and_fails_for_planted_polynomial_growth():
+    d = [2, 3, 4, 6]
+    assert x1.x1_verdict(d, [0.10, 0.09, 0.11, 0.10], [0.05] * 4)[0] == "holds"
+    verdict, k = x1.x1_verdict(d, [0.01 * x for x in d], [0.05] * 4)  # TV ∝ d: a polynomial dependence
+    assert verdict == "fails" and k == pytest.approx(1.0)
+    # ε_avg drifting with d is divided out: TV ∝ ε_avg ∝ d is not a dependence on d at fixed ε_avg
+    assert x1.x1_verdict(d, [0.01 * x for x in d], [0.005 * x for x in d])[0] == "holds"
+
+
+def test_shipped_spec_is_the_quick_grid():
+    spec = load_spec(Path(__file__).resolve().parents[2] / "examples" / "x1_tv_vs_d.toml")
+    quick = x1.x1_spec("quick", 0)
+    assert spec.fixed == quick.fixed and spec.grid == quick.grid and spec.task == quick.task
+
+
+def test_x1_runs_on_the_engine_and_a_rerun_reads_the_store(tmp_path, monkeypatch):
+    monkeypatch.setitem(x1.X1_GRID, "quick", {"V": 3, "T": 4, "d": [1, 2], "eps_avg": 0.05})
+    config = CheckConfig(scale="quick", out_dir=str(tmp_path), seeds=1)
+    first = run_check("X1", config)
+    assert first.verdict in ("holds", "fails") and first.per_seed[0]["setting"]["cached cells"] == 0
+    again = run_check("X1", config)
+    assert again.per_seed[0]["setting"]["cached cells"] == 2
+    assert again.figures["exponent k of TV/eps_avg in d"] == first.figures["exponent k of TV/eps_avg in d"]
+    assert Path(again.per_seed[0]["figures"]["figure"]).is_file()
