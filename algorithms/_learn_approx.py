@@ -20,7 +20,6 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 import torch
 
@@ -202,7 +201,7 @@ class ApproxSettings:
         if self.solver_options is not None:
             if not isinstance(self.solver_options, Mapping):
                 raise TypeError(f"solver_options must be a mapping of HiGHS options; got {type(self.solver_options).__name__}")
-            put("solver_options", MappingProxyType(dict(self.solver_options)))
+            put("solver_options", dict(self.solver_options))  # a private copy (picklable, unlike a proxy)
 
     @classmethod
     def fields(cls) -> tuple[str, ...]:

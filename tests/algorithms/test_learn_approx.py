@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -177,6 +178,7 @@ def test_settings_object_and_keywords_give_the_same_run():
     assert a.witness_log == b.witness_log == c.witness_log and a.queries == b.queries == c.queries
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.rank = 3
+    assert pickle.loads(pickle.dumps(s)) == s  # sweeps ship settings to worker processes
 
 
 def test_settings_accept_numpy_numbers_and_resolve_defaults():
