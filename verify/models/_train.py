@@ -210,6 +210,13 @@ def train_tiny(train_data: np.ndarray, held_out: np.ndarray, out_dir, cfg: Train
 TINY_TRAINING = {
     "a": TrainConfig(model=TinyConfig(n_layer=2, n_head=4, n_embd=96, block_size=64), seed=0),
     "b": TrainConfig(model=TinyConfig(n_layer=3, n_head=4, n_embd=64, block_size=64), seed=1, checkpoints=()),
+    # Issue 15 item 3, a mid-size model CI could still afford: 4 layers × 192 (about 1.9M parameters,
+    # 3.7 MB per float16 checkpoint), 128-byte windows, log-spaced checkpoints from the initialisation.
+    # Not trained or stored yet: a 4-step smoke run measured ~1.3 s of CPU per step on one thread,
+    # so ~35 minutes of CPU for 1500 steps (`logitrank train-tiny --runs mid --out DIR`); six float16
+    # checkpoints would take 23 MB, over the repo's 15 MB, so only some could be stored.
+    "mid": TrainConfig(model=TinyConfig(n_layer=4, n_head=6, n_embd=192, block_size=128), steps=1500, seed=2,
+                       checkpoints=(0, 10, 30, 100, 300, 1000)),
 }
 
 
@@ -220,7 +227,7 @@ def train_tiny_runs(out_dir, runs=("a", "b"), *, steps: int | None = None, progr
     ----------
     out_dir : path
         Each run goes to ``out_dir/<run>/``.
-    runs : sequence of "a", "b"
+    runs : sequence of "a", "b", "mid"
     steps : int, optional
         Override the number of steps (for a quick smoke run; the stored runs use the default).
     progress_factory : callable(run, total_steps) -> callable(step, loss), optional
