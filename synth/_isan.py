@@ -21,6 +21,10 @@ from ._protocol import LogitModel, _draw
 
 __all__ = ["TimeVaryingISAN", "ISAN", "random_isan", "all_sequences", "MAX_ENUMERATION"]
 
+#: Prefixes per call of the grouped state kernel: its buffers (3 × ~1.1·chunk·d numbers) then stay
+#: within a few MiB of cache-friendly memory while each token's group stays large (issue 14).
+STATE_CHUNK = 2**14
+
 #: Largest V**T that :meth:`TimeVaryingISAN.distribution` enumerates by default (2**20 sequences).
 MAX_ENUMERATION = 2**20
 
@@ -146,12 +150,32 @@ class TimeVaryingISAN(LogitModel):
         out = moved.view(V * m, d).index_select(0, where)  # (B, d)
         return out  # (B, d)
 
-    def _final_states(self, prefixes: torch.Tensor) -> torch.Tensor:
-        """(B, t) validated tokens → x_t, (B, d)."""
-        x = self.x0.expand(prefixes.shape[0], -1)  # (B, d)
-        for s in range(prefixes.shape[1]):
+    def _final_states(self, prefixes: torch.Tensor, *, method: str = "auto", keep_all: bool = False) -> torch.Tensor:
+        """(B, t) validated tokens → x_t, (B, d), or the trajectory (B, t + 1, d) with ``keep_all``.
+
+        ``method``: "grouped" plans every step's grouping once from the token matrix
+        (``synth/_isan_kernel.py``, issue 14), in chunks of ``STATE_CHUNK`` prefixes; "stepwise"
+        regroups at each step through :meth:`_step` (the path before issue 14, kept for comparison);
+        "auto" takes "grouped" unless V·d <= 32 (the all-candidates step is faster there) or the batch
+        is smaller than V. Both are exact and agree to float rounding.
+        """
+        B, t = prefixes.shape
+        if method == "auto":
+            method = "stepwise" if self.vocab_size * self.hidden_dim <= 32 or B < self.vocab_size else "grouped"
+        if method == "grouped":
+            from ._isan_kernel import grouped_states
+
+            parts = [grouped_states(self, prefixes[i : i + STATE_CHUNK], keep_all=keep_all)
+                     for i in range(0, B, STATE_CHUNK)]
+            return parts[0] if len(parts) == 1 else torch.cat(parts)
+        if method != "stepwise":
+            raise ValueError(f"method must be 'auto', 'grouped' or 'stepwise'; got {method!r}")
+        x = self.x0.expand(B, -1)  # (B, d)
+        out = [x]
+        for s in range(t):
             x = self._step(x, prefixes[:, s], s)
-        return x
+            out.append(x)
+        return torch.stack(out, dim=1) if keep_all else x  # (B, t+1, d) or (B, d)
 
     def states(self, prefixes) -> torch.Tensor:
         """The hidden-state trajectory x_0, …, x_t of each prefix.
@@ -168,12 +192,7 @@ class TimeVaryingISAN(LogitModel):
             "prefixes", prefixes, vocab_size=self.vocab_size, device=self.device,
             max_length=self.horizon, max_length_reason=" (the horizon)",
         )
-        x = self.x0.expand(p.shape[0], -1)  # (B, d)
-        out = [x]
-        for s in range(p.shape[1]):
-            x = self._step(x, p[:, s], s)
-            out.append(x)
-        return torch.stack(out, dim=1)  # (B, t+1, d)
+        return self._final_states(p, keep_all=True)  # (B, t+1, d)
 
     def _raw_logits(self, prefixes: torch.Tensor) -> torch.Tensor:
         x = self._final_states(prefixes)  # (B, d)
@@ -255,6 +274,32 @@ class TimeVaryingISAN(LogitModel):
         H = histories if isinstance(histories, torch.Tensor) else list(histories)
         return isan_logit_block(self, H, list(futures), columns, memory_budget,
                                 update if update is not None else (lambda n: None))
+
+    def logit_blocks(self, histories, futures, columns=None, *, futures_per_block: int, stops=(), reuse: bool = False):
+        """Consecutive column blocks of L(H, F), the history states computed once for all blocks.
+
+        Parameters
+        ----------
+        histories, futures, columns :
+            As for :meth:`logit_block` (validated by the caller, e.g. ``logitrank.algorithms.gram_matrix``).
+        futures_per_block : int
+            Futures per block (c).
+        stops : iterable of int
+            Block ends also fall on these future counts.
+        reuse : bool
+            Write every block into one buffer: each yielded tensor is overwritten by the next (for
+            consumers that fold each block in before asking for the next, like the Gram sum).
+
+        Yields
+        ------
+        (end, (n, c·k) tensor)
+            The block of futures ``[start, end)``, future-major like ``logit_matrix``.
+        """
+        from ._isan_block import isan_future_blocks
+
+        H = histories if isinstance(histories, torch.Tensor) else list(histories)
+        c = check_int("futures_per_block", futures_per_block, minimum=1)
+        yield from isan_future_blocks(self, H, list(futures), columns, c, stops, bool(reuse))
 
     # -- Fact C.2 ------------------------------------------------------------------------------
     def to_time_invariant(self) -> "ISAN":

@@ -14,7 +14,47 @@ import torch
 from logitrank._tokens import group_by_length as _group_by_length
 from logitrank._tokens import stack_rows as _stack
 
-__all__ = ["isan_logit_block"]
+__all__ = ["isan_logit_block", "isan_future_blocks"]
+
+
+def _history_groups(model, H):
+    """Histories grouped by length with their states, computed once: [(t, rows (n_t,) LongTensor, X (n_t, d))]."""
+    dev = model.device
+    if isinstance(H, torch.Tensor):
+        rows = H.to(dev)
+        groups = {rows.shape[1]: (rows, list(range(rows.shape[0])))}
+    else:
+        groups = {t: (_stack(H, hi, t, dev), hi) for t, hi in _group_by_length(H).items()}
+    out = []
+    for t, (stacked, hi) in sorted(groups.items(), key=lambda item: item[0]):
+        X = model._final_states(stacked)  # (n_t, d): the state after each history, once
+        contiguous = hi == list(range(hi[0], hi[0] + len(hi)))
+        rows = slice(hi[0], hi[0] + len(hi)) if contiguous else torch.tensor(hi, device=dev, dtype=torch.long)
+        out.append((t, rows, X))
+    return out
+
+
+def _block(model, B_c, groups, F, j0, j1, cols, n, out=None):
+    """L(H, F[j0:j1]) from precomputed history states: → (n, (j1 − j0)·k)."""
+    V, d, dev, dt = model.vocab_size, model.hidden_dim, model.device, model.dtype
+    k = V if cols is None else cols.shape[1]
+    if out is None:
+        out = torch.empty(n, (j1 - j0) * k, dtype=dt, device=dev)
+    by_len = sorted(_group_by_length(F[j0:j1]).items())
+    for t, hi_t, X in groups:
+        # 2. Maps w_{f,t,z} = B̃[t+|f|, z] A[t+|f|−1, f_|f|] ⋯ A[t, f_1] for futures j0 … j1−1.
+        W = torch.empty(j1 - j0, k, d, dtype=dt, device=dev)  # (c, k, d)
+        for b, local in by_len:
+            J = torch.tensor(local, device=dev)  # positions inside the chunk
+            W[J] = _future_maps(model, B_c, _stack(F, [j0 + i for i in local], b, dev), t,
+                                None if cols is None else cols[j0 + J])  # (c_b, k, d)
+        # 3. One matmul for the block, (n_t, d) @ (d, c·k), into the rows of length t (in place when
+        #    those rows are consecutive, e.g. histories sorted by length as the Gram path sends them).
+        if isinstance(hi_t, slice) and out.is_contiguous():
+            torch.mm(X, W.reshape(-1, d).T, out=out[hi_t])  # (n_t, c*k)
+        else:
+            out[hi_t] = X @ W.reshape(-1, d).T  # (n_t, c*k)
+    return out
 
 
 def isan_logit_block(model, H, F, cols, memory_budget, update):
@@ -23,40 +63,42 @@ def isan_logit_block(model, H, F, cols, memory_budget, update):
     ``H`` is a list of token tuples, or a (n, t) LongTensor of histories of one length (no
     conversion to Python tuples: learners pass thousands of sampled prefixes this way).
     """
-    if isinstance(H, torch.Tensor):
-        rows = H.to(model.device)
-        if rows.shape[0] == 0 or not F:
-            return None
-        groups = {rows.shape[1]: (rows, list(range(rows.shape[0])))}
-    else:
-        if not H or not F:
-            return None
-        groups = {t: (_stack(H, hi, t, model.device), hi) for t, hi in _group_by_length(H).items()}
-    V, d, dev, dt = model.vocab_size, model.hidden_dim, model.device, model.dtype
+    n = H.shape[0] if isinstance(H, torch.Tensor) else len(H)
+    if n == 0 or not F:
+        return None
+    V, d, dt = model.vocab_size, model.hidden_dim, model.dtype
     k = V if cols is None else cols.shape[1]
     B_c = model.B - model.B.mean(dim=1, keepdim=True)  # (T, V, d): centred readouts
-    out = torch.empty(len(H), len(F) * k, dtype=dt, device=dev)
+    groups = _history_groups(model, H)  # 1. states once per history
+    out = torch.empty(n, len(F) * k, dtype=dt, device=model.device)
     itemsize = torch.empty(0, dtype=dt).element_size()
-    for t, (stacked, hi) in sorted(groups.items(), key=lambda item: item[0]):
-        # 1. The state after each history of length t, computed once: (n_t, d).
-        X = model.states(stacked)[:, -1]  # (n_t, d)
-        hi_t = torch.tensor(hi, device=dev)
-        # scratch per future: its maps (k, d) twice, a (d, d) product and its output block (n_t, k) twice
-        per_future = itemsize * (2 * k * d + 2 * d * d + 2 * len(hi) * k)
-        chunk = max(1, memory_budget // per_future)
-        for j0 in range(0, len(F), chunk):
-            j1 = min(j0 + chunk, len(F))
-            # 2. Maps w_{f,t,z} = B̃[t+|f|, z] A[t+|f|−1, f_|f|] ⋯ A[t, f_1] for futures j0 … j1−1.
-            W = torch.empty(j1 - j0, k, d, dtype=dt, device=dev)  # (c, k, d)
-            for b, local in sorted(_group_by_length(F[j0:j1]).items()):
-                J = torch.tensor(local, device=dev)  # positions inside the chunk
-                W[J] = _future_maps(model, B_c, _stack(F, [j0 + i for i in local], b, dev), t,
-                                    None if cols is None else cols[j0 + J])  # (c_b, k, d)
-            # 3. One matmul for the block, (n_t, d) @ (d, c·k), copied into the rows of length t.
-            block = X @ W.reshape(-1, d).T  # (n_t, c*k)
-            out[:, j0 * k : j1 * k].index_copy_(0, hi_t, block)
-            update(len(hi) * (j1 - j0))
-    return out.reshape(len(H), len(F), k)
+    # scratch per future: its maps (k, d) twice, a (d, d) product and its output block (n, k) twice
+    per_future = itemsize * (2 * k * d + 2 * d * d + 2 * n * k)
+    chunk = max(1, memory_budget // per_future)
+    for j0 in range(0, len(F), chunk):
+        j1 = min(j0 + chunk, len(F))
+        _block(model, B_c, groups, F, j0, j1, cols, n, out=out[:, j0 * k : j1 * k])
+        update(n * (j1 - j0))
+    return out.reshape(n, len(F), k)
+
+
+def isan_future_blocks(model, H, F, cols, futures_per_block: int, stops=(), reuse: bool = False):
+    """Yield (end, L(H, F[start:end])) as (n, c·k) blocks over consecutive futures, the history
+    states computed once for all blocks (the Gram path of ``logitrank.algorithms``). Block ends
+    also fall on every value in ``stops``. With ``reuse`` every block is written into one buffer
+    (a fresh ~100 MB tensor per block spent more time in page faults than in its matmul)."""
+    n = H.shape[0] if isinstance(H, torch.Tensor) else len(H)
+    k = model.vocab_size if cols is None else cols.shape[1]
+    B_c = model.B - model.B.mean(dim=1, keepdim=True)  # (T, V, d)
+    groups = _history_groups(model, H) if n else []
+    bounds = sorted({0, len(F), *[s for s in stops if 0 < s < len(F)]})
+    widest = max((min(futures_per_block, hi - lo) for lo, hi in zip(bounds[:-1], bounds[1:])), default=0)
+    buf = torch.empty(n * widest * k, dtype=model.dtype, device=model.device) if reuse else None
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        for j0 in range(lo, hi, futures_per_block):
+            j1 = min(j0 + futures_per_block, hi)
+            out = None if buf is None else buf[: n * (j1 - j0) * k].view(n, (j1 - j0) * k)
+            yield j1, _block(model, B_c, groups, F, j0, j1, cols, n, out=out)
 
 
 def _future_maps(model, B_c, Fb: torch.Tensor, t: int, cols_b) -> torch.Tensor:
