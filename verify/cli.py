@@ -50,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train-tiny", help="train the tiny byte-level GPT on Shakespeare and write its checkpoints")
     train.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="output folder (default: the package's verify/data/tiny, used by --model tiny)")
-    train.add_argument("--runs", nargs="+", default=["a", "b"], choices=["a", "b"],
-                       help="a = 'tiny' (checkpoints across training), b = 'tiny-b' (default both)")
+    train.add_argument("--runs", nargs="+", default=["a", "b"], choices=["a", "b", "mid"],
+                       help="a = 'tiny' (checkpoints across training), b = 'tiny-b' (default both), mid = the mid-size preset (issue 15; ~40 min)")
     train.add_argument("--steps", type=int, default=None, help="override the number of steps (smoke runs)")
     train.add_argument("--threads", type=int, default=2, metavar="N", help="torch CPU threads (default 2)")
     return parser
