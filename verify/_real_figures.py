@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from ._figures import as_array, save_figure
 
@@ -140,8 +141,10 @@ def plot_surrogate(runs: Sequence[Mapping], truncation: Mapping[int, Mapping], o
     for ax, xlabel in ((left, "learned rank d (truncation: r)"), (right, "logit queries")):
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("TV to the restricted model")
         ax.legend(fontsize=7)
+    left.set_ylabel("TV to the restricted model")
     right.set_xscale("log")
+    right.xaxis.set_minor_formatter(NullFormatter())
     fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return save_figure(fig, out_dir, name)

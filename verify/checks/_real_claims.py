@@ -256,9 +256,10 @@ def _over_training(config: CheckConfig) -> dict:
         _, _, H, F = corpus_sets(model, config, n=S.n_checkpoint)
         L, _ = matrix(model, H, F, select="top", config=config, k=S.k)
         kls = avg_kl_to_rank(L, [5, 10, 20], S.k)
+        fit = _alpha(L, len(H), len(F), S.k)
         rows.append({"step": entry["step"], "held-out loss": entry["held_out_loss"],
                      "KL r=5": float(kls[0]), "KL r=10": float(kls[1]), "KL r=20": float(kls[2]),
-                     "α": _alpha(L, len(H), len(F), S.k).alpha})
+                     "α": fit.alpha, "R²": fit.r_squared})
     _TRAINING[key] = {"rows": rows, "n": S.n_checkpoint}
     return _TRAINING[key]
 
@@ -339,6 +340,7 @@ def check_x5(config: CheckConfig) -> ClaimResult:
         setting={"model": "tiny (stored checkpoints)", "|H| = |F|": data["n"], "criterion": "|Spearman ρ(α, loss)| >= 0.8"},
         figures={"Spearman ρ(α, held-out loss)": rho_alpha, "Spearman ρ(KL r=10, held-out loss)": rho_kl,
                  "α per step": {r["step"]: round(r["α"], 4) for r in rows},
+                 "lowest fit R² over checkpoints": min(r["R²"] for r in rows),
                  "held-out loss per step": {r["step"]: round(r["held-out loss"], 4) for r in rows}},
         reason="" if ok else f"α does not track held-out loss monotonically (ρ = {rho_alpha:.2f})",
         headline="Spearman ρ(α, held-out loss)",
