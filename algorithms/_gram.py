@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from logitrank._validation import as_generator, check_int
+from logitrank._validation import as_generator, check_int, check_memory, check_model
 from logitrank.synth import LanguageModel, TimeVaryingISAN
 
 from ._logit_matrix import (
@@ -79,6 +79,7 @@ def _prepare(model, histories, futures, batch_size, memory_budget, top_k, random
     """Validate the common arguments; → (H, F, cols or None, k, batch_size, memory_budget)."""
     if path not in _PATHS:
         raise ValueError(f"path must be one of {_PATHS}; got {path!r}")
+    check_model("model", model)
     V = model.vocab_size
     H = as_token_list("histories", histories, V)
     F = as_token_list("futures", futures, V)
@@ -199,6 +200,8 @@ class _GramSum:
     TILES = 4
 
     def __init__(self, n: int, device, product: str):
+        check_memory(f"the ({n}, {n}) float64 Gram matrix", 2 * 8 * n * n, device,
+                     "use fewer histories (the Gram path's memory is O(n²)) or downsized_spectra")
         self.G = torch.zeros(n, n, dtype=torch.float64, device=device)
         self.product = product
         self.inv = None  # row i of L is row inv[i] of the accumulated blocks

@@ -29,7 +29,7 @@ import torch
 from logitrank._tokens import as_token_list
 from logitrank._tokens import group_by_length as _group_by_length
 from logitrank._tokens import stack_rows as _stack
-from logitrank._validation import as_generator, check_int, check_model
+from logitrank._validation import as_generator, check_int, check_memory, check_model
 from logitrank.synth import LanguageModel, TimeVaryingISAN
 
 __all__ = ["logit_matrix", "LogitMatrix", "top_k_columns", "random_k_columns", "as_token_list"]
@@ -272,8 +272,15 @@ def logit_matrix(
         cols = None
     if cols is not None and device is not None:
         cols = cols.to(device)
-    # 3. Evaluate.
+    # 3. Evaluate, after checking that the result fits in memory.
     k = V if cols is None else cols.shape[1]
+    itemsize = torch.empty(0, dtype=getattr(model, "dtype", torch.float64)).element_size()
+    check_memory(
+        f"logit_matrix of {len(H)} histories × {len(F)} futures × k={k} columns ({len(H)} × {len(F) * k})",
+        len(H) * len(F) * k * itemsize, device,
+        "keep fewer tokens per future (top_k=, random_k= or columns=), or call it on chunks of the futures; "
+        "for singular values, logit_spectrum / gram_matrix never hold the whole matrix",
+    )
     with _progress_bar(len(H) * len(F), progress) as bar:
         if path == "isan" or (path == "auto" and is_isan and len(H) * len(F) >= FAST_PATH_MIN_CELLS):
             out = model.logit_block(H, F, cols, update=bar.update, memory_budget=memory_budget)

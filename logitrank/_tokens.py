@@ -36,6 +36,8 @@ def as_token_list(name: str, sequences, vocab_size: int) -> list[tuple[int, ...]
     Accepts a (n, t) integer tensor or array (all of length t) or a sequence of 1-D sequences.
     """
     if isinstance(sequences, torch.Tensor):
+        if sequences.dtype == torch.bool or sequences.dtype.is_complex:
+            raise TypeError(f"{name} given as a tensor must hold integer token ids (torch.long); got dtype {sequences.dtype}")
         if sequences.dtype.is_floating_point or sequences.ndim != 2:
             raise ValueError(
                 f"{name} given as a tensor must be a (n, t) integer tensor; got dtype "

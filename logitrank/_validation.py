@@ -20,6 +20,8 @@ __all__ = [
     "as_generator",
     "resolve_dtype",
     "check_model",
+    "check_device",
+    "check_memory",
 ]
 
 
@@ -186,3 +188,39 @@ def check_model(name: str, model, *, needs: Sequence[str] = ("vocab_size", "logi
     if missing:
         raise TypeError(f"{name} must be a language model (with {', '.join(needs)}; see "
                         f"logitrank.synth.LanguageModel); got {type(model).__name__} without {', '.join(missing)}")
+
+
+def check_device(name: str, device) -> torch.device | None:
+    """Return ``device`` as a torch.device (None stays None), or raise naming ``name``: an unknown
+    name (e.g. 'gpu') is a ValueError, and so is 'cuda' on a machine or build without CUDA."""
+    if device is None:
+        return None
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be a torch.device or a string such as 'cpu' or 'cuda'; got {type(device).__name__}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"{name} must name a torch device such as 'cpu', 'cuda' or 'cuda:0'; got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}={device!r} needs CUDA, which is not available here (torch.cuda.is_available() "
+                         "is False); use device='cpu'")
+    return dev
+
+
+def available_bytes(device) -> int:
+    """Total memory of ``device``: physical RAM for the CPU, the GPU's memory for CUDA."""
+    dev = torch.device("cpu" if device is None else device)
+    if dev.type == "cuda":
+        return int(torch.cuda.get_device_properties(dev).total_memory)
+    import os
+
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_memory(what: str, nbytes: int, device, way_out: str) -> None:
+    """Refuse before allocating: raise MemoryError when ``nbytes`` exceed the device's total memory,
+    with the number and ``way_out`` (what to pass instead)."""
+    limit = available_bytes(device)
+    if nbytes > limit:
+        raise MemoryError(f"{what} needs about {nbytes / 2**30:.3g} GiB, more than the "
+                          f"{limit / 2**30:.3g} GiB of {torch.device('cpu' if device is None else device)}; {way_out}")

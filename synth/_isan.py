@@ -15,7 +15,9 @@ import itertools
 
 import torch
 
-from logitrank._validation import as_generator, check_int, check_real, check_tensor, check_tokens, resolve_dtype
+from logitrank._validation import (
+    as_generator, check_device, check_int, check_memory, check_real, check_tensor, check_tokens, resolve_dtype,
+)
 
 from ._protocol import LogitModel, _draw
 
@@ -27,6 +29,17 @@ STATE_CHUNK = 2**14
 
 #: Largest V**T that :meth:`TimeVaryingISAN.distribution` enumerates by default (2**20 sequences).
 MAX_ENUMERATION = 2**20
+
+
+def _finite(values: torch.Tensor, what: str, dtype: torch.dtype) -> torch.Tensor:
+    """``values`` unchanged, or FloatingPointError when the recurrence overflowed the dtype."""
+    if not bool(torch.isfinite(values).all()):
+        raise FloatingPointError(
+            f"the ISAN's {what} are not finite: its hidden states overflowed {dtype} (largest finite "
+            f"{torch.finfo(dtype).max:.3g}) — the transitions A grow the state faster than the dtype can "
+            "hold; use dtype=torch.float64 or rescale A"
+        )
+    return values
 
 
 class TimeVaryingISAN(LogitModel):
@@ -98,7 +111,7 @@ class TimeVaryingISAN(LogitModel):
     def to(self, device=None, dtype=None) -> "TimeVaryingISAN":
         """A copy on another device and/or dtype."""
         dtype = self.dtype if dtype is None else resolve_dtype("dtype", dtype)
-        kw = dict(device=device, dtype=dtype)
+        kw = dict(device=check_device("device", device), dtype=dtype)
         return TimeVaryingISAN(self.A.to(**kw), self.B.to(**kw), self.x0.to(**kw))
 
     # -- the recurrence ------------------------------------------------------------------------
@@ -196,7 +209,7 @@ class TimeVaryingISAN(LogitModel):
 
     def _raw_logits(self, prefixes: torch.Tensor) -> torch.Tensor:
         x = self._final_states(prefixes)  # (B, d)
-        return x @ self.B[prefixes.shape[1]].T  # (B, V)
+        return _finite(x @ self.B[prefixes.shape[1]].T, "next-token scores", self.dtype)  # (B, V)
 
     def sample(self, n: int, *, generator, length: int | None = None) -> torch.Tensor:
         """n sequences drawn by running the recurrence once: → (n, length) LongTensor.
@@ -207,10 +220,14 @@ class TimeVaryingISAN(LogitModel):
         n = check_int("n", n, minimum=0)
         length = self._check_length(length)
         gen = as_generator(generator, self.device)
+        itemsize = torch.empty(0, dtype=self.dtype).element_size()
+        per_row = 8 * length + itemsize * (4 * self.hidden_dim + 3 * self.vocab_size)  # tokens, states, probabilities
+        check_memory(f"sample(n={n}) (the ({n}, {length}) tokens and the working states)", n * per_row, self.device,
+                     "draw the sequences in several calls of smaller n sharing one generator")
         out = torch.empty(n, length, dtype=torch.long, device=self.device)
         x = self.x0.expand(n, -1)  # (n, d)
         for s in range(length):
-            probs = torch.softmax(x @ self.B[s].T, dim=-1)  # (n, V)
+            probs = torch.softmax(_finite(x @ self.B[s].T, "next-token scores", self.dtype), dim=-1)  # (n, V)
             out[:, s] = _draw(probs, gen)
             x = self._step(x, out[:, s], s)
         return out
@@ -224,7 +241,7 @@ class TimeVaryingISAN(LogitModel):
             lp = torch.log_softmax(x @ self.B[s].T, dim=-1)  # (n, V)
             total = total + lp.gather(1, seq[:, s : s + 1]).squeeze(1)
             x = self._step(x, seq[:, s], s)
-        return total
+        return _finite(total, "log-probabilities", self.dtype)
 
     def distribution(self, *, max_sequences: int = MAX_ENUMERATION) -> torch.Tensor:
         """Exact probabilities of all V**T sequences, in lexicographic order (see :func:`all_sequences`).
@@ -250,7 +267,7 @@ class TimeVaryingISAN(LogitModel):
             logp = (logp.unsqueeze(1) + lp).reshape(-1)  # (N*V,)
             if s + 1 < T:
                 x = torch.einsum("vij,nj->nvi", self.A[s], x).reshape(-1, self.hidden_dim)  # (N*V, d)
-        return logp.exp()
+        return _finite(logp, "log-probabilities", self.dtype).exp()
 
     def logit_block(self, histories, futures, columns=None, *, update=None, memory_budget: int = 2**28):
         """L(H, F) by the factorised path (states once per history, one map per future and length).
@@ -349,7 +366,7 @@ class ISAN(TimeVaryingISAN):
 
     def to(self, device=None, dtype=None) -> "ISAN":
         dtype = self.dtype if dtype is None else resolve_dtype("dtype", dtype)
-        kw = dict(device=device, dtype=dtype)
+        kw = dict(device=check_device("device", device), dtype=dtype)
         return ISAN(self.A[0].to(**kw), self.B[0].to(**kw), self.x0.to(**kw), horizon=self.horizon)
 
 
@@ -366,6 +383,7 @@ def all_sequences(vocab_size: int, length: int, *, device=None) -> torch.Tensor:
     """
     V = check_int("vocab_size", vocab_size, minimum=1)
     t = check_int("length", length, minimum=0)
+    device = check_device("device", device)
     if V**t > 10 * MAX_ENUMERATION:
         raise ValueError(f"all_sequences would list V**length = {V}**{t} = {V**t} rows; the limit is {10 * MAX_ENUMERATION}")
     if t == 0:
@@ -428,9 +446,20 @@ def random_isan(
     d = check_int("hidden_dim", hidden_dim, minimum=1)
     scale = check_real("scale", scale, low=0.0, low_open=True)
     dtype = resolve_dtype("dtype", dtype)
+    device = check_device("device", device)
     gen = as_generator(generator, torch.device("cpu"))
+    # float64 draws: A, its QR factors and B (≈ 3·T·V·d² numbers), then the cast copy
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    need = 8 * 3 * T * V * d * d + itemsize * T * V * d * (d + 1)
+    check_memory(f"random_isan(vocab_size={V}, horizon={T}, hidden_dim={d}) (T·V = {T * V} matrices of {d}×{d})",
+                 need, None, "use a smaller vocab_size, horizon or hidden_dim")
     A = _haar_orthogonal(T * V, d, gen).reshape(T, V, d, d)
     B = scale * torch.randn(T, V, d, generator=gen, dtype=torch.float64)
+    if not bool(torch.isfinite(B.to(dtype)).all()):
+        raise ValueError(
+            f"scale={scale:g} overflows dtype {dtype}: B's entries are scale × N(0, 1) draws and some exceed "
+            f"its largest finite value {torch.finfo(dtype).max:.3g}; use a smaller scale or dtype=torch.float64"
+        )
     x0 = torch.randn(d, generator=gen, dtype=torch.float64)
     x0 = x0 / x0.norm()
     kw = dict(device=device, dtype=dtype)
