@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from logitrank._validation import as_generator, check_int, check_real, check_tokens
+from logitrank._validation import as_generator, check_int, check_model, check_real, check_tokens
 from logitrank.synth import LanguageModel
 
 from ._spanner import COEF_TOL, Spanner, _project, barycentric_spanner
@@ -168,6 +168,7 @@ def dist_spanner(
     >>> ds.size, ds.miss_rate, ds.spanner.max_coefficient <= 2.0 + 1e-9
     (3, 0.0, True)
     """
+    check_model("model", model, needs=("vocab_size", "horizon", "logits"))
     T = model.horizon
     if T is None:
         raise ValueError("dist_spanner needs a model with a finite horizon; got horizon=None")

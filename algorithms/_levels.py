@@ -71,5 +71,8 @@ def level_ranks(model: LanguageModel, *, tol: float | None = None, rtol: float |
 
 def generic_level_rank(vocab_size: int, horizon: int, hidden_dim: int, t: int) -> int:
     """min(d, V**t, V**(T−t) − 1): the rank of level t for a generic ISAN (see :func:`logitrank.synth.random_isan`)."""
-    V, T, d = vocab_size, horizon, hidden_dim
+    V = check_int("vocab_size", vocab_size, minimum=1)
+    T = check_int("horizon", horizon, minimum=1)
+    d = check_int("hidden_dim", hidden_dim, minimum=1)
+    t = check_int("t", t, minimum=0, maximum=T - 1)
     return min(d, V**t, V ** (T - t) - 1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from logitrank._validation import check_real
+
 __all__ = ["numerical_rank", "default_rank_tol"]
 
 
@@ -37,10 +39,18 @@ def numerical_rank(matrix: torch.Tensor, *, tol: float | None = None, rtol: floa
     >>> numerical_rank(torch.outer(torch.arange(1., 4.), torch.arange(1., 5.)))
     1
     """
+    if not isinstance(matrix, torch.Tensor):
+        raise TypeError(f"matrix must be a (m, n) torch.Tensor; got {type(matrix).__name__}")
     if matrix.ndim != 2:
         raise ValueError(f"matrix must have shape (m, n); got shape {tuple(matrix.shape)}")
     if tol is not None and rtol is not None:
         raise ValueError("pass at most one of tol and rtol")
+    if tol is not None:
+        tol = check_real("tol", tol, low=0.0)
+    if rtol is not None:
+        rtol = check_real("rtol", rtol, low=0.0)
+    if not torch.isfinite(matrix).all():
+        raise ValueError(f"matrix must be finite; got {int((~torch.isfinite(matrix)).sum())} non-finite entries")
     if matrix.numel() == 0:
         return 0
     s = torch.linalg.svdvals(matrix.to(torch.float64))

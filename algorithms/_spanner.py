@@ -87,6 +87,11 @@ def swap_bound(size: int, beta: float, coef_tol: float = COEF_TOL) -> int:
     >>> swap_bound(1, 2.0), swap_bound(4, 2.0), swap_bound(8, 2.0)
     (0, 4, 15)
     """
+    size = check_int("size", size, minimum=0)
+    beta = check_real("beta", beta, low=1.0)
+    coef_tol = check_real("coef_tol", coef_tol, low=0.0)
+    if beta * (1 + coef_tol) <= 1.0:
+        raise ValueError(f"beta·(1 + coef_tol) must exceed 1 for a finite swap bound; got beta={beta}, coef_tol={coef_tol}")
     if size <= 1:
         return 0
     ratio = math.lgamma(size + 1) / math.log(beta * (1 + coef_tol))

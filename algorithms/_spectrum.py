@@ -20,7 +20,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from logitrank._validation import check_int
+from logitrank._validation import as_rng, check_int
 
 from ._gram import Spectrum, _canonical_signs
 
@@ -408,7 +408,7 @@ def random_subspace_angles(n: int, r: int, *, rng) -> np.ndarray:
     """
     n = check_int("n", n, minimum=1)
     r = check_int("r", r, minimum=1, maximum=n)
-    gen = np.random.default_rng(rng)
+    gen = as_rng(rng)
     A = gen.standard_normal((n, r))
     B = gen.standard_normal((n, r))
     return np.sort(scipy.linalg.subspace_angles(A, B))

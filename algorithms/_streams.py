@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 import torch
 
-from logitrank._validation import check_int
+from logitrank._validation import as_rng, check_int
 
 __all__ = ["sample_histories_futures", "nonsense_sequences"]
 
@@ -105,7 +105,7 @@ def sample_histories_futures(
     hi = check_int("max_length", max_length, minimum=1)
     if lo > hi:
         raise ValueError(f"min_length must be <= max_length; got min_length={lo}, max_length={hi}")
-    gen = np.random.default_rng(rng)
+    gen = as_rng(rng)
     total = n_h + n_f
     # 1. Windows of length max_length.
     if kind == "stream":
@@ -180,7 +180,7 @@ def nonsense_sequences(sequences, *, rng) -> list[tuple[int, ...]]:
             raise TypeError(f"sequences[{i}] must be a sequence of int token ids; got {seq!r}")
         rows.append([int(t) for t in items])
     pool = np.array([t for row in rows for t in row], dtype=np.int64)
-    pool = pool[np.random.default_rng(rng).permutation(len(pool))]
+    pool = pool[as_rng(rng).permutation(len(pool))]
     out, pos = [], 0
     for row in rows:
         out.append(tuple(int(t) for t in pool[pos : pos + len(row)]))

@@ -20,6 +20,7 @@ __all__ = [
     "as_generator",
     "resolve_dtype",
     "check_model",
+    "as_rng",
     "check_device",
     "check_memory",
 ]
@@ -188,6 +189,15 @@ def check_model(name: str, model, *, needs: Sequence[str] = ("vocab_size", "logi
     if missing:
         raise TypeError(f"{name} must be a language model (with {', '.join(needs)}; see "
                         f"logitrank.synth.LanguageModel); got {type(model).__name__} without {', '.join(missing)}")
+
+
+def as_rng(rng) -> np.random.Generator:
+    """Normalise ``rng`` (a numpy Generator or a non-negative int seed) to a numpy Generator, or raise."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, bool) or not isinstance(rng, numbers.Integral) or rng < 0:
+        raise TypeError(f"rng must be a numpy Generator or a non-negative int seed; got {rng!r}")
+    return np.random.default_rng(int(rng))
 
 
 def check_device(name: str, device) -> torch.device | None:

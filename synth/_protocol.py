@@ -73,6 +73,9 @@ def center_logits(scores: torch.Tensor) -> torch.Tensor:
     >>> center_logits(torch.tensor([[1.0, 2.0, 3.0]]))
     tensor([[-1.,  0.,  1.]])
     """
+    if not isinstance(scores, torch.Tensor) or not scores.dtype.is_floating_point or scores.ndim < 1:
+        got = f"dtype {scores.dtype}, shape {tuple(scores.shape)}" if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise TypeError(f"scores must be a floating (…, V) torch.Tensor; got {got}")
     return scores - scores.mean(dim=-1, keepdim=True)
 
 
