@@ -79,7 +79,7 @@ def raw_forward(lm, cells, H, F) -> int:
             ids = torch.tensor(seqs[s : s + per], device=lm.device)  # (b, 1+length)
             if isinstance(lm, TinyLM):
                 pos = torch.arange(ids.shape[1], device=lm.device).expand_as(ids)
-                x = lm._hidden(ids, pos, None)[:, -1]  # (b, d)
+                x = lm._hidden(ids, pos, None)[0][:, -1]  # (b, d)
                 x @ lm.net.head.weight.T  # (b, V)
             else:
                 lm.net(input_ids=ids, logits_to_keep=1, use_cache=False)

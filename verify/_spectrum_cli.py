@@ -139,6 +139,8 @@ def compute(settings: dict, *, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     dtype = getattr(torch, settings["dtype"])
     model = load_model(settings["model"], device=settings["device"], dtype=dtype)
+    if model.device.type == "cuda" and hasattr(model, "max_positions"):
+        model.max_positions = max(model.max_positions, 65536)  # a GPU wants bigger passes than a CPU
     # 1. the cut, encoded.
     n, k = settings["n"], settings["k"]
     Ht, Ft = cut_histories_futures(settings["corpus"], n, n, min_chars=settings["lengths"][0],
@@ -160,7 +162,7 @@ def compute(settings: dict, *, progress: bool = True) -> dict:
         bar = tqdm(total=n * m, desc=f"L({model.name})", unit="cell", unit_scale=True, file=sys.stderr, smoothing=0.1)
     t1 = time.perf_counter()
     for s, e in _chunks(m, n, [mi for _, mi in sizes.values()]):
-        part = cached_logit_matrix(model, H, F[s:e], columns=cols[s:e], cache_dir=out / "cache")  # (n, (e-s)*k)
+        part = cached_logit_matrix(model, H, F[s:e], columns=cols[s:e], cache_dir=out / "cache", chunk=e - s)  # (n, (e-s)*k)
         b64 = part.to(device=model.device, dtype=torch.float64)
         G.addmm_(b64, b64.T)  # (n, n)
         for i, (ni, mi) in sizes.items():

@@ -161,6 +161,11 @@ def _digest(obj) -> str:
 FULL_MATRIX_BYTES = 2**28
 
 
+def _chunk(n: int, m: int) -> int:
+    """Futures per cached chunk: >= 64 so the packed path of CausalLM.logit_block gets whole packs."""
+    return max(1, min(m, max(64, min(256, 16384 // max(1, n)))))
+
+
 def matrix(model, H, F, *, select: str, config: CheckConfig, k: int, desc: str = ""):
     """(L, columns) for L_{M,k}(H, F) with ``select`` = "top" (§3.1) or "random:<seed>" (App. A.1.5).
 
@@ -178,7 +183,7 @@ def matrix(model, H, F, *, select: str, config: CheckConfig, k: int, desc: str =
     base = (model.name, _digest([list(h) for h in H]), _digest([list(f) for f in F]))
     if len(H) * len(F) * V * 4 <= FULL_MATRIX_BYTES:
         if base not in _MEMO:
-            full = cached_logit_matrix(model, H, F, cache_dir=cache_dir(config), progress=True,
+            full = cached_logit_matrix(model, H, F, cache_dir=cache_dir(config), progress=True, chunk=_chunk(len(H), len(F)),
                                        desc=desc or f"L({model.name})")
             _MEMO[base] = full.reshape(len(H), len(F), V)  # (n, m, V)
         full = _MEMO[base]
@@ -186,7 +191,7 @@ def matrix(model, H, F, *, select: str, config: CheckConfig, k: int, desc: str =
         return L.to(torch.float64), cols
     key = base + (select, k)
     if key not in _MEMO:
-        L = cached_logit_matrix(model, H, F, columns=cols, cache_dir=cache_dir(config), progress=True,
+        L = cached_logit_matrix(model, H, F, columns=cols, cache_dir=cache_dir(config), progress=True, chunk=_chunk(len(H), len(F)),
                                 desc=desc or f"L({model.name})")
         _MEMO[key] = L.to(torch.float64)
     return _MEMO[key], cols

@@ -120,18 +120,21 @@ class CausalLM(LogitModel):
     #: Future tokens per packed row (None: ``_packed.DEFAULT_PACK_TOKENS``).
     pack_tokens: int | None = None
 
-    def _hidden(self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Final hidden states (after the last norm) of one pass without a cache.
+    def _hidden(self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, past=None):
+        """Final hidden states (after the last norm) of one pass, on top of an optional cache.
 
         Parameters
         ----------
-        ids, positions : (B, S) LongTensor
-        mask : (B, 1, S, S) bool tensor
-            True where query position q may attend to key position k.
+        ids, positions : (B, L) LongTensor
+        mask : (B, 1, L, P + L) bool tensor
+            True where query q may attend to key slot s (the P cached slots come first).
+        past : list of per-layer (keys, values) with P positions, or None (P = 0)
+            As returned by a previous call; never modified.
 
         Returns
         -------
-        (B, S, d) tensor; the logits are ``x @ W.T (+ b)`` with ``_head()``.
+        x : (B, L, d) tensor; the logits are ``x @ W.T (+ b)`` with ``_head()``
+        past : the cache extended by the L positions
 
         A subclass that implements this and ``_head`` gets the packed path in :meth:`logit_block`.
         """

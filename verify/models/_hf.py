@@ -172,9 +172,11 @@ class HFCausalLM(CausalLM):
                        **{self._cache_kwarg: cache})
         return out.logits, _from_cache(getattr(out, "cache", None) or out.past_key_values)
 
-    def _hidden(self, ids, positions, mask):
-        out = self.net.base_model(input_ids=ids, position_ids=positions, attention_mask=mask, use_cache=False)
-        return out.last_hidden_state  # (B, S, d)
+    def _hidden(self, ids, positions, mask, past=None):
+        cache = None if past is None else _to_cache(past, self.net.config)
+        out = self.net.base_model(input_ids=ids, position_ids=positions, attention_mask=mask, use_cache=True,
+                                  **{self._cache_kwarg: cache})
+        return out.last_hidden_state, _from_cache(getattr(out, "cache", None) or out.past_key_values)  # (B, L, d)
 
     def _head(self):
         head = self.net.get_output_embeddings()

@@ -190,12 +190,15 @@ class TinyLM(CausalLM):
     def _run(self, ids, past, start, positions=None, key_mask=None):
         return self.net(ids, past, start, positions, key_mask)
 
-    def _hidden(self, ids, positions, mask):  # the packed path of CausalLM.logit_block (_packed.py)
+    def _hidden(self, ids, positions, mask, past=None):  # the packed path of CausalLM.logit_block (_packed.py)
         net = self.net
-        x = net.wte(ids) + net.wpe(positions)  # (B, S, C)
-        for block in net.blocks:
-            x, _ = block(x, None, 0, mask)
-        return net.ln_f(x)  # (B, S, C)
+        x = net.wte(ids) + net.wpe(positions)  # (B, L, C)
+        start = 0 if past is None else past[0][0].shape[2]
+        presents = []
+        for i, block in enumerate(net.blocks):
+            x, present = block(x, None if past is None else past[i], start, mask)
+            presents.append(present)
+        return net.ln_f(x), presents  # (B, L, C)
 
     def _head(self):
         return self.net.head.weight, None
