@@ -205,3 +205,14 @@ def test_cell_warnings_are_stored_and_reported(tmp_path):
     assert result.warned == 1
     df = load(db, "s").set_index("d")
     assert df.loc[2, "warnings"] == "RuntimeWarning: did not converge" and df["warnings"].isna().sum() == 1
+
+
+@pytest.mark.parametrize("family", ["random_isan", "power_law_isan", "perturbed_isan", "noisy_parity", "copying", "ssm"])
+def test_every_family_runs_through_the_built_in_tasks(tmp_path, family):
+    spec = SweepSpec(name="fam", task="logit_ranks", grid={"family": [family]}, seeds=1)
+    assert run_sweep(spec, store=tmp_path / "f.sqlite").done == 1
+    spectrum = run_sweep(SweepSpec(name="spec", task="spectrum", grid={"family": [family]}, seeds=1),
+                         store=tmp_path / "f.sqlite")
+    assert spectrum.done == 1
+    row = load(tmp_path / "f.sqlite", "spec").iloc[0]
+    assert 0 <= row["sigma_ratio"] <= 1 + 1e-12 and row["kl_to_rank"] >= -1e-12

@@ -182,7 +182,7 @@ def learn(config: Mapping, seed: int) -> dict:
     if family == "eps_avg_isan":
         from logitrank.synth import approx_rank_error
 
-        out["eps_avg"] = float(approx_rank_error(truth, d, generator=sub_seed(seed, 5)).max())
+        out["eps_avg_measured"] = float(approx_rank_error(truth, d, generator=sub_seed(seed, 5)).max())
     target = oracle if config.get("tv_to", "oracle") == "oracle" else truth
     return {**_tv(target, learned, seed, config), **out}
 
@@ -214,10 +214,10 @@ def spectrum(config: Mapping, seed: int) -> dict:
     L = level_logit_matrix(model, t).double()  # (V**t, m·V)
     s = torch.linalg.svdvals(L)
     kept = s[s > s[0] * 1e-12] if s[0] > 0 else s[:0]
-    alpha = fit_power_law(kept.numpy(), indexing="original").alpha if kept.numel() >= 4 else float("nan")
+    alpha = fit_power_law(kept.numpy(), indexing="original").alpha if kept.numel() >= 5 else float("nan")
     r_eff = min(r, min(L.shape))
     return {"alpha": float(alpha), "kl_to_rank": float(avg_kl_to_rank(L, r_eff, V)),
-            "eps_avg": float(approx_rank_error(model, r, generator=sub_seed(seed, 5)).max()),
+            "eps_avg_at_r": float(approx_rank_error(model, r, generator=sub_seed(seed, 5)).max()),
             "sigma_ratio": float(s[min(r, s.numel() - 1)] / s[0]) if s[0] > 0 else 0.0}
 
 
