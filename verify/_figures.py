@@ -8,6 +8,8 @@ returns the two paths. The data come from :mod:`logitrank.algorithms` (``downsiz
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,8 +40,15 @@ def save_figure(fig: Figure, out_dir, name: str) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)  # attach the Agg canvas: rendering never touches a GUI backend
     paths = (out / f"{name}.png", out / f"{name}.pdf")
-    for p in paths:
-        fig.savefig(p, dpi=200, bbox_inches="tight", metadata=None if p.suffix == ".png" else {"CreationDate": None})
+    for p in paths:  # through a unique temporary file and an atomic rename: concurrent runs never tear a figure
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=out)
+        os.close(fd)
+        try:
+            fig.savefig(tmp, format=p.suffix[1:], dpi=200, bbox_inches="tight",
+                        metadata=None if p.suffix == ".png" else {"CreationDate": None})
+            os.replace(tmp, p)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     return paths
 
 

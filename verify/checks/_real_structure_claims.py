@@ -15,6 +15,7 @@ import torch
 
 from logitrank.algorithms import nonsense_sequences, principal_angles, random_subspace_angles
 
+from .._cache import atomic_write_text
 from .._figures import plot_principal_angles
 from .._registry import CheckConfig, ClaimResult, register
 from ._real_setup import (
@@ -196,7 +197,7 @@ def check_e9(config: CheckConfig) -> ClaimResult:
     out.mkdir(parents=True, exist_ok=True)
     lines = ["| history | closest history |", "| --- | --- |"] + [
         f"| {row['history']!r} | {row['closest history']!r} |".replace("\n", "\\n") for row in table]
-    (out / "E9_nearest_histories.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(out / "E9_nearest_histories.md", "\n".join(lines) + "\n")
     return ClaimResult(
         "E9", "holds" if ok else "fails",
         setting=setting_of(model, config, H, F, S.k, mixed_histories=f"{len(Hs)} Shakespeare + {len(Hd)} docstrings"),
