@@ -19,3 +19,9 @@ def test_dask_local_cluster_matches_the_local_engine(tmp_path):
     local, dask = (load(tmp_path / f"{x}.sqlite", "dask")[cols].sort_values(["cell", "seed_index"])
                    .reset_index(drop=True) for x in ("local", "dask"))
     assert local.equals(dask)
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    spec = SweepSpec(name="x", task="noop", grid={"i": [0]})
+    with pytest.raises(ValueError, match=r"scheduler 'tcp://127.0.0.1:9': no Dask scheduler answered"):
+        run_sweep(spec, store=tmp_path / "x.sqlite", engine=Engine(backend="dask", scheduler="tcp://127.0.0.1:9"))

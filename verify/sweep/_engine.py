@@ -178,8 +178,11 @@ def run_sweep(spec, *, store=DEFAULT_STORE, engine: Engine | None = None, task: 
                     from distributed import Client
                 except ImportError as err:
                     raise ImportError("backend 'dask' needs the dask extra: pip install 'logitrank[dask]'") from err
-                client = Client(engine.scheduler, set_as_default=False)
-                config = parallel_config(backend="dask", n_jobs=engine.jobs, scheduler_host=engine.scheduler)
+                try:
+                    client = Client(engine.scheduler, set_as_default=False, timeout=15)
+                except (OSError, TimeoutError) as err:
+                    raise ValueError(f"scheduler {engine.scheduler!r}: no Dask scheduler answered ({err})") from None
+                config = parallel_config(backend="dask", n_jobs=engine.jobs, client=client)
             else:
                 config = parallel_config(backend="loky", n_jobs=engine.jobs)
             try:
