@@ -16,3 +16,22 @@ def test_claim_holds_at_quick_scale(claim_id, tmp_path):
     assert claim_id in registered()
     result = run_check(claim_id, CheckConfig(out_dir=str(tmp_path)))
     assert result.verdict == "holds", f"{claim_id}: {result.reason}\n{result.figures}"
+
+
+def test_user_seeded_claim_is_judged_across_seeds(tmp_path):
+    from logitrank.verify import ClaimResult, register
+    from logitrank.verify._registry import unregister
+
+    @register("USER-SEEDED", seeded=True, statement="odd seeds hold", rule="holds when the seed is odd, per seed")
+    def odd(config):
+        return ClaimResult("USER-SEEDED", "holds" if config.seed % 2 else "fails", figures={"seed": float(config.seed)},
+                           headline="seed")
+
+    try:
+        result = run_check("USER-SEEDED", CheckConfig(out_dir=str(tmp_path), seed=1, seeds=3))
+        assert result.verdict == "mixed" and result.setting["seeds"] == [1, 2, 3]
+        assert result.figures["seed"] == 2.0 and result.spread["seed"] == [1.0, 3.0]
+        assert result.rule == "holds when the seed is odd, per seed"
+        assert run_check("USER-SEEDED", CheckConfig(out_dir=str(tmp_path), seed=1, seeds=1)).verdict == "holds"
+    finally:
+        unregister("USER-SEEDED")

@@ -197,3 +197,11 @@ def test_learner_figures_render(tmp_path):
     assert png.stat().st_size > 1000 and pdf.exists()
     png, pdf = plot_query_scaling({"d": ([1, 2, 4], [10, 40, 160], 2.0)}, tmp_path, name="q")
     assert png.stat().st_size > 1000 and pdf.exists()
+
+
+def test_figures_carry_the_run_identity(tmp_path):
+    path = tmp_path / "out.json"
+    assert main(["check", "T11", "--seed", "3", "--json", str(path)]) == 0
+    figures = [p.relative_to(tmp_path) for p in tmp_path.rglob("*.png")]
+    assert figures and all(p.parts[:4] == ("figures", "tiny", "quick", "seed3") for p in figures), figures
+    assert not list(tmp_path.rglob("*.tmp"))
