@@ -216,3 +216,9 @@ def test_every_family_runs_through_the_built_in_tasks(tmp_path, family):
     assert spectrum.done == 1
     row = load(tmp_path / "f.sqlite", "spec").iloc[0]
     assert 0 <= row["sigma_ratio"] <= 1 + 1e-12 and row["kl_to_rank"] >= -1e-12
+
+
+def test_numpy_grid_values_are_accepted_and_stored_as_plain_numbers(tmp_path):
+    spec = _spec(grid={"d": np.arange(1, 3)}, fixed={"V": np.int64(2), "T": 4})
+    assert spec.cells() == _spec().cells()
+    assert run_sweep(spec, store=tmp_path / "n.sqlite").done == 4

@@ -55,6 +55,15 @@ def _check_value(where: str, value):
     return value
 
 
+def _plain(value):
+    """The grid or a value as plain Python (numpy scalars and arrays, tuples → int/float/list), for JSON."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_key(where: str, key) -> str:
     if not isinstance(key, str) or not key.isidentifier():
         raise ValueError(f"{where} keys must be identifiers (letters, digits, _); got {key!r}")
@@ -185,8 +194,9 @@ class SweepSpec:
                 raise ValueError(f"{key} must be an int in [{lo}, {hi}]; got {v!r}")
         if not isinstance(self.description, str):
             raise ValueError(f"description must be a string; got {type(self.description).__name__}")
-        object.__setattr__(self, "fixed", dict(self.fixed))
         object.__setattr__(self, "_cells", expand_grid(self.grid, self.fixed))
+        object.__setattr__(self, "fixed", {k: _plain(v) for k, v in dict(self.fixed).items()})
+        object.__setattr__(self, "grid", _plain(self.grid))
 
     def cells(self) -> tuple[Cell, ...]:
         """Every cell with its hash (configuration + task) and seeds, in grid order."""
