@@ -222,3 +222,15 @@ def test_numpy_grid_values_are_accepted_and_stored_as_plain_numbers(tmp_path):
     spec = _spec(grid={"d": np.arange(1, 3)}, fixed={"V": np.int64(2), "T": 4})
     assert spec.cells() == _spec().cells()
     assert run_sweep(spec, store=tmp_path / "n.sqlite").done == 4
+
+
+def test_model_seed_shares_one_model_across_cells_and_measure_tv_false_skips_tv():
+    from logitrank.verify.sweep import build_model
+    from logitrank.verify.sweep._tasks import learn
+
+    a, _ = build_model({"V": 3, "T": 3, "d": 2, "model_seed": 5}, 1)
+    b, _ = build_model({"V": 3, "T": 3, "d": 2, "model_seed": 5}, 2)
+    c, _ = build_model({"V": 3, "T": 3, "d": 2}, 2)
+    assert (a.distribution() == b.distribution()).all() and not (a.distribution() == c.distribution()).all()
+    out = learn({"V": 2, "T": 3, "d": 1, "measure_tv": False}, 0)
+    assert "tv" not in out and out["queries"] > 0

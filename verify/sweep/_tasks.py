@@ -14,7 +14,8 @@ Built-in tasks (names for a spec's ``task``):
 * ``noop`` and ``busy`` — engine diagnostics (no work; ``work`` units of CPU-bound numpy work).
 
 Model families (key ``family``; every family takes ``xi``, the noisy-oracle wrapper
-:func:`logitrank.synth.perturbed` with ±ξ per logit, default 0):
+:func:`logitrank.synth.perturbed` with ±ξ per logit, default 0, and ``model_seed``, which draws the
+model from a fixed seed instead of the cell's so that a whole grid shares one model):
 
 ===============  ============================================================
 random_isan      V, T, d (paper A, Def. 4.2; logit rank exactly d)
@@ -51,7 +52,7 @@ FAMILIES = {
     "copying": {"n": 3, "strength": 8.0},
     "ssm": {"V": 2, "T": 4, "state_dim": 2, "input_dim": 2, "output_dim": 2},
 }
-_MODEL_KEYS = {"family", "xi"}
+_MODEL_KEYS = {"family", "xi", "model_seed"}
 #: V^T above which TV is estimated by Monte Carlo instead of enumerated
 ENUMERATION_LIMIT = 2**20
 
@@ -81,12 +82,16 @@ def _family(config: Mapping) -> tuple[str, dict]:
 def build_model(config: Mapping, seed: int):
     """The cell's language model: family, parameters and ``xi`` from ``config``, random draws from ``seed``.
 
+    With ``model_seed`` in ``config`` the model's draws (and its noise) come from it instead, so
+    every cell of a sweep can share one model (common random numbers across a grid).
+
     Returns ``(truth, oracle)``: the family's model and the model the learner queries (``truth``
     wrapped by :func:`logitrank.synth.perturbed` with ξ when ``xi > 0``, else ``truth`` itself).
     """
     from logitrank import synth
 
     family, p = _family(config)
+    seed = int(config.get("model_seed", seed))
     g = sub_seed(seed, 0)
     if family == "random_isan":
         truth = synth.random_isan(p["V"], p["T"], p["d"], generator=g)
@@ -155,11 +160,14 @@ def _tv(truth, learned, seed: int, config: Mapping) -> dict:
 
 
 _LEARN_KEYS = {"learner", "epsilon", "rank", "max_rank", "rank_tol", "beta", "threshold", "epochs", "n_validation",
-               "n_spanner", "tv_to", "tv_half_width"}
+               "n_spanner", "tv_to", "tv_half_width", "measure_tv"}
 
 
 def learn(config: Mapping, seed: int) -> dict:
-    """Learn the cell's oracle; TV to the oracle (``tv_to = "oracle"``, default) or to the noiseless model ("truth")."""
+    """Learn the cell's oracle; TV to the oracle (``tv_to = "oracle"``, default) or to the noiseless model ("truth").
+
+    ``measure_tv = false`` skips the TV (cost-only sweeps such as query scaling).
+    """
     from logitrank.algorithms import learn_approx, learn_isan
 
     family, p = _family(config)
@@ -177,12 +185,15 @@ def learn(config: Mapping, seed: int) -> dict:
         learned, rep = learn_approx(oracle, rank=int(config.get("rank", d)), epsilon=eps, generator=sub_seed(seed, 4),
                                     **kwargs)
         out = {"queries": rep.queries, "accepted": int(rep.accepted), "epochs": rep.epochs,
-               "witnesses": sum(rep.witnesses), "lp_solves": rep.lp_solves, "lp_infeasible": rep.lp_infeasible}
+               "witnesses": sum(rep.witnesses), "lp_solves": rep.lp_solves, "lp_infeasible": rep.lp_infeasible,
+               "infeasibility_rate": rep.infeasibility_rate, "dropped_epochs": len(rep.dropped_epochs)}
     out["learn_seconds"] = time.perf_counter() - start
     if family == "eps_avg_isan":
         from logitrank.synth import approx_rank_error
 
         out["eps_avg_measured"] = float(approx_rank_error(truth, d, generator=sub_seed(seed, 5)).max())
+    if not config.get("measure_tv", True):
+        return out
     target = oracle if config.get("tv_to", "oracle") == "oracle" else truth
     return {**_tv(target, learned, seed, config), **out}
 
