@@ -113,8 +113,12 @@ def _load_chunk(path: Path, key: str, start: int, end: int, shape: tuple[int, in
         problem = f"unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
     if problem is None:
         return record["logits"]
-    warnings.warn(f"cache chunk {path} is bad: {problem}; deleted, recomputing it", CacheChunkWarning, stacklevel=3)
-    path.unlink(missing_ok=True)
+    try:
+        path.unlink(missing_ok=True)
+        done = "deleted"
+    except OSError as err:
+        done = f"could not delete it ({err.strerror})"
+    warnings.warn(f"cache chunk {path} is bad: {problem}; {done}, recomputing it", CacheChunkWarning, stacklevel=3)
     return None
 
 
@@ -175,12 +179,17 @@ def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | No
         return logit_matrix(model, H, F, columns=columns, progress=progress)
     key = matrix_key(model, H, F, columns)
     folder = Path(cache_dir) / key
-    folder.mkdir(parents=True, exist_ok=True)
     k = V if columns is None else int(columns.shape[1])
     meta = folder / "meta.json"
-    if not meta.exists():
-        atomic_write_text(meta, json.dumps({"format": _FORMAT, "model": getattr(model, "name", type(model).__name__),
-                                            "n": len(H), "m": len(F), "k": k}))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not meta.exists():
+            atomic_write_text(meta, json.dumps({"format": _FORMAT, "model": getattr(model, "name", type(model).__name__),
+                                                "n": len(H), "m": len(F), "k": k}))
+    except OSError as err:
+        warnings.warn(f"cache folder {folder} is not usable ({err}); computing without the cache", CacheChunkWarning,
+                      stacklevel=2)
+        return logit_matrix(model, H, F, columns=columns, progress=progress)
     starts = list(range(0, len(F), chunk))
     bar = None
     if progress:
@@ -197,7 +206,11 @@ def cached_logit_matrix(model, histories, futures, *, columns: torch.Tensor | No
         else:
             cols = None if columns is None else columns[s:e]
             part = logit_matrix(model, H, F[s:e], columns=cols, progress=progress).to("cpu")  # (n, c*k)
-            _save_chunk(path, key, s, e, part)
+            try:
+                _save_chunk(path, key, s, e, part)
+            except OSError as err:  # a full or read-only disk costs the cache, never the result
+                warnings.warn(f"cache chunk {path} could not be written ({err}); continuing without caching it",
+                              CacheChunkWarning, stacklevel=2)
         parts.append(part)
         if bar is not None:
             bar.update(1)

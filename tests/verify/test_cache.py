@@ -170,3 +170,13 @@ def test_two_processes_share_one_cache_folder(tmp_path):
     F2 = [(j % 50,) * (1 + j % 3) for j in range(40)]
     assert torch.allclose(L0, logit_matrix(lm, H2, F2), atol=1e-6, rtol=0)
     assert not list(cache.rglob("*.tmp")) and len(list(cache.rglob("*.pt"))) == 40
+
+
+def test_unwritable_cache_warns_and_still_returns_the_matrix(lm, tmp_path):
+    from logitrank.verify._cache import CacheChunkWarning
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.warns(CacheChunkWarning, match=r"cache folder .*not-a-folder.* is not usable"):
+        L = cached_logit_matrix(lm, H, F, cache_dir=blocker, chunk=2)
+    assert torch.allclose(L, logit_matrix(lm, H, F), atol=1e-6, rtol=0)
