@@ -21,14 +21,26 @@ def test_T1_T3_hold_and_json_is_written(tmp_path, capsys):
     assert "T1    holds" in capsys.readouterr().out
 
 
-def test_completed_run_exits_0_and_strict_exits_1_unless_all_hold(tmp_path, capsys):
-    missing = next(c for c in LEDGER if c not in registered())
+@pytest.fixture
+def not_run_claim():
+    from logitrank.verify import register
+    from logitrank.verify._registry import unregister
+
+    @register("NR1", statement="needs an optional piece that is missing")
+    def needs_missing_piece(config):
+        return ClaimResult("NR1", "not-run", reason="optional piece missing")
+
+    yield "NR1"
+    unregister("NR1")
+
+
+def test_completed_run_exits_0_and_strict_exits_1_unless_all_hold(tmp_path, capsys, not_run_claim):
     path = tmp_path / "out.json"
-    assert main(["check", missing, "--json", str(path)]) == 0  # a completed run is a success (make demo)
+    assert main(["check", not_run_claim, "--json", str(path)]) == 0  # a completed run is a success (make demo)
     (row,) = json.loads(path.read_text())
-    assert row["verdict"] == "not-run" and row["reason"]
+    assert row["verdict"] == "not-run" and row["reason"] == "optional piece missing"
     assert capsys.readouterr().out.rstrip().splitlines()[-1] == f"results written to {path}"
-    assert main(["check", missing, "--strict", "--json", str(path)]) == 1
+    assert main(["check", not_run_claim, "--strict", "--json", str(path)]) == 1
     assert main(["check", "T3", "--strict", "--json", str(path)]) == 0
 
 
