@@ -233,3 +233,41 @@ def cmd_check(args, parser, argv: list[str] | None = None) -> int:
     if args.strict and any(r.verdict != "holds" for r, _ in results):
         return 1
     return 0
+
+
+def add_runs_parser(sub) -> argparse.ArgumentParser:
+    """``logitrank runs``: the run records of the store, newest last."""
+    p = sub.add_parser("runs", help="list the claim runs recorded in the store (settings, versions, wall time)")
+    p.add_argument("--store", default=str(DEFAULT_JSON.parent / STORE_NAME), metavar="PATH",
+                   help=f"the SQLite store (default {DEFAULT_JSON.parent / STORE_NAME})")
+    p.add_argument("--last", type=_int_option("--last", 1, 10**9), default=20, metavar="N",
+                   help="show the last N runs (default 20)")
+    return p
+
+
+def cmd_runs(args, parser) -> int:
+    """Print one line per run record: id, status, start, settings, git SHA, wall time, claims and verdicts."""
+    path = Path(args.store)
+    if not path.is_file():
+        _usage(parser, f"--store {args.store!r} is not a file; `logitrank check` creates it")
+    try:
+        _check_store(path)
+    except ValueError as err:
+        _usage(parser, str(err))
+    from ._claim_store import ClaimStore
+
+    store = ClaimStore(str(path))
+    runs = store.runs()[-args.last:]
+    verdicts = {(r["run_id"], r["claim_id"]): r["verdict"] for r in store.conn.execute(
+        "SELECT run_id, claim_id, verdict FROM claim_results").fetchall()}
+    store.close()
+    print(f"{'run':>4} {'status':<11} {'started':<25} {'scale':<5} {'seed':>4} {'seeds':>5} {'model':<10} "
+          f"{'git':<10} {'wall':>8}  claims")
+    for r in runs:
+        cfg, prov = r["config"], r["provenance"]
+        sha = (prov.get("git_sha") or "-")[:10]
+        wall = f"{r['wall_s']:.1f}s" if r["wall_s"] is not None else "-"
+        claims = " ".join(f"{c}:{verdicts.get((r['run_id'], c), '…')}" for c in r["claims"])
+        print(f"{r['run_id']:>4} {r['status']:<11} {r['started']:<25} {cfg['scale']:<5} {cfg['seed']:>4} "
+              f"{cfg['seeds']:>5} {cfg['model'][:10]:<10} {sha:<10} {wall:>8}  {claims}")
+    return 0

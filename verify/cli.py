@@ -4,6 +4,7 @@
                     [--resume] [--strict] [--threads N] [--model NAME] [--plugin MODULE]
     logitrank spectrum [--model M] [--corpus PATH|NAME] [--n N] [--k K] [--lengths A:B] [--device D] [--dtype T] [--scale paper]
     logitrank list
+    logitrank runs [--store PATH] [--last N]
     logitrank train-tiny [--out DIR] [--runs a b] [--steps N] [--threads N]
 
 Exit status of ``check``: 0 when the run completed (whatever the verdicts), 1 with ``--strict`` when
@@ -19,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import _report_cli
-from ._check_cli import DEFAULT_JSON, add_check_arguments, cmd_check
+from ._check_cli import DEFAULT_JSON, add_check_arguments, add_runs_parser, cmd_check, cmd_runs
 from ._ledger import LEDGER
 from ._registry import registered
 
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_sweep_parser(sub)
     sub.add_parser("list", help="list the ledger's claims and which have checks")
+    add_runs_parser(sub)
     _report_cli.add_parser(sub)
     train = sub.add_parser("train-tiny", help="train the tiny byte-level GPT on Shakespeare and write its checkpoints")
     train.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -72,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         return _report_cli.run(args, parser)
     if args.command == "list":
         return _cmd_list()
+    if args.command == "runs":
+        return cmd_runs(args, parser)
     if args.command == "spectrum":
         from ._spectrum_cli import run as _run_spectrum
 

@@ -217,3 +217,17 @@ def test_figures_carry_the_run_identity(tmp_path):
     figures = [p.relative_to(tmp_path) for p in tmp_path.rglob("*.png")]
     assert figures and all(p.parts[:4] == ("figures", "tiny", "quick", "seed3") for p in figures), figures
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_runs_lists_the_run_records(tmp_path, capsys):
+    path = tmp_path / "out.json"
+    assert main(["check", "T3", "--json", str(path)]) == 0
+    assert main(["check", "T3", "--resume", "--seed", "4", "--json", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["runs", "--store", str(tmp_path / "logitrank.sqlite")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and "completed" in lines[1] and lines[1].endswith("T3:holds")
+    assert lines[2].split()[4] == "4"  # the second run's seed
+    with pytest.raises(SystemExit) as info:
+        main(["runs", "--store", str(tmp_path / "none.sqlite")])
+    assert info.value.code == 2
