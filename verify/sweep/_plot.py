@@ -79,6 +79,7 @@ def plot_sweep(df, *, x: str, y: str, hue: str | None = None, heatmap: bool = Fa
         log = _spans_decades(data.ravel())
         shown = np.log10(data) if log else data
         im = ax.imshow(shown, origin="lower", aspect="auto", cmap="viridis")
+        ax.grid(False)
         ax.set_xticks(range(table.shape[1]), [f"{v:g}" if isinstance(v, float) else str(v) for v in table.columns])
         ax.set_yticks(range(table.shape[0]), [f"{v:g}" if isinstance(v, float) else str(v) for v in table.index])
         ax.set_xlabel(x)
@@ -102,7 +103,7 @@ def plot_sweep(df, *, x: str, y: str, hue: str | None = None, heatmap: bool = Fa
         if _spans_decades(rows["_y"].to_numpy(dtype=float)):
             ax.set_yscale("log")
         ax.set_xlabel(x)
-        ax.set_ylabel(f"{y} (median, IQR over seeds)")
+        ax.set_ylabel(f"{y} (median and IQR over seeds{' and pooled cells' if pooled else ''})")
         finish(ax, integer_x=np.allclose(xv, np.round(xv)))
     subtitle = f"pooled over {', '.join(pooled)}" if pooled else ""
     ax.set_title("\n".join(t for t in (title or sweep, subtitle) if t), fontsize=7)
