@@ -3,7 +3,7 @@
 Symbols (B, t, T, V, d, n, k) are defined in the :mod:`logitrank.synth` package docstring.
 """
 
-from ._complete_span import IncompleteSpanError, RankExceededError, SpanningSets, complete_span
+from ._complete_span import IncompleteSpanError, RankExceededError, SpanningSets, SpanSettings, complete_span
 from ._dist_spanner import DistSpanner, dist_spanner, word_rows
 from ._gram import Spectrum, downsized_spectra, gram_matrix, gram_spectrum, logit_spectrum, lowrank_spectrum
 from ._greedy import GreedySampler, greedy_coefficients, greedy_sampler
@@ -58,6 +58,7 @@ from ._streams import nonsense_sequences, sample_histories_futures
 
 __all__ = [
     "complete_span",
+    "SpanSettings",
     "SpanningSets",
     "RankExceededError",
     "IncompleteSpanError",

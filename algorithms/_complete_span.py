@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -10,7 +11,7 @@ from logitrank.synth import LanguageModel
 
 from ._logit_matrix import logit_matrix
 
-__all__ = ["complete_span", "SpanningSets", "RankExceededError", "IncompleteSpanError"]
+__all__ = ["complete_span", "SpanningSets", "SpanSettings", "RankExceededError", "IncompleteSpanError"]
 
 Word = tuple[int, ...]
 
@@ -30,6 +31,52 @@ class RankExceededError(RuntimeError):
 
 class IncompleteSpanError(RuntimeError):
     """CompleteSpan still found new directions after ``max_rounds`` rounds."""
+
+
+@dataclass(frozen=True)
+class SpanSettings:
+    """How CompleteSpan reads the logit matrices (what it decides is set by Algorithm 3).
+
+    Attributes
+    ----------
+    path : "blocks" (default) or "memo"
+        "blocks": every level keeps a tensor cache of L(H_t ∪ H_{t−1}∘Σ, ·) filled by the model's
+        batched path (an ISAN's factorised ``logit_block``), sampled rows are read in chunks
+        (``logitrank.algorithms._span_blocks``). "memo": the reference path, one dict entry per
+        prefix (:class:`QueryCache`) — exact, but 46.6 s and +7.5 GiB for one level at V=64, T=32,
+        d=32. Unsketched, both make the same decisions and the same queries.
+    sketch_futures : int or None
+        None (default): rank is tested on all of F_t ∪ Σ∘F_{t+1}, as in Algorithm 3 (Theorem 4.4's
+        guarantee). An int s: tested on F_t plus s extension futures drawn at random per level and
+        round, each pick confirmed on all columns — about |Σ∘F_{t+1}| / (|F_t| + s) times fewer
+        queries for sampled rows, at the price in guarantee stated in ``_span_blocks``'s docstring
+        (a direction visible on few futures can be missed). ``s ≈ d`` gives a sketch of ~2d futures.
+        Block path only.
+    chunk_rows : int or None
+        Candidate rows read per chunk (block path); None: from ``memory_budget``. Chunks change the
+        order in which candidates are tried, not what is spanned.
+    memory_budget : int
+        Bytes for one chunk of candidate rows and its residuals (default 2**28).
+    """
+
+    path: str = "blocks"
+    sketch_futures: int | None = None
+    chunk_rows: int | None = None
+    memory_budget: int = 2**28
+
+    def __post_init__(self):
+        from logitrank._validation import check_int
+
+        if self.path not in ("blocks", "memo"):
+            raise ValueError(f"path must be 'blocks' or 'memo'; got {self.path!r}")
+        if self.sketch_futures is not None:
+            object.__setattr__(self, "sketch_futures", check_int("sketch_futures", self.sketch_futures, minimum=1))
+            if self.path != "blocks":
+                raise ValueError("sketch_futures needs path='blocks' (the memo path tests every column); "
+                                 f"got path={self.path!r}, sketch_futures={self.sketch_futures}")
+        if self.chunk_rows is not None:
+            object.__setattr__(self, "chunk_rows", check_int("chunk_rows", self.chunk_rows, minimum=1))
+        object.__setattr__(self, "memory_budget", check_int("memory_budget", self.memory_budget, minimum=2**20))
 
 
 @dataclass
@@ -52,6 +99,10 @@ class SpanningSets:
     #: weakest direction kept stood above the threshold. Near 1 the decision was a coin flip, which
     #: is what oracle noise at the tolerance looks like.
     min_margin: float = float("inf")
+    #: Sketch picks (block path) that the full columns did not confirm; 0 for exact logits.
+    sketch_rejections: int = 0
+    #: The block path's level caches (a ``SpanQueries``), reused by ``learn_isan`` to build the ISAN.
+    block_cache: Any = None
 
     @classmethod
     def initial(cls, horizon: int, token: int = 0) -> "SpanningSets":
@@ -220,6 +271,7 @@ def complete_span(
     max_rank: int,
     max_rounds: int,
     additions_per_level: int | None = None,
+    settings: SpanSettings | None = None,
 ) -> SpanningSets:
     """CompleteSpan (paper A, Algorithm 3), in place on ``sets``; returns it.
 
@@ -246,15 +298,37 @@ def complete_span(
     Other differences from the printed algorithm: rows already in H_t are skipped; when the rank gain
     comes from the future side alone (only possible while H_t holds a zero row) a future is added
     without a history; a future is added only at levels that have Σ∘F_{t+1} (t < T−1).
+
+    ``settings`` (:class:`SpanSettings`) chooses how the matrices are read: the block path (default)
+    or the per-prefix memo path, and optionally the sketched rank test. For the memo path pass a
+    :class:`QueryCache` as ``model``; the block path keeps its own caches (``sets.block_cache``).
     """
+    settings = SpanSettings() if settings is None else settings
     T = model.horizon
+    if settings.path == "blocks":
+        from ._span_blocks import complete_level_blocks
+        from ._span_store import SpanQueries
+
+        if sets.block_cache is None:
+            sets.block_cache = SpanQueries(model, store_all=settings.sketch_futures is None)
+
+        def level(t, rows):
+            found, rejected = complete_level_blocks(
+                sets.block_cache, sets, t, rows, rank_tol, additions_per_level,
+                sketch_futures=settings.sketch_futures, chunk_rows=settings.chunk_rows,
+                memory_budget=settings.memory_budget, generator=generator)
+            sets.sketch_rejections += rejected
+            return found
+    else:
+        def level(t, rows):
+            return _complete_level(model, sets, t, rows, rank_tol, additions_per_level)
     for round_ in range(1, max_rounds + 1):
         sets.rounds = round_
         samples = model.sample(n_samples, generator=generator)  # (N, T)
         changed = False
         for t in range(T - 1, 0, -1):  # deepest level first: see the docstring
             rows = torch.unique(samples[:, :t], dim=0) if n_samples else samples[:, :t]
-            for h, f in _complete_level(model, sets, t, rows, rank_tol, additions_per_level):
+            for h, f in level(t, rows):
                 if h is not None:
                     _add_history(sets.histories[t], h, t, model.vocab_size, max_rank)
                 if f is not None:

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from logitrank._validation import as_generator, check_int, check_real, resolve_dtype
+from logitrank._validation import as_generator, check_int, check_model, check_real, resolve_dtype
 from logitrank.synth import CountingOracle, LanguageModel, TimeVaryingISAN
 
-from ._complete_span import SpanningSets, complete_span
+from ._complete_span import SpanningSets, SpanSettings, complete_span
 from ._logit_matrix import logit_matrix
 from ._query_cache import QueryCache
 
@@ -76,24 +76,36 @@ def isan_from_spanning_sets(
         if () not in F:
             raise ValueError(f"futures[{t}] must contain the empty future (); got {F!r}")
     dtype = resolve_dtype("dtype", dtype)
+
+    def block(t, rows, futs):  # (n, |F|·V) float64
+        return logit_matrix(model, rows, futs).double()
+
+    return _isan_from_blocks(block, T, V, histories, futures, getattr(model, "device", None), dtype)
+
+
+def _isan_from_blocks(block, T: int, V: int, histories, futures, device, dtype) -> TimeVaryingISAN:
+    """Lemma C.3's ISAN from ``block(t, rows, futures) -> (n, |futures|·V)`` (see :func:`isan_from_spanning_sets`)."""
     d = max(len(H) for H in histories)
     A = torch.zeros(T, V, d, d, dtype=torch.float64)
     B = torch.zeros(T, V, d, dtype=torch.float64)
     for t in range(T):
         H, F = histories[t], futures[t]
-        B[t, :, : len(H)] = logit_matrix(model, H, [()]).double().T  # (V, |H_t|)
+        B[t, :, : len(H)] = block(t, H, [()]).T.cpu()  # (V, |H_t|)
         if t == 0:
             continue
         prev = histories[t - 1]
-        target = logit_matrix(model, H, F).double()  # (|H_t|, m)
-        moved = logit_matrix(model, [h + (z,) for z in range(V) for h in prev], F).double()  # (V·|H_{t−1}|, m)
+        target = block(t, H, F)  # (|H_t|, m)
+        moved = block(t, [h + (z,) for z in range(V) for h in prev], F)  # (V·|H_{t−1}|, m)
         # Solve target.T @ X = moved.T for X (|H_t|, V·|H_{t−1}|): column (z, j) holds A[t−1, z][:, j].
-        X = torch.linalg.lstsq(target.T, moved.T, driver="gelsd").solution
+        X = torch.linalg.lstsq(target.T.cpu(), moved.T.cpu(), driver="gelsd").solution
         A[t - 1, :, : len(H), : len(prev)] = X.reshape(len(H), V, len(prev)).permute(1, 0, 2)
     x0 = torch.zeros(d, dtype=torch.float64)
     x0[0] = 1.0
-    device = getattr(model, "device", None)
     return TimeVaryingISAN(A, B, x0).to(device=device, dtype=dtype)
+
+
+#: most samples per round learn_isan draws (a (N, T) LongTensor of 2**31 rows is 16·T GiB)
+_MAX_SAMPLES = 2**31
 
 
 def default_n_samples(horizon: int, epsilon: float, delta: float, max_rank: int) -> int:
@@ -102,7 +114,10 @@ def default_n_samples(horizon: int, epsilon: float, delta: float, max_rank: int)
     Lemma C.17 fails with probability at most d·T²·(1 − ε/(2T))^N; solving for N gives
     N = ⌈ln(d·T²/δ) / −ln(1 − ε/(2T))⌉ ≈ (2T/ε)·ln(d·T²/δ), with d = ``max_rank``.
     """
-    T = horizon
+    T = check_int("horizon", horizon, minimum=1)
+    epsilon = check_real("epsilon", epsilon, low=0.0, high=1.0, low_open=True, high_open=True)
+    delta = check_real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+    max_rank = check_int("max_rank", max_rank, minimum=1)
     return max(1, math.ceil(math.log(max_rank * T * T / delta) / -math.log1p(-epsilon / (2 * T))))
 
 
@@ -115,7 +130,8 @@ class LearnReport:
     rounds : iterations of Algorithm 3's while-loop (Lemma C.17: at most d·T before the clean one)
     history_sizes, future_sizes : |H_t| and |F_t| for t = 0 … T−1
     queries : logit queries (prefixes) that reached the model; repeats are served by the cache
-    cache_hits : repeated lookups answered from memory
+    cache_hits : repeated lookups answered from the per-prefix memo (memo path; 0 on the block path,
+        whose level caches serve repeats without a per-prefix count)
     samples : sequences drawn from the model
     n_samples : N, samples drawn per round
     rank_tol : relative tolerance used for every rank decision
@@ -126,6 +142,8 @@ class LearnReport:
         sat close to the threshold — typical of oracle noise near ``rank_tol`` — and a
         :class:`RankMarginWarning` is issued: the learned dimension may include noise directions.
     histories, futures : the spanning sets H_t and F_t themselves (T lists of token tuples)
+    settings : the :class:`SpanSettings` used
+    sketch_rejections : sketched picks that the full columns rejected (0 unless logits are noisy)
     """
 
     rounds: int
@@ -141,6 +159,8 @@ class LearnReport:
     rank_margin: float = float("inf")
     histories: list = field(default_factory=list)
     futures: list = field(default_factory=list)
+    settings: SpanSettings | None = None
+    sketch_rejections: int = 0
 
     @property
     def hidden_dim(self) -> int:
@@ -157,6 +177,7 @@ def learn_isan(
     n_samples: int | None = None,
     max_rounds: int | None = None,
     additions_per_level: int | None = None,
+    settings: SpanSettings | None = None,
     generator,
     dtype=None,
 ) -> tuple[TimeVaryingISAN, LearnReport]:
@@ -196,8 +217,12 @@ def learn_isan(
     additions_per_level : int, optional
         Pairs (h, f) CompleteSpan may add per level and round; 1 is the printed Algorithm 3, None
         (default) adds every direction the already-queried matrix reveals (see :func:`complete_span`).
+    settings : SpanSettings, optional
+        How the logit matrices are read: the block path with level tensor caches (default), the
+        per-prefix memo path (``path="memo"``, the reference) and the optional sketched rank test
+        (``sketch_futures``; see :class:`SpanSettings` for what it costs in guarantee).
     generator : torch.Generator or int
-        Randomness of the samples.
+        Randomness of the samples (and of the sketch).
     dtype : dtype of the learned ISAN (float64 default).
 
     Returns
@@ -214,6 +239,7 @@ def learn_isan(
     >>> report.rounds <= 2 * 5 + 1
     True
     """
+    check_model("oracle", oracle, needs=("vocab_size", "horizon", "logits"))
     T = oracle.horizon
     if T is None:
         raise ValueError("learn_isan needs a model with a finite horizon; got horizon=None")
@@ -221,25 +247,44 @@ def learn_isan(
     delta = check_real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
     rank_tol = check_real("rank_tol", rank_tol, low=0.0, high=1.0, low_open=True, high_open=True)
     max_rank = check_int("max_rank", max_rank, minimum=1)
-    N = default_n_samples(T, epsilon, delta, max_rank) if n_samples is None else check_int("n_samples", n_samples, minimum=0)
+    if n_samples is not None:
+        n_samples = check_int("n_samples", n_samples, minimum=0, maximum=_MAX_SAMPLES)
+    N = default_n_samples(T, epsilon, delta, max_rank) if n_samples is None else n_samples
+    if N > _MAX_SAMPLES:
+        raise ValueError(f"epsilon={epsilon:g} needs N = {N:.3g} samples per round (Lemma C.17, default_n_samples), "
+                         f"more than {_MAX_SAMPLES:.3g}; use a larger epsilon or pass n_samples=")
     max_rounds = max_rank * T + 1 if max_rounds is None else check_int("max_rounds", max_rounds, minimum=1)
     device = getattr(oracle, "device", torch.device("cpu"))
     gen = as_generator(generator, device)
     start = time.perf_counter()
+    if settings is None:
+        settings = SpanSettings()
+    elif not isinstance(settings, SpanSettings):
+        raise TypeError(f"settings must be a SpanSettings; got {type(settings).__name__}")
     counter = CountingOracle(oracle)
-    cache = QueryCache(counter)
     sets = SpanningSets.initial(T)
     if additions_per_level is not None:
         additions_per_level = check_int("additions_per_level", additions_per_level, minimum=1)
-    complete_span(cache, sets, n_samples=N, generator=gen, rank_tol=rank_tol, max_rank=max_rank,
-                  max_rounds=max_rounds, additions_per_level=additions_per_level)
-    learned = isan_from_spanning_sets(cache, sets.histories, sets.futures, dtype=dtype)
+    cache = QueryCache(counter) if settings.path == "memo" else None
+    complete_span(counter if cache is None else cache, sets, n_samples=N, generator=gen, rank_tol=rank_tol,
+                  max_rank=max_rank, max_rounds=max_rounds, additions_per_level=additions_per_level,
+                  settings=settings)
+    if cache is not None:
+        learned = isan_from_spanning_sets(cache, sets.histories, sets.futures, dtype=dtype)
+    else:
+        queries = sets.block_cache
+
+        def block(t, rows, futs):  # (n, |F|·V) float64 through the level caches
+            return queries.block(t, list(rows), list(futs)).reshape(len(rows), -1)
+
+        learned = _isan_from_blocks(block, T, oracle.vocab_size, sets.histories, sets.futures, device,
+                                    resolve_dtype("dtype", dtype))
     report = LearnReport(
         rounds=sets.rounds,
         history_sizes=[len(H) for H in sets.histories],
         future_sizes=[len(F) for F in sets.futures],
         queries=counter.queries,
-        cache_hits=cache.hits,
+        cache_hits=cache.hits if cache is not None else 0,
         samples=counter.samples,
         n_samples=N,
         rank_tol=rank_tol,
@@ -248,6 +293,8 @@ def learn_isan(
         rank_margin=sets.min_margin,
         histories=sets.histories,
         futures=sets.futures,
+        settings=settings,
+        sketch_rejections=sets.sketch_rejections,
     )
     if report.rank_margin < MARGIN_WARNING:
         warnings.warn(
