@@ -51,7 +51,8 @@ def _angle_ranks(n: int) -> list[int]:
 def check_e7(config: CheckConfig) -> ClaimResult:
     """Column spaces of the rank-r approximations for real and nonsense (token-permuted) futures
     overlap more than random subspaces: for every r the mean cosine of the principal angles exceeds
-    the largest of 100 random-subspace draws (Fig 4)."""
+    the largest of 100 random-subspace draws (Fig 4). Across seeds (:data:`RULE`): every seed holds
+    → holds, every seed fails → fails, else mixed."""
     try:
         model = get_model(config.model)
         _, _, H, F = corpus_sets(model, config)
@@ -98,7 +99,8 @@ def _e8_models(model, config: CheckConfig) -> list:
 def check_e8(config: CheckConfig) -> ClaimResult:
     """Across models the rank-r column spaces (rows = the same history strings) overlap more than
     every one of 100 random draws for every pair of trained models, and every pair with an untrained
-    model overlaps less than every trained pair (Fig 11). r = 20 at quick scale."""
+    model overlaps less than every trained pair (Fig 11). r = 20 at quick scale. Across seeds
+    (:data:`RULE`): every seed holds → holds, every seed fails → fails, else mixed."""
     try:
         base = get_model(config.model)
         models = _e8_models(base, config)
@@ -174,7 +176,8 @@ def _nearest(L: torch.Tensor) -> torch.Tensor:
 def check_e9(config: CheckConfig) -> ClaimResult:
     """The nearest history by logit-row distance is related: the table of the first 10 histories is
     stored (Table 1), and with histories from two kinds of text (Shakespeare and Python docstrings,
-    half each) at least 75% of nearest neighbours come from the same kind (chance ≈ 50%)."""
+    half each) at least 75% of nearest neighbours come from the same kind (chance ≈ 50%). Across
+    seeds (:data:`RULE`): every seed holds → holds, every seed fails → fails, else mixed."""
     try:
         model = get_model(config.model)
         S = sizes_for(config)
