@@ -8,9 +8,10 @@ are taken in the same run, interleaved, min over ``--repeats``:
 * **packed** — ``CausalLM.logit_block`` today: futures packed behind their history in one pass
   under a block-causal mask, head only at the needed columns (:mod:`logitrank.verify.models._packed`);
 * **cached** — the previous path (prefill, cache copies, one pass per future length, full head);
-* **raw** — the limit: a plain forward of the h ∘ f sequences of a random subset of cells, batched
-  by length with no padding, head at the last position only (``logits_to_keep=1`` for Hugging
-  Face models; the tiny GPT's body then its head on the last position).
+* **raw** — the limit: a plain forward of the h ∘ f sequences of a random subset of cells, sorted
+  by length and batched up to ``max_positions`` positions (left-padded; pad positions counted as
+  work), head at the last position only (``logits_to_keep=1`` for Hugging Face models; the tiny
+  GPT's body then its head on the last position).
 
 Throughput is *needed positions per second*: for the packed and cached paths the positions an
 ideal prefix cache must compute, Σ_h (1 + |h|) + |H|·Σ_f |f|; for raw the positions it runs,
@@ -68,22 +69,28 @@ def _twin(lm, dtype):
 
 @torch.no_grad()
 def raw_forward(lm, cells, H, F) -> int:
-    """Plain forward of [start] ∘ h ∘ f for ``cells``, by total length, head at the last position; returns positions."""
-    groups = defaultdict(list)
-    for i, j in cells:
-        groups[len(H[i]) + len(F[j])].append([lm.bos_token_id, *H[i], *F[j]])
-    total = 0
-    for length, seqs in groups.items():
-        per = max(1, lm.max_positions // (length + 1))
-        for s in range(0, len(seqs), per):
-            ids = torch.tensor(seqs[s : s + per], device=lm.device)  # (b, 1+length)
-            if isinstance(lm, TinyLM):
-                pos = torch.arange(ids.shape[1], device=lm.device).expand_as(ids)
-                x = lm._hidden(ids, pos, None)[0][:, -1]  # (b, d)
-                x @ lm.net.head.weight.T  # (b, V)
-            else:
-                lm.net(input_ids=ids, logits_to_keep=1, use_cache=False)
-            total += ids.numel()
+    """Plain forward of [start] ∘ h ∘ f for ``cells``, head at the last position; returns positions run.
+
+    Sequences are sorted by length and batched up to ``max_positions`` positions, left-padded to the
+    batch's longest (the last position is then real in every row); padded positions count as work
+    done, so this is the most favourable reading of the raw speed.
+    """
+    seqs = sorted(([lm.bos_token_id, *H[i], *F[j]] for i, j in cells), key=len)
+    total, s = 0, 0
+    while s < len(seqs):
+        L = len(seqs[min(len(seqs), s + max(1, lm.max_positions // len(seqs[s]))) - 1])
+        batch = seqs[s : s + max(1, lm.max_positions // L)]
+        L = len(batch[-1])
+        ids = torch.tensor([[0] * (L - len(q)) + q for q in batch], device=lm.device)  # (b, L)
+        if isinstance(lm, TinyLM):
+            pos = torch.arange(L, device=lm.device).expand_as(ids)
+            x = lm._hidden(ids, pos, None)[0][:, -1]  # (b, d)
+            x @ lm.net.head.weight.T  # (b, V)
+        else:
+            mask = torch.tensor([[0] * (L - len(q)) + [1] * len(q) for q in batch], device=lm.device)  # (b, L)
+            lm.net(input_ids=ids, attention_mask=mask, logits_to_keep=1, use_cache=False)
+        total += ids.numel()
+        s += len(batch)
     return total
 
 
