@@ -234,3 +234,11 @@ def test_model_seed_shares_one_model_across_cells_and_measure_tv_false_skips_tv(
     assert (a.distribution() == b.distribution()).all() and not (a.distribution() == c.distribution()).all()
     out = learn({"V": 2, "T": 3, "d": 1, "measure_tv": False}, 0)
     assert "tv" not in out and out["queries"] > 0
+
+
+def test_load_with_a_spec_selects_exactly_its_rows(tmp_path):
+    db = tmp_path / "l.sqlite"
+    run_sweep(_spec(seed=1), store=db)
+    run_sweep(_spec(seed=2, grid={"d": [1]}), store=db)  # same name, another base seed and grid
+    assert len(load(db, _spec(seed=1))) == 4 and len(load(db, _spec(seed=2, grid={"d": [1]}))) == 2
+    assert len(load(db, "s")) == 2 and len(load(db, "s", current=False)) == 6

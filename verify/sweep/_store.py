@@ -115,11 +115,13 @@ def _metric(v):
     return float(v) if isinstance(v, str) and v in ("inf", "-inf", "nan") else v
 
 
-def load(path, sweep: str | None = None, *, current: bool = True):
+def load(path, sweep=None, *, current: bool = True):
     """The rows of ``sweep`` (every sweep when None) as a tidy pandas DataFrame, one row per cell × seed.
 
-    With ``current=True`` (default) only the rows of the sweep's latest spec are kept (a spec
-    edited since, with fewer cells or another base seed, leaves its old rows in the store).
+    ``sweep`` is a sweep name or a :class:`~logitrank.verify.sweep.SweepSpec`; a spec selects
+    exactly its own (cell, seed) rows, whatever other specs of the same name stored. With a name
+    and ``current=True`` (default) only the rows of the sweep's latest stored spec are kept (a
+    spec edited since, with fewer cells or another base seed, leaves its old rows in the store).
 
     Columns: ``sweep, cell, seed_index, seed, status, error, warnings, seconds, started`` then one column per
     configuration key and one per metric (a metric named like a configuration key gets the
@@ -127,6 +129,12 @@ def load(path, sweep: str | None = None, *, current: bool = True):
     """
     import pandas as pd
 
+    from ._spec import SweepSpec
+
+    wanted = None
+    if isinstance(sweep, SweepSpec):
+        wanted = {(c.hash, s) for c in sweep.cells() for s in c.seeds}
+        sweep, current = sweep.name, False
     conn = open_store(path)
     try:
         if sweep is not None and sweep not in sweep_names(conn):
@@ -137,6 +145,8 @@ def load(path, sweep: str | None = None, *, current: bool = True):
         if current:
             keep = {name: _current_rows(conn, name) for name in {r["sweep"] for r in rows}}
             rows = [r for r in rows if (r["cell"], r["seed"]) in keep[r["sweep"]]]
+        if wanted is not None:
+            rows = [r for r in rows if (r["cell"], r["seed"]) in wanted]
     finally:
         conn.close()
     records, config_keys, metric_keys = [], {}, {}
