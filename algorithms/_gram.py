@@ -289,8 +289,11 @@ def gram_spectrum(gram: torch.Tensor, *, rank: int | None = None, shape: tuple[i
         raise ValueError(f"shape[0] must equal the Gram size n={n}; got shape {shape}")
     rank = 0 if rank is None else check_int("rank", rank, minimum=0, maximum=n)
     G = gram.to(torch.float64)
-    evals, evecs = torch.linalg.eigh((G + G.T) / 2)  # ascending
-    evals, evecs = evals.flip(0), evecs.flip(1)  # descending
+    if rank:
+        evals, evecs = torch.linalg.eigh((G + G.T) / 2)  # ascending
+        evals, evecs = evals.flip(0), evecs.flip(1)  # descending
+    else:  # values only: ~3× cheaper than with vectors at n = 10⁴
+        evals = torch.linalg.eigvalsh((G + G.T) / 2).flip(0)
     sv = evals.clamp_min(0).sqrt()[: min(shape)]
     U = _canonical_signs(evecs[:, :rank]) if rank else None
     return Spectrum(sv, U, shape)

@@ -1,58 +1,108 @@
-"""Benchmark: TimeVaryingISAN.logits on many prefixes vs a plain matmul of the same FLOP count.
+"""Benchmark: TimeVaryingISAN.logits on many prefixes against the matmul peak (issue 14, row 1).
 
-Workload (issue 2): 4096 prefixes of length 32, d = 64, V = 256. Useful FLOPs: each of the 32 steps
-applies one d×d matrix per prefix (2·B·d² FLOPs), plus the readout (2·B·d·V). The baseline is
-``torch.matmul`` of a (B·t, d) by (d, d) matrix — the same number of multiply-adds with perfect
-reuse of one matrix — measured in the same run. Run: ``.venv/bin/python benchmarks/bench_isan_logits.py``.
+Workload: B prefixes of length t, d = 64, V = 256 (default B = 16384, t = 32). Useful FLOPs: each
+of the t steps applies one d×d matrix per prefix (2·B·d² FLOPs), plus the readout (2·B·d·V).
+
+Limits measured in the same run, one thread by default:
+
+* the physical limit: a 2048 × 2048 matmul in the same dtype (the issue's table);
+* the kernel's own ceiling: one ``bmm`` of equal groups, (V, B/V, d) @ (V, d, d), per step — what
+  the grouped state kernel would reach with perfectly balanced tokens and no bookkeeping.
+
+Rows: ``logits`` today (``synth/_isan_kernel.py``: grouped plan, one gather per step) and the route
+before issue 14 (``method="stepwise"``: regroup at every step). On the CPU, times are CPU time of
+this process (min of ``--repeats``), so other jobs sharing the cores disturb the ratios less; on
+CUDA synchronised wall time. Run: ``.venv/bin/python benchmarks/bench_isan_logits.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
+from pathlib import Path
 
 import torch
 
 from logitrank.synth import random_isan
 
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
-def best_of(fn, repeats: int) -> float:
+
+def clock(device) -> float:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+        return time.perf_counter()
+    return time.process_time()
+
+
+def best_of(fn, repeats: int, device) -> float:
     fn()  # warm-up
-    times = []
+    best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock(device)
         fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        best = min(best, clock(device) - start)
+    return best
+
+
+def measure(B: int, t: int, d: int, V: int, dtype, device, repeats: int, stepwise: bool = True) -> dict:
+    """One row: times and ratios of today's kernel, the stepwise route and both limits."""
+    model = random_isan(V, t + 1, d, generator=0, dtype=dtype, device=device)
+    prefixes = torch.randint(V, (B, t), generator=torch.Generator().manual_seed(1)).to(device)
+    flops = 2 * B * t * d * d + 2 * B * d * V
+    t_now = best_of(lambda: model.logits(prefixes), repeats, device)
+    X = torch.randn(2048, 2048, device=device).to(dtype)
+    t_mm = best_of(lambda: X @ X, repeats, device)
+    peak = 2 * 2048**3 / t_mm
+    xs = torch.randn(V, max(1, B // V), d, device=device).to(dtype)
+    As = torch.randn(V, d, d, device=device).to(dtype)
+    t_eq = best_of(lambda: [torch.bmm(xs, As) for _ in range(t)], repeats, device)
+    eq = 2 * V * max(1, B // V) * d * d * t / t_eq
+    row = {"B": B, "t": t, "d": d, "V": V, "dtype": str(dtype).split(".")[-1], "device": str(device),
+           "seconds": t_now, "gflops": flops / t_now / 1e9, "matmul_peak_gflops": peak / 1e9,
+           "ratio_to_peak": flops / t_now / peak, "equal_group_bmm_ratio_to_peak": eq / peak}
+    if stepwise:
+        def before():  # the pre-issue-14 states, then the same readout
+            return model._final_states(prefixes, method="stepwise") @ model.B[t].T  # (B, V)
+
+        t_old = best_of(before, max(1, repeats - 1), device)
+        row.update(stepwise_seconds=t_old, stepwise_ratio_to_peak=flops / t_old / peak)
+    return row
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batch", type=int, default=4096)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=16384)
     parser.add_argument("--length", type=int, default=32)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--vocab", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtypes", default="float32,float64", help="comma-separated: float32, float64, bfloat16")
+    parser.add_argument("--no-stepwise", action="store_true", help="skip the route before issue 14")
+    parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     B, t, d, V = args.batch, args.length, args.hidden, args.vocab
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}")
-    print(f"B={B} prefixes of length t={t}, d={d}, V={V}")
-    print(f"{'dtype':<8} {'ISAN logits':>12} {'GFLOP/s':>8} {'matmul':>10} {'GFLOP/s':>8} {'ratio':>6}")
-    for dtype in (torch.float32, torch.float64):
-        model = random_isan(V, t + 1, d, generator=0, dtype=dtype, device=args.device)
-        prefixes = torch.randint(V, (B, t), generator=torch.Generator().manual_seed(1)).to(args.device)
-        flops = 2 * B * t * d * d + 2 * B * d * V
-        t_isan = best_of(lambda: model.logits(prefixes), args.repeats)
-        X = torch.randn(B * t, d, dtype=dtype, device=args.device)
-        W = torch.randn(d, d, dtype=dtype, device=args.device)
-        Y = torch.randn(B, d, dtype=dtype, device=args.device)
-        R = torch.randn(d, V, dtype=dtype, device=args.device)
-        t_mm = best_of(lambda: (X @ W, Y @ R), args.repeats)
-        g_isan, g_mm = flops / t_isan / 1e9, flops / t_mm / 1e9
-        print(f"{str(dtype).split('.')[-1]:<8} {t_isan * 1e3:>10.1f}ms {g_isan:>8.2f} {t_mm * 1e3:>8.1f}ms {g_mm:>8.2f} {g_isan / g_mm:>6.2f}")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, load average "
+          f"{os.getloadavg()[0]:.1f}; B={B} prefixes of length t={t}, d={d}, V={V}")
+    print(f"{'dtype':<9} {'logits':>9} {'GFLOP/s':>8} {'matmul 2048²':>13} {'ratio':>6} {'(target':>8} "
+          f"{'before':>8} {'ratio':>6} {'equal-bmm':>10}")
+    rows = []
+    for name in args.dtypes.split(","):
+        row = measure(B, t, d, V, DTYPES[name], args.device, args.repeats, not args.no_stepwise)
+        rows.append(row)
+        before = (f"{row['stepwise_seconds'] * 1e3:>6.0f}ms {row['stepwise_ratio_to_peak']:>6.2f}"
+                  if "stepwise_seconds" in row else f"{'-':>8} {'-':>6}")
+        print(f"{name:<9} {row['seconds'] * 1e3:>7.1f}ms {row['gflops']:>8.1f} {row['matmul_peak_gflops']:>8.1f} GF/s "
+              f"{row['ratio_to_peak']:>6.2f} {'≥ 0.5)':>8} {before} {row['equal_group_bmm_ratio_to_peak']:>10.2f}")
+    print("ratio = ISAN logits FLOP/s ÷ 2048² matmul FLOP/s (same dtype, same run); equal-bmm = the same "
+          "ratio for one bmm of equal token groups per step, the kernel's ceiling")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

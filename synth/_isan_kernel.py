@@ -7,11 +7,11 @@ once per call, before any floating-point work:
 
 1. Sort every column of the prefix matrix at once; a row's *rank* is its position among the rows
    with the same token at that step.
-2. Lay each step's rows out in slots. Level 0 is a full (V, m₀, d) block with m₀ the smallest
-   group size at that step, multiplied by A[s] itself (no copy, no padding). The rows left over
-   (each group's rank ≥ m₀) go into *buckets*: tokens sorted by leftover count, consecutive tokens
-   joined while the padded slots stay within ``PAD_TOLERANCE`` of the rows they hold; each bucket
-   is one batched matmul with its tokens' matrices gathered.
+2. Lay each step's rows out in slots. Level 0 is a full (V, m₀, d) block multiplied by A[s] itself
+   (no copy; groups smaller than m₀ padded), m₀ chosen per step by a cost model of the work
+   (:func:`_level0_sizes`). The rows left over (each group's rank ≥ m₀) go into *buckets*: tokens
+   whose leftover counts lie within a factor 1 + ``PAD_TOLERANCE`` of each other, each bucket one
+   batched matmul padded to its largest count, with its tokens' matrices gathered.
 3. One index per step maps the previous step's slots to this step's (one gather per step), and one
    more maps the last step's slots back to the prefixes' order.
 
@@ -56,6 +56,33 @@ def _level0_sizes(counts: np.ndarray, tolerance: float) -> np.ndarray:
     return np.take_along_axis(cand, cost.argmin(1)[:, None], 1)[:, 0]  # (t,)
 
 
+def _bucket_tables(left: np.ndarray, tolerance: float):
+    """Buckets of leftover rows for every step at once. left (t, V) → (t, V) tables, in the order of
+    decreasing leftover: the tokens (``by_left``), whether they have rows (``live``), whether a
+    bucket starts there (``is_start``) and the rows per token of their bucket (``m_tok``).
+
+    A bucket holds the tokens whose leftover counts share one class ⌊log_{1+tolerance} c⌋, so its
+    largest count is below (1 + tolerance) × its smallest: padding to the largest wastes less than
+    ``tolerance`` of the rows.
+    """
+    t, V = left.shape
+    by_left = np.argsort(-left, axis=1, kind="stable")  # (t, V)
+    L = np.take_along_axis(left, by_left, 1)  # (t, V), decreasing
+    live = L > 0
+    cls = np.where(live, np.floor(np.log(np.maximum(L, 1)) / np.log1p(tolerance)), -1)  # (t, V)
+    is_start = live & np.concatenate([np.ones((t, 1), bool), cls[:, 1:] != cls[:, :-1]], 1)
+    start = np.maximum.accumulate(np.where(is_start, np.arange(V), 0), axis=1)  # (t, V)
+    m_tok = np.where(live, np.take_along_axis(L, start, 1), 0)  # (t, V)
+    return by_left, live, is_start, m_tok
+
+
+def _buckets_of(left: np.ndarray, tolerance: float) -> list[tuple[np.ndarray, int]]:
+    """The buckets of one step as [(tokens, rows per token)] (for tests and reading)."""
+    by_left, live, is_start, m_tok = (a[0] for a in _bucket_tables(left[None, :], tolerance))
+    starts = np.flatnonzero(is_start).tolist() + [int(live.sum())]
+    return [(by_left[a:b], int(m_tok[a])) for a, b in zip(starts[:-1], starts[1:])]
+
+
 def _sort_columns(prefixes: torch.Tensor, V: int) -> torch.Tensor:
     """Stable argsort of every step's tokens: (B, t) → row order (t, B).
 
@@ -88,14 +115,8 @@ class _Plan:
         m0 = _level0_sizes(counts, tolerance)  # (t,)
         m0[0] = 0
         left = np.clip(counts - m0[:, None], 0, None)  # (t, V)
-        by_left = np.argsort(-left, axis=1, kind="stable")  # (t, V): tokens by leftover, decreasing
-        L = np.take_along_axis(left, by_left, 1)  # (t, V)
-        live = L > 0
-        cls = np.where(live, np.floor(np.log(np.maximum(L, 1)) / np.log1p(tolerance)), -1)  # (t, V)
+        by_left, live, is_start, m_tok = _bucket_tables(left, tolerance)
         idx = np.arange(V)
-        is_start = live & np.concatenate([np.ones((t, 1), bool), cls[:, 1:] != cls[:, :-1]], 1)
-        start = np.maximum.accumulate(np.where(is_start, idx, 0), axis=1)  # (t, V)
-        m_tok = np.where(live, np.take_along_axis(L, start, 1), 0)  # (t, V): rows per token in its bucket
         first = V * m0[:, None] + np.cumsum(m_tok, 1) - m_tok  # (t, V): first slot of each token
         self.sizes = (V * m0 + m_tok.sum(1)).tolist()
         self.sizes[0] = V

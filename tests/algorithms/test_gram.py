@@ -131,3 +131,58 @@ def test_spectrum_is_frozen():
     with pytest.raises(Exception, match="cannot assign"):
         spec.shape = (1, 1)
     assert np.isclose(float(spec.singular_values.sum()), 2.0)
+
+
+# -- issue 14: states once, symmetric product, old route kept for comparison ---------------------------
+def _mixed_lengths(model, n, m, seed):
+    """Histories of mixed lengths in a scrambled order (the Gram path sorts them by length)."""
+    T = model.horizon
+    seqs = model.sample(n + m, generator=seed).tolist()
+    H = [tuple(s[: 1 + (7 * i) % (T // 2)]) for i, s in enumerate(seqs[:n])]
+    F = [tuple(s[: i % (T - T // 2)]) for i, s in enumerate(seqs[n:])]
+    return H, F
+
+
+@pytest.mark.parametrize("budget", [1, 20_000, 2**28])
+def test_symmetric_product_and_shared_states_equal_the_old_route(budget):
+    from logitrank.algorithms._gram import _accumulate
+
+    m = random_isan(7, 10, 4, generator=3)
+    H, F = _mixed_lengths(m, 40, 30, 1)
+    cols = torch.randint(7, (len(F), 1), generator=torch.Generator().manual_seed(0))
+    cols = torch.cat([cols, (cols + 1) % 7], 1)
+    old = _accumulate(m, H, F, cols, "isan", 4096, budget, False, product="full", reuse_states=False)
+    L = logit_matrix(m, H, F, columns=cols, path="generic")
+    scale = float((L**2).sum())
+    torch.testing.assert_close(old, L @ L.T, rtol=0, atol=1e-13 * scale)
+    for product in ("symmetric", "full"):
+        new = gram_matrix(m, H, F, columns=cols, path="isan", memory_budget=budget, product=product)
+        torch.testing.assert_close(new, old, rtol=0, atol=1e-13 * scale)
+        torch.testing.assert_close(new, new.T, rtol=0, atol=0)
+
+
+def test_downsized_spectra_with_scrambled_lengths_match_dense():
+    m = random_isan(6, 10, 3, generator=4)
+    H, F = _mixed_lengths(m, 48, 48, 2)
+    sp = downsized_spectra(m, H, F, factors=(1, 4), top_k=2, normalize=False, path="isan", memory_budget=30_000)
+    for i, (n_i, m_i) in {1: (48, 48), 4: (24, 24)}.items():
+        dense = torch.linalg.svdvals(logit_matrix(m, H[:n_i], F[:m_i], top_k=2))
+        torch.testing.assert_close(sp[i] ** 2, dense**2, rtol=0, atol=1e-12 * float(dense[0]) ** 2)
+
+
+def test_gram_bad_product_and_huge_n():
+    m = random_isan(4, 6, 2, generator=0)
+    with pytest.raises(ValueError, match=r"product must be one of \('symmetric', 'full'\); got 'syrk'"):
+        gram_matrix(m, [(0,)], [(1,)], product="syrk")
+    with pytest.raises(MemoryError, match=r"\(200000, 200000\) float64 Gram matrix needs about .* GiB.*fewer histories"):
+        gram_matrix(m, [(0,)] * 200_000, [()])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run on the GPU machine)")
+def test_cuda_gram_matches_cpu():
+    m = random_isan(7, 10, 4, generator=3)
+    H, F = _mixed_lengths(m, 40, 30, 1)
+    G = gram_matrix(m, H, F, top_k=3)
+    Gc = gram_matrix(m.to(device="cuda"), H, F, top_k=3)
+    assert Gc.device.type == "cuda" and Gc.dtype == torch.float64
+    torch.testing.assert_close(Gc.cpu(), G, rtol=0, atol=1e-12 * float(G.diagonal().sum()))
