@@ -14,6 +14,7 @@ Exit status: 0 when the run completed (whatever the verdicts; the demo's contrac
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -206,7 +207,9 @@ def cmd_check(args, parser, argv: list[str] | None = None) -> int:
                 from_run, result = done[cid]
                 store.record(run_id, config, result, reused_from=from_run)
             else:
-                result, from_run = run_check(cid, config), None
+                seeds = store.finished_seeds(config, cid) if args.resume else None
+                result, from_run = run_check(cid, config, finished_seeds=seeds, on_seed=functools.partial(
+                    store.record_seed, run_id, config, cid)), None
                 store.record(run_id, config, result)
             results.append((result, from_run))
             export_json(json_path, store)

@@ -5,7 +5,8 @@ the claim finishes (one commit each, so ``kill -9`` loses at most the claim in p
 updates the claims it runs and leaves the others; :meth:`ClaimStore.latest` gives the newest result of
 every claim (the ``checks.json`` export), and :meth:`ClaimStore.finished` the results a ``--resume``
 run may reuse: those of the same *settings* (scale, base seed, seeds per seeded check, model) whose
-verdict is holds, fails or mixed (an *error* or *not-run* is retried).
+verdict is holds, fails or mixed (an *error* or *not-run* is retried). Each seed of a seeded claim is
+stored as it finishes, so a run killed inside a long seeded claim resumes from its next seed.
 
 Schema (component ``"claims"``, version 1), beside the sweep tables in the same database file::
 
@@ -21,6 +22,9 @@ Schema (component ``"claims"``, version 1), beside the sweep tables in the same 
                   reused_from INTEGER,  -- run whose result a --resume run reused, else NULL
                   result TEXT,          -- JSON of ClaimResult.to_dict()
                   PRIMARY KEY (run_id, claim_id))
+    claim_seeds(settings TEXT, claim_id TEXT, seed INTEGER, run_id INTEGER, verdict TEXT,
+                result TEXT,            -- one seed of a seeded claim, stored as it finishes
+                PRIMARY KEY (settings, claim_id, seed))
 """
 
 from __future__ import annotations
@@ -74,6 +78,10 @@ class ClaimStore:
                 "claim_id TEXT NOT NULL, settings TEXT NOT NULL, verdict TEXT NOT NULL, seconds REAL, "
                 "finished TEXT NOT NULL, reused_from INTEGER, result TEXT NOT NULL, PRIMARY KEY (run_id, claim_id))")
             self.conn.execute("CREATE INDEX IF NOT EXISTS claim_results_by_claim ON claim_results (claim_id, settings)")
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS claim_seeds (settings TEXT NOT NULL, claim_id TEXT NOT NULL, seed INTEGER NOT NULL, "
+                "run_id INTEGER NOT NULL REFERENCES claim_runs(run_id), verdict TEXT NOT NULL, result TEXT NOT NULL, "
+                "PRIMARY KEY (settings, claim_id, seed))")
         schema_version(self.conn, "claims", _SCHEMA)
 
     def close(self) -> None:
@@ -96,6 +104,20 @@ class ClaimStore:
                 "INSERT OR REPLACE INTO claim_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, result.id, settings_key(config), result.verdict, result.seconds, _now(), reused_from,
                  json.dumps(result.to_dict(), default=str)))
+
+    def record_seed(self, run_id: int, config: CheckConfig, claim_id: str, seed: int, result: ClaimResult) -> None:
+        """Store one finished seed of a seeded claim (committed at once), so a killed claim resumes per seed."""
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO claim_seeds VALUES (?, ?, ?, ?, ?, ?)",
+                              (settings_key(config), claim_id, int(seed), run_id, result.verdict,
+                               json.dumps(result.to_dict(), default=str)))
+
+    def finished_seeds(self, config: CheckConfig, claim_id: str) -> dict[int, ClaimResult]:
+        """Seed → result of the seeds of ``claim_id`` that finished (holds or fails) under ``config``'s settings."""
+        rows = self.conn.execute(
+            "SELECT seed, result FROM claim_seeds WHERE settings = ? AND claim_id = ? AND verdict IN ('holds', 'fails')",
+            (settings_key(config), claim_id)).fetchall()
+        return {int(r["seed"]): _result_from_dict(json.loads(r["result"])) for r in rows}
 
     def finish_run(self, run_id: int, status: str, wall_s: float) -> None:
         with self.conn:

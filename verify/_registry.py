@@ -21,7 +21,7 @@ import re
 import statistics
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -266,8 +266,15 @@ def check_info(claim_id: str) -> dict:
     return {"seeded": entry.seeded, "rule": entry.rule}
 
 
-def run_check(claim_id: str, config: CheckConfig | None = None) -> ClaimResult:
-    """Run one claim's check (once, or once per seed for a seeded check) and return its result."""
+def run_check(claim_id: str, config: CheckConfig | None = None, *,
+              finished_seeds: Mapping[int, ClaimResult] | None = None,
+              on_seed: Callable[[int, ClaimResult], None] | None = None) -> ClaimResult:
+    """Run one claim's check (once, or once per seed for a seeded check) and return its result.
+
+    For a seeded check, ``finished_seeds`` maps a seed to its result from an earlier, interrupted
+    run of the same settings (reused instead of run again; ``logitrank check --resume``), and
+    ``on_seed(seed, result)`` is called after each seed that ran (to store it at once).
+    """
     _load_checks()
     if claim_id not in LEDGER:
         raise KeyError(f"unknown claim id {claim_id!r}; the ledger has {', '.join(LEDGER)}")
@@ -279,7 +286,15 @@ def run_check(claim_id: str, config: CheckConfig | None = None) -> ClaimResult:
     if not entry.seeded:
         result = _run_once(claim_id, entry, config)
     else:
-        runs = [_run_once(claim_id, entry, replace(config, seed=config.seed + i)) for i in range(config.n_seeds)]
+        runs = []
+        for i in range(config.n_seeds):
+            seed = config.seed + i
+            if finished_seeds is not None and seed in finished_seeds:
+                runs.append(finished_seeds[seed])
+                continue
+            runs.append(_run_once(claim_id, entry, replace(config, seed=seed)))
+            if on_seed is not None:
+                on_seed(seed, runs[-1])
         result = _combine(claim_id, entry, config, runs)
     result.seconds = round(time.perf_counter() - start, 3)
     result.rule = result.rule or entry.rule

@@ -111,7 +111,7 @@ def test_resume_skips_finished_claims_with_the_same_settings(tmp_path, capsys, m
 
     ran = []
     real = _check_cli.run_check
-    monkeypatch.setattr(_check_cli, "run_check", lambda cid, cfg: ran.append(cid) or real(cid, cfg))
+    monkeypatch.setattr(_check_cli, "run_check", lambda cid, cfg, **kw: ran.append(cid) or real(cid, cfg, **kw))
     capsys.readouterr()
     assert main(["check", "T3", "T10", "T4", "--resume", "--json", str(path)]) == 0
     assert ran == ["T4"]
@@ -231,3 +231,36 @@ def test_runs_lists_the_run_records(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["runs", "--store", str(tmp_path / "none.sqlite")])
     assert info.value.code == 2
+
+
+def test_a_seeded_claim_interrupted_between_seeds_resumes_from_its_next_seed(tmp_path, capsys):
+    from logitrank.verify import register
+    from logitrank.verify._registry import unregister
+
+    calls, interrupt_at = [], {"seed": 1}
+
+    @register("SEEDY", seeded=True, statement="a slow seeded claim")
+    def seedy(config):
+        if config.seed == interrupt_at["seed"]:
+            interrupt_at["seed"] = None
+            raise KeyboardInterrupt  # as if the run were stopped inside this seed
+        calls.append(config.seed)
+        return ClaimResult("SEEDY", "holds", figures={"x": float(config.seed) ** 2}, headline="x")
+
+    try:
+        path = tmp_path / "out.json"
+        assert main(["check", "SEEDY", "--seeds", "3", "--json", str(path)]) == 130
+        assert calls == [0]
+        assert main(["check", "SEEDY", "--seeds", "3", "--resume", "--json", str(path)]) == 0
+        assert calls == [0, 1, 2]  # seed 0 was not run again
+        (row,) = json.loads(path.read_text())
+        assert row["verdict"] == "holds" and row["figures"]["x"] == 1.0 and row["spread"]["x"] == [0.0, 4.0]
+        assert [r["setting"]["seed"] for r in row["per_seed"]] == [0, 1, 2]
+        assert main(["check", "SEEDY", "--seeds", "3", "--json", str(tmp_path / "fresh.json")]) == 0
+        fresh = json.loads((tmp_path / "fresh.json").read_text())[0]
+        def same(rows):
+            return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+        assert same(fresh["per_seed"]) == same(row["per_seed"]) and fresh["figures"] == row["figures"]
+    finally:
+        unregister("SEEDY")
