@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["tv_distance", "kl_divergence", "tv_monte_carlo", "tv_estimate", "TVEstimate", "TVPrecisionWarning"]
+__all__ = ["TVEstimate", "TVPrecisionWarning", "kl_divergence", "tv_distance", "tv_estimate", "tv_monte_carlo"]
 
 
 def _check_atol(atol) -> float:
@@ -221,7 +221,7 @@ def tv_estimate(
     asymptotic coverage).
 
     Steps: (1) a pilot of ``pilot`` samples estimates the variance; (2) n is the smallest count
-    whose half-width at the pilot's variance (inflated by 20%) meets ``half_width``, capped at
+    whose half-width at the pilot's variance (inflated by 20%) meets ``half_width``, at least ``pilot`` and at most
     ``max_samples``; (3) n fresh samples give the estimate and its half-width (the pilot only
     chose n, so the bound holds as stated). When the final half-width misses the target (a cap,
     or a pilot that underestimated the variance) a :class:`TVPrecisionWarning` is issued.

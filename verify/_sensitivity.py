@@ -24,7 +24,7 @@ from ._approx_figures import plot_sensitivity
 from ._metrics import tv_distance
 from .sweep import Engine, SweepSpec, build_model, load, run_sweep
 
-__all__ = ["sensitivity_study", "sensitivity_cell", "DEFAULT_VALUES", "DEFAULT_BASE", "DEFAULT_MODEL"]
+__all__ = ["DEFAULT_BASE", "DEFAULT_MODEL", "DEFAULT_VALUES", "sensitivity_cell", "sensitivity_study"]
 
 #: Values swept per parameter (orders of magnitude around the spec's defaults β = 2 and g = ε/(32T²)).
 DEFAULT_VALUES = {

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sweep import SweepSpec, load, plot_sweep, run_sweep
 from .._registry import CheckConfig, ClaimResult, register
+from ..sweep import SweepSpec, load, plot_sweep, run_sweep
 
 #: the largest exponent k in TV/ε_avg ∝ d^k read as "no polynomial dependence on d" (fixed before any run)
 MAX_EXPONENT = 0.5

@@ -76,7 +76,7 @@ def _cmd_run(args, parser) -> int:
         spec = load_spec(args.spec)
         engine = Engine(jobs=args.jobs, backend=args.backend, scheduler=args.scheduler, threads=args.threads,
                         retry_failed=not args.no_retry)
-    except (ValueError, FileNotFoundError) as err:
+    except (TypeError, ValueError, FileNotFoundError) as err:
         parser.error(str(err))
     total = sum(len(c.seeds) for c in spec.cells())
     counts = {"done": 0, "failed": 0, "cached": 0}

@@ -24,7 +24,7 @@ from ._spec import SweepSpec
 from ._store import finished, open_store, register_sweep, write_row
 from ._tasks import resolve_task
 
-__all__ = ["Engine", "SweepRun", "run_sweep", "SweepCellWarning"]
+__all__ = ["Engine", "SweepCellWarning", "SweepRun", "run_sweep"]
 
 
 class SweepCellWarning(UserWarning):
@@ -103,7 +103,7 @@ def _run_cell(fn: Callable, config: Mapping, cell: str, seed_index: int, seed: i
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             metrics, status, error = _clean_metrics(fn(dict(config), seed)), "done", None
-    except Exception as err:  # a failing cell is recorded; the sweep goes on
+    except Exception as err:  # noqa: BLE001 - a failing cell is recorded; the sweep goes on
         tb = traceback.extract_tb(err.__traceback__)
         where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
         metrics, status, error = None, "failed", f"{type(err).__name__}: {err}{where}"

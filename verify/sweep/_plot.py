@@ -10,7 +10,7 @@ import numpy as np
 from .._figures import save_figure
 from .._style import finish, paper_figure, paper_style
 
-__all__ = ["plot_sweep", "filter_rows"]
+__all__ = ["filter_rows", "plot_sweep"]
 
 
 def _spans_decades(values) -> bool:

@@ -36,7 +36,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["SweepSpec", "Cell", "load_spec", "expand_grid", "cell_hash", "cell_seeds"]
+__all__ = ["Cell", "SweepSpec", "cell_hash", "cell_seeds", "expand_grid", "load_spec"]
 
 SPEC_KEYS = ("name", "task", "seeds", "seed", "grid", "fixed", "description")
 _MAX_SEEDS = 1000
@@ -49,7 +49,7 @@ def _check_value(where: str, value):
     if isinstance(value, np.generic):
         value = value.item()
     if not isinstance(value, _Scalar):
-        raise ValueError(f"{where} must be a number, bool or string; got {type(value).__name__} {value!r}")
+        raise TypeError(f"{where} must be a number, bool or string; got {type(value).__name__} {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where} must be finite; got {value!r}")
     return value
@@ -85,7 +85,7 @@ def expand_grid(grid, fixed: Mapping | None = None) -> tuple[dict, ...]:
     """
     fixed = {} if fixed is None else fixed
     if not isinstance(fixed, Mapping):
-        raise ValueError(f"fixed must be a table (dict) of values; got {type(fixed).__name__}")
+        raise TypeError(f"fixed must be a table (dict) of values; got {type(fixed).__name__}")
     fixed = {_check_key("fixed", k): _check_value(f"fixed.{k}", v) for k, v in fixed.items()}
     parts = [grid] if isinstance(grid, Mapping) else grid
     if isinstance(parts, (str, bytes)) or not isinstance(parts, Sequence) or not parts:
@@ -95,7 +95,7 @@ def expand_grid(grid, fixed: Mapping | None = None) -> tuple[dict, ...]:
     for i, part in enumerate(parts):
         where = "grid" if isinstance(grid, Mapping) else f"grid[{i}]"
         if not isinstance(part, Mapping):
-            raise ValueError(f"{where} must be a table (dict) of lists; got {type(part).__name__}")
+            raise TypeError(f"{where} must be a table (dict) of lists; got {type(part).__name__}")
         axes = []
         for key, values in part.items():
             _check_key(where, key)
@@ -193,7 +193,7 @@ class SweepSpec:
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ValueError(f"{key} must be an int in [{lo}, {hi}]; got {v!r}")
         if not isinstance(self.description, str):
-            raise ValueError(f"description must be a string; got {type(self.description).__name__}")
+            raise TypeError(f"description must be a string; got {type(self.description).__name__}")
         object.__setattr__(self, "_cells", expand_grid(self.grid, self.fixed))
         object.__setattr__(self, "fixed", {k: _plain(v) for k, v in dict(self.fixed).items()})
         object.__setattr__(self, "grid", _plain(self.grid))
@@ -214,7 +214,7 @@ class SweepSpec:
     def from_dict(cls, data: Mapping, *, source: str = "spec") -> SweepSpec:
         """Validate a parsed spec table: unknown or missing keys are named with the allowed ones."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"{source} must be a table; got {type(data).__name__}")
+            raise TypeError(f"{source} must be a table; got {type(data).__name__}")
         unknown = [k for k in data if k not in SPEC_KEYS]
         if unknown:
             raise ValueError(f"{source}: unknown key(s) {unknown}; allowed keys are {list(SPEC_KEYS)}")
@@ -224,8 +224,8 @@ class SweepSpec:
                              f"(allowed keys {list(SPEC_KEYS)})")
         try:
             return cls(**dict(data))
-        except ValueError as err:
-            raise ValueError(f"{source}: {err}") from None
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{source}: {err}") from None
 
 
 def load_spec(path: str | Path) -> SweepSpec:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .._store import connect, provenance_json, schema_version
 
-__all__ = ["open_store", "write_row", "finished", "load", "sweep_names", "summarize"]
+__all__ = ["finished", "load", "open_store", "summarize", "sweep_names", "write_row"]
 
 SCHEMA_VERSION = 1
 _SCHEMA = """

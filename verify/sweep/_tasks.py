@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-__all__ = ["TASKS", "FAMILIES", "resolve_task", "task_ref", "build_model", "sub_seed"]
+__all__ = ["FAMILIES", "TASKS", "build_model", "resolve_task", "sub_seed", "task_ref"]
 
 Task = Callable[[Mapping, int], Mapping]
 
@@ -217,7 +217,7 @@ def spectrum(config: Mapping, seed: int) -> dict:
     from logitrank.algorithms import avg_kl_to_rank, fit_power_law, level_logit_matrix
     from logitrank.synth import approx_rank_error
 
-    family, p = _family(config)
+    _, p = _family(config)
     _, model = build_model(config, seed)
     T, V = model.horizon, model.vocab_size
     t = int(config.get("level", T // 2))
@@ -297,5 +297,5 @@ def resolve_task(task: str | Callable) -> Task:
         if obj is None:
             raise ValueError(f"task {task!r}: module {module!r} has no attribute {name!r}")
     if not callable(obj):
-        raise ValueError(f"task {task!r} is not callable")
+        raise TypeError(f"task {task!r} is not callable")
     return obj
