@@ -258,6 +258,9 @@ class ApproxLearnReport:
         η per level (0 at level 1) and the largest relative residual of a held-out row.
     lp_solves, lp_infeasible : int
         Distinct chain LPs solved during validation over all epochs, and those infeasible.
+    lp_cold_restarts : int
+        LPs that HiGHS redid from scratch after failing from the previous basis (the answer is the
+        cold solve's, so this is not a fallback of the result; reported for transparency).
     dropped_epochs : list of int
         Epochs dropped because some validation LP was infeasible (spec step 3).
     max_gaps : list of float, one per epoch
@@ -318,6 +321,7 @@ class ApproxLearnReport:
     failure: str = ""
     max_slacks: list = field(default_factory=list)
     spanner_fallbacks: list = field(default_factory=list)
+    lp_cold_restarts: int = 0
     settings: ApproxSettings | None = None
 
     @property
@@ -359,6 +363,7 @@ class _Run:
     spanner_fallbacks: list = field(default_factory=list)
     lp_solves: int = 0
     lp_infeasible: int = 0
+    lp_cold_restarts: int = 0
     lp_seconds: float = 0.0
 
 
@@ -602,6 +607,7 @@ def learn_approx(
         coefs, worst_slack = _solve_chains(sampler, paths)  # 3.
         run.lp_solves += sampler.lp_solves
         run.lp_infeasible += sampler.lp_infeasible
+        run.lp_cold_restarts += sampler.lp_cold_restarts
         run.lp_seconds += sampler.lp_seconds
         run.max_slacks.append(worst_slack)
         if coefs is None:
@@ -633,7 +639,7 @@ def _finish(run, settings, plan, accepted, epoch, last, validated, counter, cach
         n_spanner=plan.n_spanner, n_heldout=plan.n_heldout, witness_rule=settings.witness_rule,
         witnesses_per_epoch=settings.witnesses_per_epoch, lp_seconds=run.lp_seconds,
         seconds=time.perf_counter() - start, failure=failure, max_slacks=run.max_slacks,
-        spanner_fallbacks=run.spanner_fallbacks, settings=settings,
+        spanner_fallbacks=run.spanner_fallbacks, lp_cold_restarts=run.lp_cold_restarts, settings=settings,
     )
     if not accepted:
         warnings.warn(f"learn_approx: {failure}", ApproxNotAcceptedWarning, stacklevel=3)

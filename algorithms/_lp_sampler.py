@@ -263,6 +263,11 @@ class LPSampler(LogitModel):
         return Chain.from_arrays(P, Q, Z, root)
 
     @property
+    def lp_cold_restarts(self) -> int:
+        """Solves that HiGHS could not finish from the previous basis and redid from scratch (highs path)."""
+        return sum(getattr(lp, "cold_restarts", 0) for lp in self._problems.values())
+
+    @property
     def spanner_sizes(self) -> list[int]:
         """m_s for s = 1 … T − 1."""
         return [len(L.histories) for L in self.levels]
