@@ -151,6 +151,7 @@ _USER_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 #: entry-point group whose modules are imported to register claims of their own
 ENTRY_POINT_GROUP = "logitrank.claims"
 _ENTRY_POINTS_LOADED = False
+_LOADED_FILES: set[str] = set()
 
 
 class PluginWarning(UserWarning):
@@ -235,13 +236,20 @@ def load_plugin(spec: str) -> None:
             path = Path(spec)
             if not path.is_file():
                 raise ValueError(f"plugin file {spec!r} does not exist")
+            if str(path.resolve()) in _LOADED_FILES:
+                return  # loaded once per process, like an imported module
             name = f"logitrank_plugin_{re.sub(r'[^A-Za-z0-9_]', '_', path.stem)}"
             mod_spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(mod_spec)
             import sys
 
             sys.modules[name] = module
-            mod_spec.loader.exec_module(module)
+            try:
+                mod_spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(name, None)
+                raise
+            _LOADED_FILES.add(str(path.resolve()))
         else:
             importlib.import_module(spec)
     except ValueError:
