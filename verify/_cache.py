@@ -89,7 +89,7 @@ def matrix_key(model, histories, futures, columns: torch.Tensor | None) -> str:
 def _checksum(t: torch.Tensor) -> str:
     """sha256 of the tensor's raw bytes (any dtype, bfloat16 included)."""
     flat = t.detach().to("cpu").contiguous().reshape(-1)
-    return hashlib.sha256(flat.view(torch.uint8).numpy().tobytes()).hexdigest()
+    return hashlib.sha256(flat.view(torch.uint8).numpy()).hexdigest()  # hashes the buffer in place, no copy
 
 
 def _save_chunk(path: Path, key: str, start: int, end: int, part: torch.Tensor) -> None:
