@@ -32,7 +32,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["Chain", "HighsChainLP", "CvxpyChainLP", "LP_SOLVERS", "DEFAULT_SOLVER_OPTIONS", "quiet_highs"]
+__all__ = ["DEFAULT_SOLVER_OPTIONS", "LP_SOLVERS", "Chain", "CvxpyChainLP", "HighsChainLP", "quiet_highs"]
 
 #: Solvers of the chain LP: "highs" (highspy, model kept alive) and "cvxpy" (the reference path).
 LP_SOLVERS = ("highs", "cvxpy")
@@ -108,7 +108,7 @@ class Chain:
 
     @classmethod
     def from_arrays(cls, P: dict, Q: dict, Z: dict, root: np.ndarray) -> Chain:
-        fz = lambda d: MappingProxyType({k: (None if v is None else _frozen(v)) for k, v in d.items()})  # noqa: E731
+        fz = lambda d: MappingProxyType({k: (None if v is None else _frozen(v)) for k, v in d.items()})
         return cls(fz(P), fz(Q), fz(Z), _frozen(root))
 
     def lp_size(self, t: int) -> tuple[int, int]:

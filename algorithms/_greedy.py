@@ -22,7 +22,7 @@ from logitrank.synth import MAX_ENUMERATION, LogitModel
 
 from ._lp_sampler import LPSampler
 
-__all__ = ["greedy_maps", "greedy_coefficients", "GreedySampler", "greedy_sampler"]
+__all__ = ["GreedySampler", "greedy_coefficients", "greedy_maps", "greedy_sampler"]
 
 
 #: sampler → its maps; weak keys, so the memo never keeps a sampler alive nor touches its attributes.

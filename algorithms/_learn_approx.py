@@ -32,8 +32,13 @@ from ._lp_sampler import ON_INFEASIBLE, LevelData, LPSampler, _check_slack_tol, 
 from ._query_cache import QueryCache
 
 __all__ = [
-    "learn_approx", "ApproxSettings", "ApproxLearnReport", "ApproxNotAcceptedWarning",
-    "default_threshold", "default_n_validation", "default_slack_tol",
+    "ApproxLearnReport",
+    "ApproxNotAcceptedWarning",
+    "ApproxSettings",
+    "default_n_validation",
+    "default_slack_tol",
+    "default_threshold",
+    "learn_approx",
 ]
 
 WITNESS_RULES = ("first", "largest")
@@ -180,7 +185,7 @@ class ApproxSettings:
     solver_options: Mapping | None = None
 
     def __post_init__(self):
-        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        put = lambda name, value: object.__setattr__(self, name, value)
         put("rank", check_int("rank", self.rank, minimum=1))
         put("epsilon", check_real("epsilon", self.epsilon, low=0.0, high=1.0, low_open=True, high_open=True))
         put("beta", check_real("beta", self.beta, low=1.0))
@@ -435,7 +440,7 @@ def _validate(cache, sampler: LPSampler, paths: torch.Tensor, coefs: dict, hats,
 
     Returns (candidates as (u, t, s, r, a, gap, word) in the fixed order (u, t, s, r, a), largest gap).
     """
-    n, T = paths.shape
+    T = paths.shape[1]
     L = max(1, T - 1)
     found, worst = [], 0.0
     for s in range(2, L + 1):
@@ -480,8 +485,8 @@ def _add_witnesses(run: _Run, epoch: int, candidates: list, settings: ApproxSett
 def _failure(run: _Run, K: int, g: float, returned_validated_lps: bool) -> str:
     """The non-convergence signature in words."""
     last_gap = next((x for x in reversed(run.max_gaps) if not math.isnan(x)), float("nan"))
-    parts = [f"non-convergence: no epoch passed validation in K={K} epochs; {len(run.dropped)} dropped for "
-             f"infeasible LPs (LP infeasibility rate {run.lp_infeasible / max(run.lp_solves, 1):.3g})"]
+    parts = [(f"non-convergence: no epoch passed validation in K={K} epochs; {len(run.dropped)} dropped for "
+              f"infeasible LPs (LP infeasibility rate {run.lp_infeasible / max(run.lp_solves, 1):.3g})")]
     if run.spanner_fallbacks:
         parts.append(f"{len(run.spanner_fallbacks)} spanner level(s) replaced by a zero row (epoch, level) "
                      f"{run.spanner_fallbacks[:4]}")

@@ -32,8 +32,15 @@ from ._chain_lp import DEFAULT_SOLVER_OPTIONS, LP_SOLVERS, Chain, CvxpyChainLP, 
 from ._dist_spanner import word_rows
 
 __all__ = [
-    "lp_sampler", "LPSampler", "LevelData", "Reconstruction", "InfeasibleLPError", "UniformFallbackWarning",
-    "extended_words", "Chain", "LP_SOLVERS",
+    "LP_SOLVERS",
+    "Chain",
+    "InfeasibleLPError",
+    "LPSampler",
+    "LevelData",
+    "Reconstruction",
+    "UniformFallbackWarning",
+    "extended_words",
+    "lp_sampler",
 ]
 
 Word = tuple[int, ...]

@@ -19,7 +19,7 @@ from logitrank.synth import all_sequences, approx_rank_error, perturbed, power_l
 from logitrank.verify import tv_distance
 
 EPS = 0.1
-LEARNER = dict(n_validation=16, n_spanner=32, epochs=6)  # B1's quick learner
+LEARNER = {"n_validation": 16, "n_spanner": 32, "epochs": 6}  # B1's quick learner
 SEEDS = (0, 1, 2)
 
 

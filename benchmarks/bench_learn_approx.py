@@ -102,7 +102,7 @@ _STEPS = {  # cProfile function name → step of learn_approx
 def table_profile(solvers, quick: bool) -> None:
     V, T, d, xi = 4, 8, 4, 1e-3
     model = perturbed(random_isan(V, T, d, generator=0), xi, generator=0)
-    kw = dict(n_validation=16, n_spanner=64) if quick else {}
+    kw = {"n_validation": 16, "n_spanner": 64} if quick else {}
     print(f"\n2. profile of learn_approx on the theorist's cell V={V} T={T} d={d} ξ={xi:g} (rank {d}, ε = 0.1, "
           f"{'n_validation=16, n_spanner=64' if quick else 'default settings'})")
     for solver in solvers:

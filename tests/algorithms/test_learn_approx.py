@@ -28,7 +28,7 @@ from logitrank.verify import tv_distance
 # simplex LU solves to float64 rounding (logit errors ~1e-13 measured), so TV stays below ~1e-13;
 # a missed future direction costs TV of order 1e-2. 1e-9 separates the two with room on both sides.
 TV_TOL = 1e-9
-SMALL = dict(n_validation=12, n_spanner=24, n_heldout=24)
+SMALL = {"n_validation": 12, "n_spanner": 24, "n_heldout": 24}
 
 
 def _enumerated(model):
@@ -92,7 +92,7 @@ def test_a_rank_cap_below_the_true_rank_still_returns_a_distribution(model):
 def test_non_convergence_is_reported_not_hidden():
     model = perturbed(random_isan(3, 5, 2, generator=0), 0.05, generator=0)
     with pytest.warns(ApproxNotAcceptedWarning, match=r"non-convergence: no epoch passed validation in K=3"):
-        learned, rep = learn_approx(model, rank=2, epsilon=0.1, threshold=1e-4, epochs=3, generator=0, **SMALL)
+        _, rep = learn_approx(model, rank=2, epsilon=0.1, threshold=1e-4, epochs=3, generator=0, **SMALL)
     assert not rep.accepted and rep.epochs == 3
     assert rep.failure.startswith("non-convergence: no epoch passed validation in K=3 epochs")
     assert sum(rep.witnesses) + len(rep.dropped_epochs) == 3 and len(rep.max_gaps) == 3
@@ -118,7 +118,7 @@ def test_same_seed_same_learner():
     assert a.witness_log == b.witness_log and a.queries == b.queries and a.max_gaps == b.max_gaps
 
 
-REPRO = dict(rank=3, epsilon=0.1, n_validation=16, n_spanner=32, epochs=6, generator=100)
+REPRO = {"rank": 3, "epsilon": 0.1, "n_validation": 16, "n_spanner": 32, "epochs": 6, "generator": 100}
 
 
 def _repro_model():
@@ -205,24 +205,24 @@ def test_defaults():
 
 
 BAD = [
-    (dict(beta=0.5), ValueError, r"beta must lie in \[1.0, inf\]; got 0.5"),
-    (dict(rank=0), ValueError, r"rank must be >= 1; got 0"),
-    (dict(rank=1.5), TypeError, r"rank must be an integer; got 1.5"),
-    (dict(threshold=0.0), ValueError, r"threshold must lie in \(0.0, inf\]; got 0.0"),
-    (dict(threshold=-1.0), ValueError, r"threshold must lie in \(0.0, inf\]; got -1.0"),
-    (dict(epsilon=0.0), ValueError, r"epsilon must lie in \(0.0, 1.0\); got 0.0"),
-    (dict(epochs=0), ValueError, r"epochs must be >= 1; got 0"),
-    (dict(n_validation=0), ValueError, r"n_validation must be >= 1; got 0"),
-    (dict(slack_tol=-1e-3), ValueError, r"slack_tol must lie in \[0.0, inf\]; got -0.001"),
-    (dict(witness_rule="last"), ValueError, r"witness_rule must be one of \('first', 'largest'\); got 'last'"),
-    (dict(witnesses_per_epoch="all"), ValueError, r"witnesses_per_epoch must be one of \('one', 'per_level'\)"),
-    (dict(generator=None), TypeError, r"generator must be a torch.Generator or an int seed"),
-    (dict(solver="glpk"), ValueError, r"solver must be one of \('highs', 'cvxpy'\); got 'glpk'"),
-    (dict(on_infeasible="skip"), ValueError, r"on_infeasible must be one of \('uniform', 'raise'\); got 'skip'"),
-    (dict(tol=0.0), ValueError, r"tol must lie in \(0.0, inf\]; got 0.0"),
-    (dict(solver_options=[1]), TypeError, r"solver_options must be a mapping of HiGHS options; got list"),
-    (dict(n_spanners=3), TypeError, r"unexpected keyword\(s\) \['n_spanners'\]"),
-    (dict(settings=dict(rank=1)), TypeError, r"settings must be an ApproxSettings; got dict"),
+    ({"beta": 0.5}, ValueError, r"beta must lie in \[1.0, inf\]; got 0.5"),
+    ({"rank": 0}, ValueError, r"rank must be >= 1; got 0"),
+    ({"rank": 1.5}, TypeError, r"rank must be an integer; got 1.5"),
+    ({"threshold": 0.0}, ValueError, r"threshold must lie in \(0.0, inf\]; got 0.0"),
+    ({"threshold": -1.0}, ValueError, r"threshold must lie in \(0.0, inf\]; got -1.0"),
+    ({"epsilon": 0.0}, ValueError, r"epsilon must lie in \(0.0, 1.0\); got 0.0"),
+    ({"epochs": 0}, ValueError, r"epochs must be >= 1; got 0"),
+    ({"n_validation": 0}, ValueError, r"n_validation must be >= 1; got 0"),
+    ({"slack_tol": -1e-3}, ValueError, r"slack_tol must lie in \[0.0, inf\]; got -0.001"),
+    ({"witness_rule": "last"}, ValueError, r"witness_rule must be one of \('first', 'largest'\); got 'last'"),
+    ({"witnesses_per_epoch": "all"}, ValueError, r"witnesses_per_epoch must be one of \('one', 'per_level'\)"),
+    ({"generator": None}, TypeError, r"generator must be a torch.Generator or an int seed"),
+    ({"solver": "glpk"}, ValueError, r"solver must be one of \('highs', 'cvxpy'\); got 'glpk'"),
+    ({"on_infeasible": "skip"}, ValueError, r"on_infeasible must be one of \('uniform', 'raise'\); got 'skip'"),
+    ({"tol": 0.0}, ValueError, r"tol must lie in \(0.0, inf\]; got 0.0"),
+    ({"solver_options": [1]}, TypeError, r"solver_options must be a mapping of HiGHS options; got list"),
+    ({"n_spanners": 3}, TypeError, r"unexpected keyword\(s\) \['n_spanners'\]"),
+    ({"settings": {"rank": 1}}, TypeError, r"settings must be an ApproxSettings; got dict"),
 ]
 
 

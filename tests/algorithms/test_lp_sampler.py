@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from logitrank.algorithms import (
     InfeasibleLPError,
     LPSampler,
-    barycentric_spanner,
     UniformFallbackWarning,
+    barycentric_spanner,
     extended_words,
     greedy_coefficients,
     greedy_sampler,
@@ -54,7 +54,7 @@ def test_exact_rank_lp_is_feasible_in_the_box_and_exact(model):
     s = lp_sampler(model, histories, hats)
     assert tv_distance(model.distribution(), s.distribution()) <= TV_TOL
     assert s.lp_infeasible == 0 and s.fallback_prefixes == 0
-    for key, sol in s._solutions.items():
+    for sol in s._solutions.values():
         assert sol.feasible and sol.slack_max <= 1e-9
         assert all(float(c.abs().max()) <= 2.0 + BOX_TOL for c in sol.coefficients)
 
@@ -144,7 +144,7 @@ def test_highs_and_cvxpy_paths_agree_when_the_chain_is_overdetermined():
     model = perturbed(random_isan(3, 5, 2, generator=3), 0.05, generator=3)
     hats = [_words(3, min(2, 5 - s + 1)) for s in range(1, 6)]
     histories = [[()], [(0,), (1,)], [(0, 0), (1, 2)], [(0, 1, 2), (2, 2, 1)]]
-    a, b, pa, pb = _both_paths(model, histories, hats, slack_tol=math.inf)
+    a, b, _, _ = _both_paths(model, histories, hats, slack_tol=math.inf)
     assert a.lp_solves == b.lp_solves == 3 + 9 + 27  # one LP per y_{1:t−1}, t = 2 … 4
     slacks = sorted(sa.slack_total for sa in a._solutions.values())
     assert slacks[len(slacks) // 2] > 1e-4  # really overdetermined (the median prefix has slack)
@@ -207,7 +207,7 @@ def _overdetermined(on_infeasible):
 
 
 def test_infeasible_prefixes_fall_back_to_uniform_and_are_counted():
-    model, s = _overdetermined("uniform")
+    _, s = _overdetermined("uniform")
     with pytest.warns(UniformFallbackWarning, match=r"answered with uniform next tokens"):
         p = s.distribution()
     assert abs(float(p.sum()) - 1) < 1e-12
@@ -239,15 +239,15 @@ def _good():
 
 
 BAD = [
-    (dict(beta=0.5), ValueError, r"beta must lie in \[1.0, inf\]; got 0.5"),
-    (dict(slack_tol=-1.0), ValueError, r"slack_tol must lie in \[0.0, inf\]; got -1.0"),
-    (dict(on_infeasible="skip"), ValueError, r"on_infeasible must be one of \('uniform', 'raise'\); got 'skip'"),
-    (dict(solver="scipy"), ValueError, r"solver must be one of \('highs', 'cvxpy'\); got 'scipy'"),
-    (dict(histories=[[(0,)], [(0,)]]), ValueError, r"histories\[0\] must be \[\(\)\]"),
-    (dict(histories=[[()]]), ValueError, r"need histories for levels 1 … max\(1, T − 1\) = 2"),
-    (dict(futures=[[(0,)], [(0,), (1,)], [(0,), (1,)]]), ValueError, r"F̂_1\) must contain every single token; missing \[1\]"),
-    (dict(futures=[[(0,), (1,)], [(0,), (1,)], [(0,), (1,), (0, 0)]]), ValueError, r"do not fit level 3"),
-    (dict(histories=[[()], [(0, 1)]]), ValueError, r"histories\[1\] must be a non-empty list of tuples of length 1"),
+    ({"beta": 0.5}, ValueError, r"beta must lie in \[1.0, inf\]; got 0.5"),
+    ({"slack_tol": -1.0}, ValueError, r"slack_tol must lie in \[0.0, inf\]; got -1.0"),
+    ({"on_infeasible": "skip"}, ValueError, r"on_infeasible must be one of \('uniform', 'raise'\); got 'skip'"),
+    ({"solver": "scipy"}, ValueError, r"solver must be one of \('highs', 'cvxpy'\); got 'scipy'"),
+    ({"histories": [[(0,)], [(0,)]]}, ValueError, r"histories\[0\] must be \[\(\)\]"),
+    ({"histories": [[()]]}, ValueError, r"need histories for levels 1 … max\(1, T − 1\) = 2"),
+    ({"futures": [[(0,)], [(0,), (1,)], [(0,), (1,)]]}, ValueError, r"F̂_1\) must contain every single token; missing \[1\]"),
+    ({"futures": [[(0,), (1,)], [(0,), (1,)], [(0,), (1,), (0, 0)]]}, ValueError, r"do not fit level 3"),
+    ({"histories": [[()], [(0, 1)]]}, ValueError, r"histories\[1\] must be a non-empty list of tuples of length 1"),
 ]
 
 
@@ -281,13 +281,14 @@ def test_the_lp_sampler_does_not_import_the_greedy_baseline():
     """The greedy baseline reads the sampler's public chain; the dependency runs one way only."""
     import ast
     import importlib
+    from pathlib import Path
 
     for name, forbidden in (("_lp_sampler", "_greedy"), ("_chain_lp", "_greedy"), ("_chain_lp", "_lp_sampler")):
         module = importlib.import_module(f"logitrank.algorithms.{name}")
-        tree = ast.parse(open(module.__file__, encoding="utf-8").read())
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         assert not any(m.endswith(forbidden) for m in imported), (name, imported)
-    greedy = ast.parse(open(importlib.import_module("logitrank.algorithms._greedy").__file__, encoding="utf-8").read())
+    greedy = ast.parse(Path(importlib.import_module("logitrank.algorithms._greedy").__file__).read_text(encoding="utf-8"))
     private = {node.attr for node in ast.walk(greedy) if isinstance(node, ast.Attribute) and node.attr.startswith("_")
                and not node.attr.startswith("__")}
     assert private == set(), private  # no sampler privates read or patched

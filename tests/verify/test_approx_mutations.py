@@ -15,7 +15,7 @@ def small_b1(monkeypatch, tmp_path):
     two sizes (1e-6 is inside the judged regime 2βd·ε_avg <= g), one power-law model."""
     monkeypatch.setitem(approx_claims._B1, "quick", {
         "exact": [(3, 5, 3)], "perturbed": [(3, 5, 3)], "eps": [1e-6, 1e-3], "power_law": [(2, 5, 4, 1.0, [2])],
-        "learner": dict(n_validation=16, n_spanner=32, epochs=6)})
+        "learner": {"n_validation": 16, "n_spanner": 32, "epochs": 6}})
     return CheckConfig(scale="quick", out_dir=str(tmp_path))
 
 

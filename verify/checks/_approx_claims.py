@@ -63,10 +63,10 @@ def _fit_slope(x, y) -> float:
 # -- B1 ---------------------------------------------------------------------------------------
 _B1 = {
     "quick": {"exact": [(3, 5, 3), (2, 6, 2)], "perturbed": [(3, 5, 3)], "eps": [1e-6, 1e-5, 1e-3, 1e-2],
-              "power_law": [(2, 5, 4, 1.0, [2])], "learner": dict(n_validation=16, n_spanner=32, epochs=6)},
+              "power_law": [(2, 5, 4, 1.0, [2])], "learner": {"n_validation": 16, "n_spanner": 32, "epochs": 6}},
     "full": {"exact": [(3, 6, 3), (2, 8, 3), (4, 5, 4)], "perturbed": [(3, 4, 3), (3, 5, 3), (3, 6, 3)],
              "eps": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], "power_law": [(2, 6, 8, 1.0, [2, 4, 6]), (4, 4, 8, 0.5, [2, 4, 6])],
-             "learner": dict(n_validation=32, n_spanner=64, epochs=12)},
+             "learner": {"n_validation": 32, "n_spanner": 64, "epochs": 12}},
 }
 
 
@@ -161,7 +161,7 @@ _B2 = {
     "quick": {"exact": (2, 5, [1, 2, 3]), "seeds": 1, "power_law": (2, 5, 8, 1.0, [2, 4]), "g": 0.01, "epochs": 6},
     "full": {"exact": (2, 7, [1, 2, 3, 4, 5]), "seeds": 3, "power_law": (3, 6, 8, 1.0, [2, 4, 6, 8]), "g": 0.01, "epochs": 20},
 }
-_B2_LEARNER = dict(n_validation=16, n_spanner=32, witnesses_per_epoch="per_level")
+_B2_LEARNER = {"n_validation": 16, "n_spanner": 32, "witnesses_per_epoch": "per_level"}
 
 
 @register("B2", seeded=True, rule=(
@@ -312,8 +312,8 @@ def check_b3(config: CheckConfig) -> ClaimResult:
 
 # -- B4 ---------------------------------------------------------------------------------------
 _B4 = {
-    "quick": {"V": 3, "runs": [(2, 4), (2, 5), (2, 6), (2, 7), (3, 4), (3, 5)], "learner": dict(n_validation=16, n_spanner=32)},
-    "full": {"V": 3, "runs": [(d, T) for d in (2, 3, 4) for T in (4, 5, 6, 7, 8)], "learner": dict(n_validation=32, n_spanner=64)},
+    "quick": {"V": 3, "runs": [(2, 4), (2, 5), (2, 6), (2, 7), (3, 4), (3, 5)], "learner": {"n_validation": 16, "n_spanner": 32}},
+    "full": {"V": 3, "runs": [(d, T) for d in (2, 3, 4) for T in (4, 5, 6, 7, 8)], "learner": {"n_validation": 32, "n_spanner": 64}},
 }
 
 
