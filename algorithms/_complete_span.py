@@ -132,9 +132,18 @@ def _new_rows(rows: torch.Tensor, known: set[Word]) -> torch.Tensor:
 
 
 def _row_space(M: torch.Tensor, tol: float) -> torch.Tensor:
-    """Orthonormal basis (r, m) of the row space of M (float64), singular values above tol."""
+    """Orthonormal basis (r, m) of the row space of M (k, m), singular values above tol.
+
+    For a wide M (k < m) the SVD is taken of the (k, k) factor R of Mᵀ = Q R (Householder QR, backward
+    stable): M = Rᵀ Qᵀ has the singular values of R and right singular vectors Q·U, at O(m·k²)
+    instead of the full SVD's larger constant.
+    """
     if M.shape[0] == 0:
         return M.new_zeros(0, M.shape[1])
+    if 2 * M.shape[0] <= M.shape[1]:
+        Qm, R = torch.linalg.qr(M.T)  # (m, k), (k, k)
+        U, S, _ = torch.linalg.svd(R, full_matrices=False)  # R = U S Vᵀ: M = V S (Qm U)ᵀ
+        return (Qm @ U[:, : int((S > tol).sum())]).T
     _, S, Vh = torch.linalg.svd(M, full_matrices=False)
     return Vh[: int((S > tol).sum())]
 
@@ -167,12 +176,12 @@ def _pick_future(
         err = row - coef.T @ basis  # (1, m): what the basis cannot explain from F_t's fit
         per_future = err.view(len(columns), V).norm(dim=1)  # (|columns|,) future-major blocks
         pos = {f: j for j, f in enumerate(columns)}
-        gain = [float(per_future[pos[f]]) for f in new_futures]
+        gain = per_future[torch.tensor([pos[f] for f in new_futures], dtype=torch.long)].tolist()
     else:
         gain = [0.0] * len(new_futures)
-    stacked = torch.cat([basis, row])  # (k(+1), m)
     for j in sorted(range(len(new_futures)), key=lambda j: -gain[j]):
-        trial = stacked[:, torch.cat([f_cols, _future_columns(columns, [new_futures[j]], V)])]
+        cols = torch.cat([f_cols, _future_columns(columns, [new_futures[j]], V)])
+        trial = torch.cat([basis[:, cols], row[:, cols]])  # (k(+1), (|F_t|+1)·V)
         if _rank(trial, tol) > rank_F:
             return new_futures[j]
     return None

@@ -87,7 +87,7 @@ def complete_level_blocks(
     found: list[tuple[Word | None, Word | None]] = []
     rejected, running = 0, 0.0
     tol_full = rank_tol * norm_full
-    Q_full = _row_space(basis, tol_full) if sketched else None  # (r, m·V)
+    Q_full = _Rows(_row_space(basis, tol_full)) if sketched else None  # (r, m·V), grown in place
     tol = tol_full
     for c0, c1 in _chunks(n_struct, n_total, chunk, structured_first=sketched):
         parts = []
@@ -131,7 +131,8 @@ def complete_level_blocks(
                 row = full[a : a + 1]
                 if sketched:
                     tol_c = rank_tol * max(norm_full, float(row.norm()))
-                    r_full = row - (row @ Q_full.T) @ Q_full  # (1, m·V)
+                    Qf = Q_full.view()
+                    r_full = row - (row @ Qf.T) @ Qf  # (1, m·V)
                     margin = float(r_full.norm()) / tol_c
                     if margin <= 1.0:  # seen on the sketch only: not for exact logits
                         rejected, broke = rejected + 1, True
@@ -148,7 +149,7 @@ def complete_level_blocks(
                 basis = buf[: basis.shape[0] + 1]
                 basis_S = torch.cat([basis_S, rows[i : i + 1]])
                 if sketched:
-                    Q_full = _add_direction(Q_full, r_full[0])
+                    Q_full.append(_direction(Q_full.view(), r_full[0]))
                 if f is not None:
                     F.append(f)
                     queries.kept[t].add(f)
@@ -200,11 +201,29 @@ def _full_rows(queries: SpanQueries, t: int, hs: list[Word], cached: list[bool],
     return out
 
 
-def _add_direction(Q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """Append the normalised r (m,), re-orthogonalised against Q (k, m): → (k+1, m)."""
+class _Rows:
+    """A (k, m) matrix that grows by appended rows without copying it each time (capacity doubles)."""
+
+    def __init__(self, M: torch.Tensor):
+        self._buf, self._k = M, M.shape[0]
+
+    def view(self) -> torch.Tensor:
+        return self._buf[: self._k]
+
+    def append(self, row: torch.Tensor) -> None:
+        if self._k == self._buf.shape[0]:
+            grown = self._buf.new_empty(max(2 * self._k, 8), self._buf.shape[1])
+            grown[: self._k] = self._buf[: self._k]
+            self._buf = grown
+        self._buf[self._k] = row
+        self._k += 1
+
+
+def _direction(Q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """r (m,) normalised and re-orthogonalised against the orthonormal rows of Q (k, m): → (m,)."""
     q = r / r.norm()
     q = q - (q @ Q.T) @ Q
-    return torch.cat([Q, (q / q.norm()).unsqueeze(0)])
+    return q / q.norm()
 
 
 def _gram_schmidt_add(Q: torch.Tensor, resid: torch.Tensor, i: int, norm: torch.Tensor):
