@@ -155,7 +155,11 @@ def gram_matrix(
     Takes the arguments of :func:`logit_matrix`; the matrix itself is never held, only one block of
     futures at a time (sized by ``memory_budget``) and the (n, n) result. ``product="symmetric"``
     (default) forms each block's contribution on one triangle only (half the FLOPs);
-    ``product="full"`` runs a plain ``addmm`` (the route before issue 14; equal to rounding).
+    ``product="full"`` runs a plain ``addmm`` (the route before issue 14; equal to rounding);
+    ``product="factorised"`` (a :class:`logitrank.synth.TimeVaryingISAN` only) never forms blocks:
+    G = X̃ M X̃ᵀ from the model's states and maps (:meth:`~logitrank.synth.TimeVaryingISAN.gram_factors`),
+    O(m·k·(ℓd)² + n²·ℓd) work for ℓ history lengths — a shortcut that no real model has, so
+    spectra of real models still go through the block sums measured by ``benchmarks/bench_gram.py``.
 
     Returns
     -------
@@ -184,7 +188,7 @@ def _check_product(product) -> str:
     return product
 
 
-_PRODUCTS = ("symmetric", "full")
+_PRODUCTS = ("symmetric", "full", "factorised")
 
 
 class _GramSum:
@@ -252,6 +256,17 @@ class _RowPermuted:
 
 def _accumulate(model, H, F, cols, path, batch_size, memory_budget, progress, product="symmetric",
                 reuse_states=True) -> torch.Tensor:
+    if product == "factorised":
+        if not isinstance(model, TimeVaryingISAN) or path not in ("auto", "isan"):
+            raise ValueError(f"product='factorised' needs a synth.TimeVaryingISAN on path 'auto' or 'isan'; "
+                             f"got {type(model).__name__} with path={path!r}")
+        check_memory(f"the ({len(H)}, {len(H)}) float64 Gram matrix", 2 * 8 * len(H) ** 2, model.device,
+                     "use fewer histories (the Gram path's memory is O(n²)) or downsized_spectra")
+        k = model.vocab_size if cols is None else cols.shape[1]
+        per_future = 8 * k * model.hidden_dim * 2 * max(1, len({len(h) for h in H}))
+        Xt, M = model.gram_factors(H, F, cols, futures_per_block=max(1, memory_budget // per_future))
+        G = (Xt @ M) @ Xt.T  # (n, n)
+        return (G + G.T) / 2  # exactly symmetric, like the block sums
     acc = _GramSum(len(H), getattr(model, "device", None), product)
     for _, block in _future_blocks(
         model, H, F, cols, path=path, batch_size=batch_size, memory_budget=memory_budget, progress=progress,

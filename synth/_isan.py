@@ -318,6 +318,20 @@ class TimeVaryingISAN(LogitModel):
         c = check_int("futures_per_block", futures_per_block, minimum=1)
         yield from isan_future_blocks(self, H, list(futures), columns, c, stops, bool(reuse))
 
+    def gram_factors(self, histories, futures, columns=None, *, futures_per_block: int = 64):
+        """X̃ (n, ℓ·d) and M (ℓ·d, ℓ·d), float64, with L(H, F) L(H, F)ᵀ = X̃ M X̃ᵀ (ℓ history lengths).
+
+        The ISAN's logit matrix factors as states × maps (Fact C.4), so its Gram matrix needs only
+        the (ℓ·d)² sums of map products over futures — O(m·k·(ℓd)²) work, never the O(n²·m·k) of
+        summing blocks. Arguments as for :meth:`logit_blocks` (validated by the caller, e.g.
+        ``logitrank.algorithms.gram_matrix(method="factorised")``).
+        """
+        from ._isan_block import isan_gram_factors
+
+        H = histories if isinstance(histories, torch.Tensor) else list(histories)
+        c = check_int("futures_per_block", futures_per_block, minimum=1)
+        return isan_gram_factors(self, H, list(futures), columns, c)
+
     # -- Fact C.2 ------------------------------------------------------------------------------
     def to_time_invariant(self) -> "ISAN":
         """The equivalent time-invariant ISAN of hidden dim T·d (paper A, Fact C.2).

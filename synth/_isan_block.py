@@ -14,7 +14,7 @@ import torch
 from logitrank._tokens import group_by_length as _group_by_length
 from logitrank._tokens import stack_rows as _stack
 
-__all__ = ["isan_logit_block", "isan_future_blocks"]
+__all__ = ["isan_logit_block", "isan_future_blocks", "isan_gram_factors"]
 
 
 def _history_groups(model, H):
@@ -55,6 +55,36 @@ def _block(model, B_c, groups, F, j0, j1, cols, n, out=None):
         else:
             out[hi_t] = X @ W.reshape(-1, d).T  # (n_t, c*k)
     return out
+
+
+def isan_gram_factors(model, H, F, cols, futures_per_block: int):
+    """X̃ (n, ℓ·d) and M (ℓ·d, ℓ·d) with L Lᵀ = X̃ M X̃ᵀ, for ℓ distinct history lengths (Fact C.4).
+
+    Row i of X̃ holds x_{h_i} in the d columns of its length's slot (zeros elsewhere); M sums, over
+    futures, the products W_{f,t}ᵀ W_{f,t'} of the (k, d) maps of every pair of lengths. M costs
+    2·m·k·(ℓd)² FLOPs instead of the n²·m·k of summing the blocks: exact, but its rounding differs.
+    """
+    n = H.shape[0] if isinstance(H, torch.Tensor) else len(H)
+    V, d, dev, dt = model.vocab_size, model.hidden_dim, model.device, model.dtype
+    k = V if cols is None else cols.shape[1]
+    B_c = model.B - model.B.mean(dim=1, keepdim=True)  # (T, V, d)
+    groups = _history_groups(model, H) if n else []
+    ell = len(groups)
+    Xt = torch.zeros(n, ell * d, dtype=torch.float64, device=dev)
+    for g, (t, rows, X) in enumerate(groups):
+        Xt[rows, g * d : (g + 1) * d] = X.to(torch.float64)  # (n_t, d) into slot g
+    M = torch.zeros(ell * d, ell * d, dtype=torch.float64, device=dev)
+    for j0 in range(0, len(F), futures_per_block):
+        j1 = min(j0 + futures_per_block, len(F))
+        W = torch.empty(j1 - j0, k, ell * d, dtype=dt, device=dev)  # (c, k, ℓ·d): maps of every length
+        for g, (t, _, _) in enumerate(groups):
+            for b, local in sorted(_group_by_length(F[j0:j1]).items()):
+                J = torch.tensor(local, device=dev)
+                W[J, :, g * d : (g + 1) * d] = _future_maps(
+                    model, B_c, _stack(F, [j0 + i for i in local], b, dev), t, None if cols is None else cols[j0 + J])
+        W64 = W.reshape(-1, ell * d).to(torch.float64)  # (c·k, ℓ·d)
+        M.addmm_(W64.T, W64)  # (ℓ·d, ℓ·d)
+    return Xt, M
 
 
 def isan_logit_block(model, H, F, cols, memory_budget, update):

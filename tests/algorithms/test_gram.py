@@ -155,7 +155,7 @@ def test_symmetric_product_and_shared_states_equal_the_old_route(budget):
     L = logit_matrix(m, H, F, columns=cols, path="generic")
     scale = float((L**2).sum())
     torch.testing.assert_close(old, L @ L.T, rtol=0, atol=1e-13 * scale)
-    for product in ("symmetric", "full"):
+    for product in ("symmetric", "full", "factorised"):
         new = gram_matrix(m, H, F, columns=cols, path="isan", memory_budget=budget, product=product)
         torch.testing.assert_close(new, old, rtol=0, atol=1e-13 * scale)
         torch.testing.assert_close(new, new.T, rtol=0, atol=0)
@@ -172,8 +172,10 @@ def test_downsized_spectra_with_scrambled_lengths_match_dense():
 
 def test_gram_bad_product_and_huge_n():
     m = random_isan(4, 6, 2, generator=0)
-    with pytest.raises(ValueError, match=r"product must be one of \('symmetric', 'full'\); got 'syrk'"):
+    with pytest.raises(ValueError, match=r"product must be one of \('symmetric', 'full', 'factorised'\); got 'syrk'"):
         gram_matrix(m, [(0,)], [(1,)], product="syrk")
+    with pytest.raises(ValueError, match=r"product='factorised' needs a synth.TimeVaryingISAN on path 'auto' or 'isan'"):
+        gram_matrix(m, [(0,)], [(1,)], product="factorised", path="generic")
     with pytest.raises(MemoryError, match=r"\(200000, 200000\) float64 Gram matrix needs about .* GiB.*fewer histories"):
         gram_matrix(m, [(0,)] * 200_000, [()])
 
