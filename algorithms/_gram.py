@@ -232,15 +232,23 @@ class _GramSum:
                 for j in range(0, i + 1, step):  # tiles on and below the diagonal
                     self.G[i : i + step, j : j + step].addmm_(b[i : i + step], b[j : j + step].T)
 
-    def leading(self, n_i: int) -> torch.Tensor:
-        """The symmetric (n_i, n_i) leading block of G, a new tensor."""
+    def leading(self, n_i: int, *, final: bool = False) -> torch.Tensor:
+        """The symmetric (n_i, n_i) leading block of G, a new tensor (``final``: G itself may be
+        overwritten, saving two n² temporaries at the end of the sum)."""
         G = self.G
-        if self.product != "full":
+        if self.product != "full" and final:
+            G.tril_()
+            G += torch.tril(G, -1).T  # mirror the lower triangle
+        elif self.product != "full":
             G = torch.tril(G) + torch.tril(G, -1).T
         if self.inv is not None:
             idx = self.inv[:n_i].to(G.device)
-            return G.index_select(0, idx).index_select(1, idx)
-        return G[:n_i, :n_i].clone()
+            rows = G.index_select(0, idx)
+            if final:
+                del G
+                self.G = None
+            return rows.index_select(1, idx)
+        return G if final and n_i == G.shape[0] else G[:n_i, :n_i].clone()
 
 
 class _RowPermuted:
@@ -273,7 +281,7 @@ def _accumulate(model, H, F, cols, path, batch_size, memory_budget, progress, pr
         reuse_states=reuse_states,
     ):
         acc.add(block)
-    return acc.leading(len(H))
+    return acc.leading(len(H), final=True)
 
 
 def gram_spectrum(gram: torch.Tensor, *, rank: int | None = None, shape: tuple[int, int] | None = None) -> Spectrum:
