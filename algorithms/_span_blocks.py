@@ -58,8 +58,8 @@ def _sketch(n_kept: int, n_columns: int, s: int | None, generator) -> tuple[torc
     n_ext = n_columns - n_kept
     if s is None or s >= n_ext:
         return torch.arange(n_columns), False
-    pick = torch.randperm(n_ext, generator=generator)[:s].sort().values + n_kept
-    return torch.cat([torch.arange(n_kept), pick.cpu()]), True
+    pick = torch.randperm(n_ext, generator=generator, device=generator.device)[:s].sort().values.cpu() + n_kept
+    return torch.cat([torch.arange(n_kept), pick]), True
 
 
 def complete_level_blocks(
