@@ -11,7 +11,7 @@ from logitrank.synth import LanguageModel
 
 from ._logit_matrix import logit_matrix
 
-__all__ = ["complete_span", "SpanningSets", "SpanSettings", "RankExceededError", "IncompleteSpanError"]
+__all__ = ["IncompleteSpanError", "RankExceededError", "SpanSettings", "SpanningSets", "complete_span"]
 
 Word = tuple[int, ...]
 
@@ -105,7 +105,7 @@ class SpanningSets:
     block_cache: Any = None
 
     @classmethod
-    def initial(cls, horizon: int, token: int = 0) -> "SpanningSets":
+    def initial(cls, horizon: int, token: int = 0) -> SpanningSets:
         """H_t = {y^t} for a fixed token y and F_t = {Null} (Algorithm 2, lines 2–3)."""
         return cls([[(token,) * t] for t in range(horizon)], [[()] for _ in range(horizon)])
 

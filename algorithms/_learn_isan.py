@@ -16,8 +16,14 @@ from ._complete_span import SpanningSets, SpanSettings, complete_span
 from ._logit_matrix import logit_matrix
 from ._query_cache import QueryCache
 
-__all__ = ["learn_isan", "isan_from_spanning_sets", "LearnReport", "default_n_samples", "RankMarginWarning",
-           "MARGIN_WARNING"]
+__all__ = [
+    "MARGIN_WARNING",
+    "LearnReport",
+    "RankMarginWarning",
+    "default_n_samples",
+    "isan_from_spanning_sets",
+    "learn_isan",
+]
 
 #: A learned direction whose residual is within this factor of the rank tolerance triggers a warning.
 MARGIN_WARNING = 10.0

@@ -121,11 +121,11 @@ def test_sketch_is_seeded():
 
 
 BAD = [
-    (dict(path="fast"), ValueError, r"path must be 'blocks' or 'memo'; got 'fast'"),
-    (dict(path="memo", sketch_futures=4), ValueError, r"sketch_futures needs path='blocks'"),
-    (dict(sketch_futures=0), ValueError, r"sketch_futures must be >= 1; got 0"),
-    (dict(chunk_rows=0), ValueError, r"chunk_rows must be >= 1; got 0"),
-    (dict(memory_budget=10), ValueError, r"memory_budget must be >= 1048576; got 10"),
+    ({"path": "fast"}, ValueError, r"path must be 'blocks' or 'memo'; got 'fast'"),
+    ({"path": "memo", "sketch_futures": 4}, ValueError, r"sketch_futures needs path='blocks'"),
+    ({"sketch_futures": 0}, ValueError, r"sketch_futures must be >= 1; got 0"),
+    ({"chunk_rows": 0}, ValueError, r"chunk_rows must be >= 1; got 0"),
+    ({"memory_budget": 10}, ValueError, r"memory_budget must be >= 1048576; got 10"),
 ]
 
 

@@ -214,7 +214,7 @@ def check_t7(config: CheckConfig) -> ClaimResult:
         truth = noisy_parity(secret, noise)
         seed = config.seed * 1000 + n
 
-        def tv_to_truth(model):
+        def tv_to_truth(model, truth=truth, n=n, seed=seed):
             if n <= 12:
                 return tv_distance(truth.distribution(), model.distribution()), 0.0
             return tv_monte_carlo(truth, model, 20000, generator=seed)
