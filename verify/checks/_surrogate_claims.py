@@ -205,6 +205,16 @@ def _score(data: dict, learned, seed: int) -> dict:
     return {"TV": est, "KL": float("nan"), "TV half-width": hw}
 
 
+def _rewarn(caught, label: str) -> list[str]:
+    """Re-issue each kind of warning a learner run raised, once, naming the run (never only record it)."""
+    kinds = {}
+    for w in caught:
+        kinds.setdefault(w.category, str(w.message).splitlines()[0])
+    for category, first in kinds.items():
+        warnings.warn(f"X4 {label}: {category.__name__} ({first})", category, stacklevel=3)
+    return sorted(c.__name__ for c in kinds)
+
+
 @register("X4", seeded=True, rule=RULE)
 def check_x4(config: CheckConfig) -> ClaimResult:
     """Learn an ISAN surrogate of a real LM restricted to V' frequent tokens and horizon T (module
@@ -231,7 +241,7 @@ def check_x4(config: CheckConfig) -> ClaimResult:
             score = _score(data, isan, config.seed)
         runs.append({"learner": "learn_isan", "rank_tol": tol, "d": isan.hidden_dim, "queries": rep.queries,
                      "|H_t| per level": list(rep.history_sizes),
-                     **score, "warnings": sorted({type(w.message).__name__ for w in caught})})
+                     **score, "warnings": _rewarn(caught, f"learn_isan rank_tol={tol}")})
     for r in S.ranks:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -240,7 +250,7 @@ def check_x4(config: CheckConfig) -> ClaimResult:
         if not rep.accepted:
             fallbacks.append(r)
         runs.append({"learner": "learn_approx", "rank": r, "d": r, "queries": rep.queries, "accepted": rep.accepted,
-                     **score, "warnings": sorted({type(w.message).__name__ for w in caught})})
+                     **score, "warnings": _rewarn(caught, f"learn_approx rank={r}")})
     for run in runs:
         if "TV" in run:
             run["TV rank-d truncation"] = _trunc_tv(data, run["d"])
