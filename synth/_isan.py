@@ -207,6 +207,19 @@ class TimeVaryingISAN(LogitModel):
         )
         return self._final_states(p, keep_all=True)  # (B, t+1, d)
 
+    def logits(self, prefixes) -> torch.Tensor:
+        """Mean-centred next-token logits: (B, t) LongTensor → (B, V) (Definition 2.1).
+
+        Same values as the base class's ``center_logits(_raw_logits(...))``; the overflow check reads
+        only the (B,) row means (a row mean is finite exactly when the whole row is and its sum did not
+        overflow) and the centring is done in place — a (B, V) result is memory-bound (issue 14).
+        """
+        p = self._check_prefixes(prefixes)
+        scores = self._final_states(p) @ self.B[p.shape[1]].T  # (B, V)
+        mean = scores.mean(dim=-1, keepdim=True)  # (B, 1)
+        _finite(mean, "next-token scores", self.dtype)
+        return scores.sub_(mean)
+
     def _raw_logits(self, prefixes: torch.Tensor) -> torch.Tensor:
         x = self._final_states(prefixes)  # (B, d)
         return _finite(x @ self.B[prefixes.shape[1]].T, "next-token scores", self.dtype)  # (B, V)

@@ -44,16 +44,17 @@ GATHER_COST, CALL_COST = 24.0, 60.0
 def _level0_sizes(counts: np.ndarray, tolerance: float) -> np.ndarray:
     """m₀ per step minimising the estimated work: V·m₀ level-0 slots (smaller groups padded), the
     leftover rows in buckets (≈ 1 + tolerance/2 slots each), the gathers of their matrices and the
-    calls. counts (t, V) → (t,); candidates are ≤ 65 order statistics of each step's counts."""
+    calls. counts (t, V) → (t,). Every step's counts are candidates; with the counts sorted, the
+    leftover of candidate rank r is a suffix sum, so all candidates cost O(t·V)."""
     t, V = counts.shape
-    srt = np.sort(counts, axis=1)  # (t, V)
-    ranks = np.unique(np.linspace(0, V - 1, min(V, 65)).round().astype(np.int64))
-    cand = srt[:, ranks]  # (t, K)
-    left = np.clip(counts[:, None, :] - cand[:, :, None], 0, None)  # (t, K, V)
-    n_left = (left > 0).sum(2)  # (t, K)
-    calls = np.log1p(left.max(2)) / np.log1p(tolerance) + (cand > 0)  # (t, K): rough bucket count
-    cost = V * cand + (1 + tolerance / 2) * left.sum(2) + GATHER_COST * n_left + CALL_COST * calls
-    return np.take_along_axis(cand, cost.argmin(1)[:, None], 1)[:, 0]  # (t,)
+    srt = np.sort(counts, axis=1)  # (t, V) ascending: candidate m₀ = srt[:, r]
+    suffix = np.cumsum(srt[:, ::-1], axis=1)[:, ::-1]  # (t, V): Σ_{j >= r} srt[j]
+    r = np.arange(V)
+    n_above = V - 1 - r  # tokens after rank r (ties leave 0 rows: a slight overestimate of gathers)
+    left_rows = suffix - srt * (V - r)  # (t, V): Σ_{j >= r} (srt[j] − srt[r])
+    calls = np.log1p(srt[:, -1:] - srt) / np.log1p(tolerance) + (srt > 0)  # rough bucket count
+    cost = V * srt + (1 + tolerance / 2) * left_rows + GATHER_COST * n_above + CALL_COST * calls
+    return np.take_along_axis(srt, cost.argmin(1)[:, None], 1)[:, 0]  # (t,)
 
 
 def _bucket_tables(left: np.ndarray, tolerance: float):
@@ -83,17 +84,21 @@ def _buckets_of(left: np.ndarray, tolerance: float) -> list[tuple[np.ndarray, in
     return [(by_left[a:b], int(m_tok[a])) for a, b in zip(starts[:-1], starts[1:])]
 
 
-def _sort_columns(prefixes: torch.Tensor, V: int) -> torch.Tensor:
-    """Stable argsort of every step's tokens: (B, t) → row order (t, B).
+def _sort_columns(prefixes: torch.Tensor, V: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Stable argsort of every step's tokens and the group sizes: (B, t) → row order (t, B), counts (t, V).
 
     On the CPU numpy's stable argsort of 8- or 16-bit keys is a radix sort, ~20× faster here than
     ``torch.sort`` (a comparison sort); elsewhere ``torch.sort``.
     """
+    t = prefixes.shape[1]
     cols = prefixes.T.contiguous()  # (t, B)
     if cols.device.type == "cpu" and V <= 2**16:
         keys = cols.numpy().astype(np.uint8 if V <= 2**8 else np.uint16)
-        return torch.from_numpy(np.argsort(keys, axis=1, kind="stable"))
-    return torch.sort(cols, dim=1, stable=True).indices
+        counts = np.stack([np.bincount(row, minlength=V) for row in keys]) if t else np.zeros((0, V), np.int64)
+        return torch.from_numpy(np.argsort(keys, axis=1, kind="stable")), counts.astype(np.int64)
+    keys = cols + V * torch.arange(t, device=cols.device).unsqueeze(1)  # (t, B)
+    counts = torch.bincount(keys.reshape(-1), minlength=t * V).view(t, V).cpu().numpy()
+    return torch.sort(cols, dim=1, stable=True).indices, counts
 
 
 class _Plan:
@@ -108,9 +113,7 @@ class _Plan:
         B, t = prefixes.shape
         dev = prefixes.device
         # 1. Group sizes, and every step's rows in token order (stable: by rank within the group).
-        order = _sort_columns(prefixes, V)  # (t, B)
-        keys = prefixes.T + V * torch.arange(t, device=dev).unsqueeze(1)  # (t, B)
-        counts = torch.bincount(keys.reshape(-1), minlength=t * V).view(t, V).cpu().numpy()  # (t, V)
+        order, counts = _sort_columns(prefixes, V)  # (t, B), (t, V)
         # 2. Level 0 (V·m₀ slots) and buckets of leftover rows, per step; tables are (t, V).
         m0 = _level0_sizes(counts, tolerance)  # (t,)
         m0[0] = 0
@@ -148,7 +151,7 @@ class _Plan:
         src = torch.zeros(max(int(bounds[-1]), 1), dtype=torch.long, device=dev)
         if t > 1:
             where = slot_sorted[1:] + torch.as_tensor(bounds[:-1], device=dev).unsqueeze(1)  # (t−1, B)
-            src[where.reshape(-1)] = slot[:-1].gather(1, order[1:]).reshape(-1)
+            src.index_copy_(0, where.reshape(-1), slot[:-1].gather(1, order[1:]).reshape(-1))
         self.src = [src[int(bounds[s - 1]) : int(bounds[s])] for s in range(1, t)]
 
 
