@@ -14,7 +14,7 @@ from matplotlib.ticker import NullFormatter
 
 from ._figures import as_array, save_figure
 
-__all__ = ["plot_position_kl", "plot_over_training", "plot_surrogate"]
+__all__ = ["plot_over_training", "plot_position_kl", "plot_surrogate"]
 
 
 def plot_position_kl(curves: Mapping[str, object], out_dir, *, name: str = "lingen_kl",

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 from logitrank.algorithms import PowerLawFit, sample_histories_futures
-from logitrank.verify import CheckConfig, run_check
+from logitrank.verify import CheckConfig, corpus_cut, run_check
 from logitrank.verify._registry import check_info
-import logitrank.verify.corpus_cut as corpus_cut
 from logitrank.verify.checks import _lingen_claims, _real_claims, _real_setup, _surrogate_claims
 from logitrank.verify.cli import main
 from logitrank.verify.models import CorpusUnavailable
@@ -83,7 +82,7 @@ def _seed_with_empty_future(S) -> int:
 def test_lingen_future_set_keeps_the_empty_future(toy, tmp_path):
     seed = _seed_with_empty_future(TOY)
     _lingen_claims._MEMO.clear()
-    model, S, H, targets, F = _lingen_claims._data(CheckConfig(out_dir=str(tmp_path), seed=seed))
+    _, S, _, _, F = _lingen_claims._data(CheckConfig(out_dir=str(tmp_path), seed=seed))
     assert len(F) == S.lingen_futures and () in F  # before the fix F was filtered (footnote 6)
     result = run_check("E10", CheckConfig(out_dir=str(tmp_path), seed=seed, seeds=1))
     assert result.setting["empty futures in F"] >= 1 and result.setting["|F|"] == S.lingen_futures

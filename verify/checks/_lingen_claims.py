@@ -25,8 +25,6 @@ verdict as "variant F ∖ {∅}".
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -89,7 +87,7 @@ def _baselines(config: CheckConfig) -> dict:
     key = ("baselines", config.model, sizes_for(config), config.seed, config.out_dir)
     if key in _MEMO:
         return _MEMO[key]
-    model, S, H, targets, F = _data(config)
+    model, S, H, targets, _ = _data(config)
     out, notes = {}, {}
     # (a) single-token LinGen: v from the empty future, all V tokens.
     L0 = logit_matrix(model, H, [()]).to(torch.float64)  # (n, V)

@@ -79,7 +79,7 @@ def check_e1(config: CheckConfig) -> ClaimResult:
     most 0.1 and the full matrix's fit has R² >= 0.9; holds in every seed → holds."""
     try:
         model = get_model(config.model)
-        Ht, Ft, H, F = corpus_sets(model, config)
+        _, _, H, F = corpus_sets(model, config)
     except OPTIONAL_ERRORS as err:
         return not_run("E1", err, config)
     k = sizes_for(config).k
@@ -106,10 +106,10 @@ def check_e1(config: CheckConfig) -> ClaimResult:
 
 # -- E2 ------------------------------------------------------------------------------------------------
 #: SmolLM2-135M's architecture (its published config.json), built offline for a random initialisation.
-SMOLLM2_CONFIG = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                      num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
-                      rms_norm_eps=1e-5, rope_theta=100000.0, tie_word_embeddings=True, hidden_act="silu",
-                      bos_token_id=0, eos_token_id=0)
+SMOLLM2_CONFIG = {"vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+                  "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 8192,
+                  "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": True, "hidden_act": "silu",
+                  "bos_token_id": 0, "eos_token_id": 0}
 E2_RULE = ("per seed: untrained α < ½ and below the trained α, both fits R² >= 0.9; " + DEFAULT_RULE)
 
 
@@ -153,7 +153,7 @@ def check_e2(config: CheckConfig) -> ClaimResult:
     try:
         model = get_model(config.model)
         base = smollm2_untrained(config.seed, model) if model.name == "smollm2" else untrained_twin(model, config)
-        Ht, Ft, H, F = corpus_sets(model, config)
+        _, _, H, F = corpus_sets(model, config)
     except OPTIONAL_ERRORS as err:
         return not_run("E2", err, config)
     k = sizes_for(config).k
@@ -200,7 +200,7 @@ def check_e3(config: CheckConfig) -> ClaimResult:
     rank 5 (Fig 1a, 7). Across seeds: holds only if every seed holds, mixed when seeds disagree."""
     try:
         model = get_model(config.model)
-        Ht, Ft, H, F = corpus_sets(model, config)
+        _, _, H, F = corpus_sets(model, config)
     except OPTIONAL_ERRORS as err:
         return not_run("E3", err, config)
     k = sizes_for(config).k

@@ -33,7 +33,6 @@ from ._real_setup import (
     untrained_twin,
 )
 
-
 RULE = "per seed: the docstring's test; holds if every seed holds, fails if every seed fails, else mixed"
 
 
@@ -181,7 +180,7 @@ def check_e9(config: CheckConfig) -> ClaimResult:
     try:
         model = get_model(config.model)
         S = sizes_for(config)
-        Ht, Ft, H, F = corpus_sets(model, config)
+        Ht, _, H, F = corpus_sets(model, config)
         Hs, Fs = text_sets("shakespeare", S.n // 2, S.n // 2, S.min_chars, S.max_chars, config.seed + 1)
         Hd, Fd = text_sets("docstrings", S.n // 2, S.n // 2, S.min_chars, S.max_chars, config.seed + 1)
     except OPTIONAL_ERRORS as err:

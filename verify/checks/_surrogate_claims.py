@@ -44,7 +44,7 @@ from .._real_figures import plot_surrogate
 from .._registry import CheckConfig, ClaimResult, register
 from ._real_setup import OPTIONAL_ERRORS, corpus_text, get_model, not_run
 
-__all__ = ["RestrictedLM", "truncated_distribution", "SurrogateSizes", "RULE"]
+__all__ = ["RULE", "RestrictedLM", "SurrogateSizes", "truncated_distribution"]
 
 #: TV both learners are asked for (``epsilon=``); also the floor of the verdict's allowance.
 EPSILON = 0.1
@@ -235,7 +235,7 @@ def check_x4(config: CheckConfig) -> ClaimResult:
             warnings.simplefilter("always")
             try:
                 isan, rep = learn_isan(restricted, epsilon=EPSILON, rank_tol=tol, max_rank=64, generator=config.seed)
-            except Exception as err:  # a learner that refuses (e.g. rank exceeded) is a result, not a crash
+            except RuntimeError as err:  # RankExceededError / IncompleteSpanError: a result, not a crash
                 runs.append({"learner": "learn_isan", "rank_tol": tol, "error": f"{type(err).__name__}: {err}"})
                 continue
             score = _score(data, isan, config.seed)

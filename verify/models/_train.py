@@ -26,7 +26,7 @@ from logitrank._validation import check_int, check_real
 
 from ._tiny import BOS_ID, TinyConfig, TinyGPT
 
-__all__ = ["TrainConfig", "train_tiny", "train_tiny_runs", "encode_bytes", "DEFAULT_CHECKPOINTS", "TINY_TRAINING"]
+__all__ = ["DEFAULT_CHECKPOINTS", "TINY_TRAINING", "TrainConfig", "encode_bytes", "train_tiny", "train_tiny_runs"]
 
 #: Steps at which a checkpoint is written (the final step is always added).
 DEFAULT_CHECKPOINTS = (0, 10, 30, 100, 300, 1000)
@@ -194,8 +194,8 @@ def train_tiny(train_data: np.ndarray, held_out: np.ndarray, out_dir, cfg: Train
     manifest = {
         "train": cfg.to_dict(),
         "params": net.n_params(),
-        "train_bytes": int(len(train_data)),
-        "held_out_bytes": int(len(held_out)),
+        "train_bytes": len(train_data),
+        "held_out_bytes": len(held_out),
         "seconds": round(seconds, 1),
         "tokens_per_second": round(cfg.steps * cfg.batch_size * block / seconds),
         "torch_threads": torch.get_num_threads(),
