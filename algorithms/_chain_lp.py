@@ -1,4 +1,4 @@
-"""The chain LP of paper B's Reconstruct (§2.3; spec "Reconstruct"), as data and as two solvers.
+"""The chain LP of paper B's Reconstruct (§2.3; docs/approx-learner.md, "Reconstruct"), as data and as two solvers.
 
 :class:`Chain` is the read-only view of the stored rows that the LP (and the greedy baseline of
 :mod:`logitrank.algorithms._greedy`) reads. For a prefix y_{1:t} the LP is, with split slacks,

@@ -1,4 +1,4 @@
-"""DistSpanner (paper B, §2.2; spec "DistSpanner(s)"): a barycentric spanner of sampled history rows.
+"""DistSpanner (paper B, §2.2; docs/approx-learner.md, "DistSpanner(s)"): a barycentric spanner of sampled history rows.
 
 Words. Paper B scores a *future* w = f·z (a token string f, then one scored token z); its entry at a
 history h is L(h∘f)[z], the column (f, z) of the extended logit matrix (paper A, Definition 2.2).
@@ -72,7 +72,7 @@ class DistSpanner:
     rows : (m, |words|) float64 tensor
         Their stored rows R_s[i, w].
     words : list of words
-        The columns (the spec's F̃_s when called by the learner).
+        The columns (the restatement's F̃_s when called by the learner).
     spanner : Spanner
         The spanner of the distinct sampled rows (coefficients, swaps, numerical rank).
     miss_rate : float
@@ -125,9 +125,9 @@ def dist_spanner(
     samples: torch.Tensor | None = None,
     heldout: torch.Tensor | None = None,
 ) -> DistSpanner:
-    """DistSpanner(s) of the approximate-rank learner (paper B, §2.2; spec "DistSpanner(s)").
+    """DistSpanner(s) of the approximate-rank learner (paper B, §2.2; docs/approx-learner.md, "DistSpanner(s)").
 
-    Steps (numbered as in the spec):
+    Steps (numbered as in the restatement (docs/approx-learner.md)):
 
     1. Histories of length s − 1: the prefixes of ``n_histories`` fresh samples of the model (or of
        the given ``samples``); their rows on ``words`` are queried (distinct histories once).

@@ -1,4 +1,4 @@
-"""The greedy one-step baseline that paper B's joint LP replaces (§2.3; spec "Why a joint LP").
+"""The greedy one-step baseline that paper B's joint LP replaces (§2.3; docs/approx-learner.md, "Why a joint LP").
 
 Instead of re-solving the whole chain, the baseline composes one-step least-squares maps:
 c_1 = e_1 and c_s = M_s^{(y_{s−1})} c_{s−1}, where

@@ -1,4 +1,4 @@
-"""The approximate-rank query learner of paper B (arXiv 2512.09892; spec "Main loop").
+"""The approximate-rank query learner of paper B (arXiv 2512.09892; docs/approx-learner.md, "Main loop").
 
 Epochs k = 1 … K: rebuild F̃_s and a DistSpanner per level, draw fresh sample paths, solve the chain
 LP of every prefix, and compare, along each path, the coefficients of level s pushed from level s − 1
@@ -53,7 +53,7 @@ class ApproxNotAcceptedWarning(RuntimeWarning):
 
 
 def default_threshold(epsilon: float, horizon: int) -> float:
-    """g = ε / (32 T²), the validation threshold of the spec's restatement ("Parameters").
+    """g = ε / (32 T²), the validation threshold of the restatement (docs/approx-learner.md, "Parameters").
 
     Examples
     --------
@@ -68,7 +68,7 @@ def default_n_validation(epsilon: float, epochs: int, delta: float) -> int:
 
     An epoch whose learned model errs on paths of total probability >= ε shows one of them among n
     samples with probability >= 1 − (1 − ε)^n >= 1 − δ/K; a union bound over the K epochs gives δ.
-    (The spec's restatement uses n ≈ (1/g)·ln(32KT/δ) with g = ε/(32T²): about 10⁵ paths, each
+    (The restatement, "Parameters", uses n ≈ (1/g)·ln(32KT/δ) with g = ε/(32T²): about 10⁵ paths, each
     needing T LP solves, at our smallest sizes — far beyond seconds.)
 
     Examples
@@ -85,8 +85,8 @@ def default_slack_tol(logit_bound: float) -> float:
     λ is the largest absolute logit the learner has stored (``learn_approx`` takes it from the
     epoch's spanner rows R_s, which are logits of the oracle at many prefixes).
 
-    Derivation (from the quantities of the spec's analysis: the per-step TV, the chain slack, the
-    logit scale λ of the oracle, and the spec's fallback for infeasible prefixes).
+    Derivation (from the quantities of the restatement's analysis: the per-step TV, the chain slack, the
+    logit scale λ of the oracle, and the restatement's fallback for infeasible prefixes).
 
     1. Per-step cost. By the chain rule TV(P, Q) <= Σ_{t<T} E_{y∼P} TV(P(·|y_{1:t}), Q(·|y_{1:t})), and
        for logit vectors a, b, TV(softmax a, softmax b) <= osc(a − b)/4 <= ‖a − b‖_∞/2 (tested). A
@@ -127,12 +127,12 @@ class ApproxSettings:
     epsilon : float in (0, 1)
         Target TV; sets the defaults of ``threshold``, ``n_validation`` and ``n_spanner``.
     beta : float >= 1
-        The spanner constant and the LP box ‖c_s‖_∞ <= β (spec default 2).
+        The spanner constant and the LP box ‖c_s‖_∞ <= β (restatement's default 2).
     threshold : float > 0, optional
         g. Default :func:`default_threshold` = ε/(32T²).
     epochs : int >= 1, optional
         K. Default T·rank + 1: with exact rank a level needs at most rank − 1 witnesses (each raises
-        the rank of R_s[:, F̂_s], which starts >= 1), so the spec's Θ(T·d·log(·)) with the log factor
+        the rank of R_s[:, F̂_s], which starts >= 1), so the restatement's Θ(T·d·log(·)) with the log factor
         set to 1 leaves room for all of them, one per epoch, plus the accepting epoch.
     n_validation : int >= 1, optional
         n. Default :func:`default_n_validation` = ⌈ln(K/δ)/ε⌉.
@@ -248,7 +248,7 @@ class ApproxLearnReport:
     ----------
     accepted : bool
         An epoch passed validation with no fallback of any kind: no witness, every validation LP
-        feasible, no spanner level filled in with a substitute row. False is the spec's
+        feasible, no spanner level filled in with a substitute row. False is the restatement's
         non-convergence signature: ``failure`` says why, the returned sampler was not validated, and
         an :class:`ApproxNotAcceptedWarning` was issued.
     epochs, max_epochs : int
@@ -267,7 +267,7 @@ class ApproxLearnReport:
         LPs that HiGHS redid from scratch after failing from the previous basis (the answer is the
         cold solve's, so this is not a fallback of the result; reported for transparency).
     dropped_epochs : list of int
-        Epochs dropped because some validation LP was infeasible (spec step 3).
+        Epochs dropped because some validation LP was infeasible (restatement, step 3).
     max_gaps : list of float, one per epoch
         Largest |pushed − direct| seen (nan for a dropped epoch); includes words already in F̂_s,
         whose gaps are chain slack rather than witnesses.
@@ -519,7 +519,7 @@ def learn_approx(
 ) -> tuple[LPSampler, ApproxLearnReport]:
     """Learn an approximately low-logit-rank model from logit queries (paper B, main algorithm).
 
-    Steps (numbered as in the spec's "Main loop"), per epoch k = 1 … K:
+    Steps (numbered as in the restatement's "Main loop"), per epoch k = 1 … K:
 
     0. F̂_s starts as every single token at every level. [choice] The printed algorithm may seed
        from one sample; all single tokens is simpler and sound. It is not a parameter: the readout
@@ -539,10 +539,10 @@ def learn_approx(
        Σ_i c_{s,i} L(h_{s,i}∘w) (both through the query cache). Level s = 1 is skipped: c_1 = e_1
        and both sides are the true L(w). A gap above g on a word not yet in F̂_s is a witness;
        gaps on words already in F̂_s are chain slack, governed by step 3. [choice]
-       ``witness_rule`` picks the first witness in the order (u, t, s, r, a) (the spec) or the
-       largest gap; ``witnesses_per_epoch`` adds one witness per epoch (the spec) or one per level.
+       ``witness_rule`` picks the first witness in the order (u, t, s, r, a) (the restatement) or the
+       largest gap; ``witnesses_per_epoch`` adds one witness per epoch (the restatement) or one per level.
     5. No witness and no fallback (every validation LP feasible, no zero-row spanner level): return
-       the learned sampler, ``report.accepted = True``. After K epochs without acceptance the spec
+       the learned sampler, ``report.accepted = True``. After K epochs without acceptance the restatement (docs/approx-learner.md)
        reports non-convergence: ``report.accepted = False``, ``report.failure`` says why, and an
        :class:`ApproxNotAcceptedWarning` is issued. [choice] The sampler returned then is that of
        the last epoch whose validation LPs were all feasible (the last epoch's when none was): a

@@ -1,4 +1,4 @@
-"""Reconstruct (paper B, §2.3; spec "Reconstruct"): the joint LP over the chain of coefficients, and the
+"""Reconstruct (paper B, §2.3; docs/approx-learner.md, "Reconstruct"): the joint LP over the chain of coefficients, and the
 sampler it defines.
 
 Level s (s = 1 … T − 1) keeps spanner histories h_{s,1..m_s}, representative futures F̂_s (words, see
@@ -119,7 +119,7 @@ class InfeasibleLPError(RuntimeError):
 
 @dataclass(frozen=True)
 class LevelData:
-    """What the learner stores for one level s (spec "State the learner keeps, per level s").
+    """What the learner stores for one level s (docs/approx-learner.md, "State the learner keeps, per level s").
 
     Attributes
     ----------
@@ -184,7 +184,7 @@ def extended_words(hat: Sequence[Word], hat_next: Sequence[Word], vocab_size: in
 
 
 class LPSampler(LogitModel):
-    """The learned model of paper B: next-token logits from the joint chain LP (spec "Reconstruct").
+    """The learned model of paper B: next-token logits from the joint chain LP (docs/approx-learner.md, "Reconstruct").
 
     A :class:`logitrank.synth.LanguageModel` (``logits``, ``log_probs``, ``sample``, ``log_prob``) plus
     ``distribution()`` by enumeration, so TV to the truth is computed exactly for small V**T or with
@@ -199,7 +199,7 @@ class LPSampler(LogitModel):
     :attr:`chain`.
 
     [choice] Infeasible prefixes (max slack above ``slack_tol`` or no solver solution): with
-    ``on_infeasible="uniform"`` (the spec's choice) every later token of that sequence is uniform
+    ``on_infeasible="uniform"`` (the restatement's choice) every later token of that sequence is uniform
     — logits at a prefix are zero when the LP of it or of any shorter prefix failed, which keeps
     ``sample``, ``log_prob`` and ``distribution`` one consistent distribution — and the event is
     counted in ``lp_infeasible`` and ``fallback_prefixes`` and announced by a
@@ -336,7 +336,7 @@ class LPSampler(LogitModel):
         return state
 
     def reconstruct(self, prefix) -> Reconstruction:
-        """Reconstruct(y_{1:t}) of the spec: c_1 … c_t and the next-token logits at y_{1:t}.
+        """Reconstruct(y_{1:t}) of the restatement: c_1 … c_t and the next-token logits at y_{1:t}.
 
         Parameters
         ----------

@@ -16,7 +16,7 @@ with probability >= 1 − δ once
 
     N >= 3·V·e^{2λ}·ln(2V/δ) / (1 − e^{−ξ/2})²   (≈ 12·V·e^{2λ}·ln(2V/δ)/ξ² for small ξ),
 
-the spec's e^{2λ}|Σ|log(|Σ|/δ)/ξ² with explicit constants. The rule is for the plain frequency
+the restatement's e^{2λ}|Σ|log(|Σ|/δ)/ξ² with explicit constants. The rule is for the plain frequency
 (a = 0); the pseudocount moves p̂_z by at most a·V/N relative to it, below η·p_min whenever N is at
 least the rule's value (then N·p_min >= 3/η² ≫ a·V), so it does not change the order.
 

@@ -1,4 +1,4 @@
-"""C-approximate barycentric spanners of a finite set of rows (paper B, §2.2; spec "DistSpanner").
+"""C-approximate barycentric spanners of a finite set of rows (paper B, §2.2; docs/approx-learner.md, "DistSpanner").
 
 A set of basis rows b_1 … b_m is a β-approximate barycentric spanner of rows x_1 … x_n when every
 x_i is written over the basis with coefficients in [−β, β]. The construction of Awerbuch and
@@ -10,7 +10,7 @@ log_β(vol_max / vol_0).
 Here the first basis comes from greedy volume selection (LAPACK's column-pivoted QR of the
 transposed rows), which reaches at least vol_max / r! for r basis rows (Çivril and Magdon-Ismail
 2009). Hence the swap bound stated and tested below: swaps < ln(r!) / ln(β(1 + coef_tol)), which
-is at most r·log_β r — the O(d log_β d) of the spec.
+is at most r·log_β r — the O(d log_β d) of the restatement.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def swap_bound(size: int, beta: float, coef_tol: float = COEF_TOL) -> int:
 
     The greedy start has volume >= vol_max / r! and each swap multiplies it by more than
     β' = β(1 + coef_tol), so β'^swaps < r!, i.e. swaps <= ⌈ln(r!) / ln β'⌉ − 1 (0 when r <= 1).
-    This is <= r·log_β r, the O(d log_β d) of the spec.
+    This is <= r·log_β r, the O(d log_β d) of the restatement.
 
     Examples
     --------
@@ -118,14 +118,14 @@ def barycentric_spanner(
     tol: float | None = None,
     coef_tol: float = COEF_TOL,
 ) -> Spanner:
-    """A β-approximate barycentric spanner of the rows of a matrix (paper B, §2.2; spec step 2–3).
+    """A β-approximate barycentric spanner of the rows of a matrix (paper B, §2.2; restatement, step 2–3).
 
-    Steps (numbered as in the spec's DistSpanner):
+    Steps (numbered as in the restatement's DistSpanner):
 
     2. A maximal independent subset by greedy volume selection: column-pivoted QR of ``rows``ᵀ
        (LAPACK ``geqp3``) takes, at each step, the row farthest from the span of those already
        taken, and stops when that distance is <= ``tol`` or after ``rank`` rows. With a cap the basis
-       keeps the ``rank`` most significant directions, as the spec requires for approximately
+       keeps the ``rank`` most significant directions, as the restatement (docs/approx-learner.md) requires for approximately
        low-rank models (otherwise the basis follows the noise).
     3. While some row needs a coefficient of magnitude > β(1 + coef_tol) over the basis, swap the
        row with the largest coefficient in for the basis row it multiplies. The coefficient equals

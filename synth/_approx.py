@@ -4,7 +4,7 @@
   follow planted scales s_i ≍ i^{−α} (the setting σ_i ≍ C·i^{−α} of paper A, Fact A.1).
 * :func:`perturbed` — any model plus a deterministic, high-rank logit perturbation of known size.
 * :func:`approx_rank_error` — a sampled estimate of ε_avg at rank r, as defined in the
-  approximate-learner spec (``shared/spec/approx-learner.md``, "Setting"; paper B).
+  approximate learner of paper B (restated in ``docs/approx-learner.md``, "Setting").
 """
 
 from __future__ import annotations
@@ -322,10 +322,10 @@ def approx_rank_error(
     4. Error. L_r = the rank-r truncated SVD of that matrix (float64); the entry is
        mean |L − L_r| over all its entries (0 when r >= min(rows, columns)).
 
-    This is an estimate in two ways: the matrix is a sample of the spec's average, and the
+    This is an estimate in two ways: the matrix is a sample of the restatement's average, and the
     truncated SVD minimises the squared (not the absolute) error, so the value is an upper bound on
     the best rank-r average absolute error *of the sampled matrix* and is always <= its root-mean-square
-    counterpart. The spec's ε_avg at rank r is the maximum over levels, ``out.max()``. One batch of
+    counterpart. The restatement's ε_avg at rank r is the maximum over levels, ``out.max()``. One batch of
     ``n_histories`` samples and one of ``n_futures`` samples serve every level.
 
     Parameters

@@ -1,4 +1,4 @@
-"""The claims ledger (``shared/spec/claims.md``), restated: every ID the project must check.
+"""The claims ledger of the two papers, restated: every ID the project must check.
 
 Each entry is a short restatement in this project's words with its source in the papers.
 Paper A: "Sequences of Logits Reveal the Low Rank Structure of Language Models" (arXiv 2510.24966).

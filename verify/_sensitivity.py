@@ -26,7 +26,7 @@ from .sweep import Engine, SweepSpec, build_model, load, run_sweep
 
 __all__ = ["DEFAULT_BASE", "DEFAULT_MODEL", "DEFAULT_VALUES", "sensitivity_cell", "sensitivity_study"]
 
-#: Values swept per parameter (orders of magnitude around the spec's defaults β = 2 and g = ε/(32T²)).
+#: Values swept per parameter (orders of magnitude around the restatement's defaults β = 2 and g = ε/(32T²)).
 DEFAULT_VALUES = {
     "beta": [1.0, 1.5, 2.0, 4.0, 16.0, 128.0],
     "threshold": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],

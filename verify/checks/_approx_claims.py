@@ -1,5 +1,5 @@
 """Checks of paper B's approximate-rank learner: B1 (TV vs ε_avg), B2 (witnesses), B3 (LP vs greedy),
-B4 (queries). The algorithm is the reconstruction of ``shared/spec/approx-learner.md``."""
+B4 (queries). The algorithm is the reconstruction in ``docs/approx-learner.md``."""
 
 from __future__ import annotations
 

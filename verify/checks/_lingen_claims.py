@@ -13,7 +13,7 @@ baseline's total; across seeds the registry's default rule (holds only if every 
 only if every seed fails, mixed otherwise).
 
 The future set F follows Appendix A.3 to the letter (paper A, lines 635–641 of
-``shared/seeds/004_*.txt``): F is cut "as described in Appendix A.1.1" (lines 330ff.) with token
+paper A's full text): F is cut "as described in Appendix A.1.1" (lines 330ff.) with token
 lengths ℓ ∈ [ℓ_min, ℓ_max], and A.3 never removes anything, so a window cut at ℓ = ℓ_max gives the
 *empty future* and F keeps it (about 1 in ℓ_max − ℓ_min + 1 futures; duplicates kept as drawn).
 Footnote 6 (line 355), which removes 0-length futures, belongs to the spectra of Appendix A.1.2,

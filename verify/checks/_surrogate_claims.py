@@ -16,7 +16,7 @@ Measured per seed (the seed drives the learners' sampling; Σ' and T do not depe
 
 1. ``learn_isan`` (paper A, Algorithm 2) over a sweep of ``rank_tol``: learned rank d (largest level
    dimension of the learned ISAN), queries, TV and KL(restricted ‖ learned);
-2. ``learn_approx`` (paper B, the spec's main algorithm) over a sweep of ``rank``: same figures, and
+2. ``learn_approx`` (paper B, the restatement's main algorithm) over a sweep of ``rank``: same figures, and
    whether an epoch was accepted;
 3. the comparator: the rank-r truncation of every level matrix L(Σ'^t, Σ'^{≤T−t−1}) (truncated SVD,
    float64), read as a model through its empty-future columns, with its TV and KL for every r.

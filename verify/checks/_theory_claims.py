@@ -274,7 +274,7 @@ def check_x2(config: CheckConfig) -> ClaimResult:
     Part (b) learns a random ISAN through :class:`SampleLogitOracle` with N draws per logit query,
     by the exact learner (``rank_tol`` = min(0.5, 0.1·ξ(N))) and the approximate learner (validation
     threshold g = 2·ξ(N), [choice]: a g below the estimation noise turns noise into witnesses; the
-    spec default g = ε/(32T²) is reported beside it), where ξ(N) is :func:`logit_error` at δ = ½.
+    restatement's default g = ε/(32T²) is reported beside it), where ξ(N) is :func:`logit_error` at δ = ½.
     The per-seed rule is ``X2_RULE``.
     """
     import numpy as np
