@@ -15,6 +15,7 @@ n = 10⁴ in float64). Paper A used ``torch.svd_lowrank`` on the materialised ma
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from ._logit_matrix import (
     random_k_columns,
 )
 
-__all__ = ["Spectrum", "gram_matrix", "gram_spectrum", "logit_spectrum", "lowrank_spectrum", "downsized_spectra"]
+__all__ = ["Spectrum", "downsized_spectra", "gram_matrix", "gram_spectrum", "logit_spectrum", "lowrank_spectrum"]
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def _future_blocks(model, H, F, cols, *, path, batch_size, memory_budget, progre
                 yield end, block
         return
     with _progress_bar(n * len(F), progress) as bar:
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
+        for lo, hi in itertools.pairwise(bounds):
             for start in range(lo, hi, chunk):
                 end = min(start + chunk, hi)
                 block = logit_matrix(
@@ -223,7 +224,7 @@ class _GramSum:
             # C-ordered G and b are Fortran Gᵀ and bᵀ: dsyrk(trans=1) adds b bᵀ to G's lower triangle
             b = b.contiguous()
             out = blas.dsyrk(1.0, b.numpy().T, beta=1.0, c=self.G.numpy().T, trans=1, lower=0, overwrite_c=1)
-            if not torch.from_numpy(out.T).data_ptr() == self.G.data_ptr():  # pragma: no cover - scipy copied
+            if torch.from_numpy(out.T).data_ptr() != self.G.data_ptr():  # pragma: no cover - scipy copied
                 self.G.copy_(torch.from_numpy(out.T))
         else:
             n = b.shape[0]

@@ -32,7 +32,7 @@ from logitrank._tokens import stack_rows as _stack
 from logitrank._validation import as_generator, check_int, check_memory, check_model
 from logitrank.synth import LanguageModel, TimeVaryingISAN
 
-__all__ = ["logit_matrix", "LogitMatrix", "top_k_columns", "random_k_columns", "as_token_list"]
+__all__ = ["LogitMatrix", "as_token_list", "logit_matrix", "random_k_columns", "top_k_columns"]
 
 _PATHS = ("auto", "generic", "isan", "block")
 #: "auto" takes the ISAN path from this many cells on; below it the generic path is about as fast

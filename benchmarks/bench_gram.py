@@ -38,18 +38,18 @@ def _threads_from_argv() -> str:
 # scipy's BLAS (dsyrk) reads its thread count at import: set it before numpy/scipy load
 os.environ.setdefault("OPENBLAS_NUM_THREADS", _threads_from_argv())
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from logitrank.algorithms import logit_matrix, logit_spectrum, sample_histories_futures, top_k_columns  # noqa: E402
-from logitrank.synth import random_isan  # noqa: E402
+from logitrank.algorithms import logit_matrix, logit_spectrum, sample_histories_futures, top_k_columns
+from logitrank.synth import random_isan
 
 V, T, D, K = 256, 24, 32, 50
 PART = 10  # --paper-size --part: time the Gram sum over 1/PART of the futures and extrapolate

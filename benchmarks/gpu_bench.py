@@ -24,10 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_gram import K, setting  # noqa: E402
-from bench_isan_logits import measure  # noqa: E402
+from bench_gram import K, setting
+from bench_isan_logits import measure
 
-from logitrank.algorithms import logit_spectrum  # noqa: E402
+from logitrank.algorithms import logit_spectrum
 
 
 def wall(fn):
@@ -82,7 +82,7 @@ def main() -> None:
         start = time.perf_counter()
         try:
             result[part] = logits_part() if part == "logits" else gram_part()
-        except Exception as err:  # recorded, and the other parts still run
+        except Exception as err:  # noqa: BLE001 - recorded in the JSON; the other parts still run
             result[part] = {"error": f"{type(err).__name__}: {err}"}
         result[f"{part}_wall_seconds"] = time.perf_counter() - start
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,12 +16,19 @@ import itertools
 import torch
 
 from logitrank._validation import (
-    as_generator, check_device, check_int, check_memory, check_real, check_tensor, check_tokens, resolve_dtype,
+    as_generator,
+    check_device,
+    check_int,
+    check_memory,
+    check_real,
+    check_tensor,
+    check_tokens,
+    resolve_dtype,
 )
 
 from ._protocol import LogitModel, _draw
 
-__all__ = ["TimeVaryingISAN", "ISAN", "random_isan", "all_sequences", "MAX_ENUMERATION"]
+__all__ = ["ISAN", "MAX_ENUMERATION", "TimeVaryingISAN", "all_sequences", "random_isan"]
 
 #: Prefixes per call of the grouped state kernel on the CPU (16× that on a GPU): its buffers
 #: (3 × ~1.1·chunk·d numbers) then stay within a few MiB while each token's group stays large (issue 14).
@@ -108,10 +115,10 @@ class TimeVaryingISAN(LogitModel):
             f"hidden_dim={self.hidden_dim}, dtype={self.dtype}, device={self.device})"
         )
 
-    def to(self, device=None, dtype=None) -> "TimeVaryingISAN":
+    def to(self, device=None, dtype=None) -> TimeVaryingISAN:
         """A copy on another device and/or dtype."""
         dtype = self.dtype if dtype is None else resolve_dtype("dtype", dtype)
-        kw = dict(device=check_device("device", device), dtype=dtype)
+        kw = {"device": check_device("device", device), "dtype": dtype}
         return TimeVaryingISAN(self.A.to(**kw), self.B.to(**kw), self.x0.to(**kw))
 
     # -- the recurrence ------------------------------------------------------------------------
@@ -346,7 +353,7 @@ class TimeVaryingISAN(LogitModel):
         return isan_gram_factors(self, H, list(futures), columns, c)
 
     # -- Fact C.2 ------------------------------------------------------------------------------
-    def to_time_invariant(self) -> "ISAN":
+    def to_time_invariant(self) -> ISAN:
         """The equivalent time-invariant ISAN of hidden dim T·d (paper A, Fact C.2).
 
         The state holds T blocks of size d; x_{s} lives in block s, each token's matrix moves block
@@ -391,9 +398,9 @@ class ISAN(TimeVaryingISAN):
             dtype=dtype,
         )
 
-    def to(self, device=None, dtype=None) -> "ISAN":
+    def to(self, device=None, dtype=None) -> ISAN:
         dtype = self.dtype if dtype is None else resolve_dtype("dtype", dtype)
-        kw = dict(device=check_device("device", device), dtype=dtype)
+        kw = {"device": check_device("device", device), "dtype": dtype}
         return ISAN(self.A[0].to(**kw), self.B[0].to(**kw), self.x0.to(**kw), horizon=self.horizon)
 
 
@@ -489,5 +496,5 @@ def random_isan(
         )
     x0 = torch.randn(d, generator=gen, dtype=torch.float64)
     x0 = x0 / x0.norm()
-    kw = dict(device=device, dtype=dtype)
+    kw = {"device": device, "dtype": dtype}
     return TimeVaryingISAN(A.to(**kw), B.to(**kw), x0.to(**kw))

@@ -9,12 +9,14 @@ reaches this through :meth:`logitrank.synth.TimeVaryingISAN.logit_block`.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 
 from logitrank._tokens import group_by_length as _group_by_length
 from logitrank._tokens import stack_rows as _stack
 
-__all__ = ["isan_logit_block", "isan_future_blocks", "isan_gram_factors"]
+__all__ = ["isan_future_blocks", "isan_gram_factors", "isan_logit_block"]
 
 
 def _history_groups(model, H):
@@ -122,9 +124,9 @@ def isan_future_blocks(model, H, F, cols, futures_per_block: int, stops=(), reus
     B_c = model.B - model.B.mean(dim=1, keepdim=True)  # (T, V, d)
     groups = _history_groups(model, H) if n else []
     bounds = sorted({0, len(F), *[s for s in stops if 0 < s < len(F)]})
-    widest = max((min(futures_per_block, hi - lo) for lo, hi in zip(bounds[:-1], bounds[1:])), default=0)
+    widest = max((min(futures_per_block, hi - lo) for lo, hi in itertools.pairwise(bounds)), default=0)
     buf = torch.empty(n * widest * k, dtype=model.dtype, device=model.device) if reuse else None
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         for j0 in range(lo, hi, futures_per_block):
             j1 = min(j0 + futures_per_block, hi)
             out = None if buf is None else buf[: n * (j1 - j0) * k].view(n, (j1 - j0) * k)

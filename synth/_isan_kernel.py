@@ -32,10 +32,12 @@ small bucket matmuls.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
-__all__ = ["grouped_states", "PAD_TOLERANCE"]
+__all__ = ["PAD_TOLERANCE", "grouped_states"]
 
 #: A bucket of leftover rows may hold at most this fraction of padding slots beyond its rows.
 PAD_TOLERANCE = 0.15
@@ -51,7 +53,7 @@ def _level0_sizes(counts: np.ndarray, tolerance: float) -> np.ndarray:
     leftover rows in buckets (≈ 1 + tolerance/2 slots each), the gathers of their matrices and the
     calls. counts (t, V) → (t,). Every step's counts are candidates; with the counts sorted, the
     leftover of candidate rank r is a suffix sum, so all candidates cost O(t·V)."""
-    t, V = counts.shape
+    _t, V = counts.shape
     srt = np.sort(counts, axis=1)  # (t, V) ascending: candidate m₀ = srt[:, r]
     suffix = np.cumsum(srt[:, ::-1], axis=1)[:, ::-1]  # (t, V): Σ_{j >= r} srt[j]
     r = np.arange(V)
@@ -86,7 +88,7 @@ def _buckets_of(left: np.ndarray, tolerance: float) -> list[tuple[np.ndarray, in
     """The buckets of one step as [(tokens, rows per token)] (for tests and reading)."""
     by_left, live, is_start, m_tok = (a[0] for a in _bucket_tables(left[None, :], tolerance))
     starts = np.flatnonzero(is_start).tolist() + [int(live.sum())]
-    return [(by_left[a:b], int(m_tok[a])) for a, b in zip(starts[:-1], starts[1:])]
+    return [(by_left[a:b], int(m_tok[a])) for a, b in itertools.pairwise(starts)]
 
 
 def _sort_columns(prefixes: torch.Tensor, V: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -135,7 +137,7 @@ class _Plan:
         for s in range(1, t):
             calls = [(0, None, V, int(m0[s]))] if m0[s] > 0 else []
             starts = np.flatnonzero(is_start[s]).tolist() + [int(live[s].sum())]
-            for a, b in zip(starts[:-1], starts[1:]):
+            for a, b in itertools.pairwise(starts):
                 calls.append((int(first[s, a]), by_left_t[s, a:b], b - a, int(m_tok[s, a])))
             self.calls.append(calls)
         # 3. Each row's slot. In token order step s's rows form, per token v, a run of min(c, m₀)

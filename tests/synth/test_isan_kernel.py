@@ -13,7 +13,7 @@ from logitrank.synth.strategies import isans
 
 # Both routes form the same products x @ A[s, v]ᵀ (dot products of length d); only BLAS blocking
 # may differ, so after t steps of unit-norm orthogonal maps they agree to a few hundred ulps.
-TOL64 = dict(rtol=0, atol=1e-12)
+TOL64 = {"rtol": 0, "atol": 1e-12}
 
 
 def _prefixes(V, B, t, seed, skew):
