@@ -15,7 +15,17 @@ by ``CountingOracle`` on both paths (one prefix whose logits reach the model = o
 Monte-Carlo estimate (20000 samples; the ± is a 99% Hoeffding half-width), beside the stated check
 "max |logit difference|" over 500 sampled sequences at every level (exact learners: ~1e-13).
 
-Run: ``.venv/bin/python benchmarks/bench_learn_isan.py [--skip-target] [--threads 1]``.
+Measured on the shared 2-core machine (load average 6-10), 2026-11-29:
+
+* V=16, T=12, d=8: memo 7.2 s, 4,135,795 queries, 527 MB; blocks 5.4 s (1.3x), 4,135,852 queries;
+  sketch s=8 1.4 s (5.1x), 473,143 queries (8.7x fewer).
+* V=32, T=16, d=16: memo 200 s, 43.47M queries, 4.9 GB; blocks 98 s (2.0x), 43.43M, 1.5 GB; sketch s=16
+  4.6 s (44x), 2.42M queries (18x fewer), 468 MB.
+* V=64, T=32, d=32, sketch s=32: 190 s, 29.0M queries, 1.8 GB peak, MC TV 2.8e-14, 4.8x the time the
+  factorised block needs for the same queries (736k queries/s). Memo path: issue 14's estimate 1.2e9
+  queries, ~1.8 h, > 250 GB.
+
+Run: ``.venv/bin/python benchmarks/bench_learn_isan.py [--skip-target] [--compare V T d] [--threads 1]``.
 """
 
 from __future__ import annotations
@@ -90,11 +100,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-target", action="store_true", help="only the small size")
+    parser.add_argument("--compare", type=int, nargs=3, default=list(SMALL), metavar=("V", "T", "d"),
+                        help="size of table 1 (default 16 12 8; 32 16 16 takes the memo path ~3 min)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, threads {args.threads}, epsilon 0.1, delta 0.05, rank_tol 1e-8")
     head = (f"{'run':<22} {'seconds':>8} {'queries':>12} {'peak MB':>8} {'rounds':>6} {'dim':>4} {'TV (MC)':>9} "
             f"{'':>6} {'|Δlogit|':>8}")
-    V, T, d = SMALL
+    V, T, d = args.compare
     print(f"\n1. V={V}, T={T}, d={d}: paths side by side (ratios: memo / this, for seconds, queries, peak MB)")
     print(head)
     memo = _fresh(_run, V, T, d, "memo", None, args.threads)
