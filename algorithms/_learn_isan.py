@@ -197,8 +197,10 @@ def learn_isan(
     5.   CompleteSpan (:func:`complete_span`).
     6–13. The ISAN of :func:`isan_from_spanning_sets`.
 
-    Every query goes through a :class:`~logitrank.synth.CountingOracle` (distinct prefixes counted) under a
-    :class:`QueryCache` (repeats free), and both counts are reported.
+    Every query goes through a :class:`~logitrank.synth.CountingOracle`: one query is one prefix whose
+    logits reach the model, on both paths. Repeats are served by the level tensor caches (block
+    path: prefixes shared by the same level or the levels one up or down) or by a :class:`QueryCache`
+    (memo path: every repeat); sampled rows are asked afresh every round on both.
 
     Parameters
     ----------
