@@ -9,14 +9,17 @@ likely after f *alone* (the prefix f with an empty history), and Appendix A.1.5 
 experiments with k tokens drawn at random per future. Both are a (m, k) table of token ids, one row
 per future; column ``j * k + c`` of the result then holds token ``columns[j, c]``.
 
-Two evaluation paths give the same matrix:
+Three evaluation paths give the same matrix (up to float rounding):
 
 * *generic* — any :class:`logitrank.synth.LanguageModel`: every h ∘ f is one prefix sent to ``model.logits``,
   batched by the pair (len h, len f) under a memory budget;
 * *isan* — a :class:`logitrank.synth.TimeVaryingISAN` is linear in its state, so L[h, (f, z)] = w_{f,t,z} · x_h
   with x_h the state after h (t = len h) and w_{f,t,z} = B̃[t+|f|, z] A[t+|f|−1, f_|f|] ⋯ A[t, f_1]
   (B̃ = B with its mean over tokens removed). The states are computed once per history and the
-  (k, d) maps w once per (future, history length); each block of the matrix is one matmul.
+  (k, d) maps w once per (future, history length); each block of the matrix is one matmul;
+* *block* — a model with its own ``logit_block(histories, futures, columns)`` method (the cached
+  causal LMs of :mod:`logitrank.verify.models`, which reuse each history's key/value cache across
+  its futures) computes whole blocks itself.
 """
 
 from __future__ import annotations

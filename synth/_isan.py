@@ -125,7 +125,7 @@ class TimeVaryingISAN(LogitModel):
     def _step(self, x: torch.Tensor, tokens: torch.Tensor, s: int) -> torch.Tensor:
         """x_{s+1} = A[s, z] x_s for a batch: x (B, d), tokens (B,) → (B, d).
 
-        Three exact strategies, chosen by shape (benchmarks/bench_isan_logits.py measures them):
+        Four exact strategies, chosen by shape (benchmarks/bench_isan_logits.py measures them):
 
         * *grouped* (the common case): sort the batch by token, lay each token's rows out in a
           (V, m, d) buffer padded to the largest group m, and run one batched matmul with A[s]
