@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from logitrank.algorithms import PowerLawFit
 
-from ._style import finish, paper_figure, paper_style
+from ._style import finish, math_symbols, paper_figure, paper_style
 
 __all__ = ["plot_singular_values", "plot_kl_to_rank", "plot_principal_angles"]
 
@@ -100,7 +100,7 @@ def plot_singular_values(
         ax.loglog(fit.position, fit.fitted, "k--", lw=0.9, label=rf"fit: $\alpha$ = {fit.alpha:.3f}, $R^2$ = {fit.r_squared:.3f}")
     ax.set_xlabel(r"index $i$")
     ax.set_ylabel(r"singular value $\sigma_i$ (normalised)")
-    ax.set_title(title or (rf"singular values, $\alpha \approx$ {fit.alpha:.3f}" if fit is not None else "singular values"))
+    ax.set_title(math_symbols(title) or (rf"singular values, $\alpha \approx$ {fit.alpha:.3f}" if fit is not None else "singular values"))
     finish(ax)
     return save_figure(fig, out_dir, name)
 
@@ -114,6 +114,8 @@ def plot_kl_to_rank(
     baseline: float | Mapping[str, float] | None = None,
     name: str = "kl_to_rank",
     title: str = "average KL to the best rank-r approximation",
+    slope: float | None = None,
+    r_squared: float | None = None,
 ) -> tuple[Path, Path]:
     """Average KL (Definition 3.1) against rank on log-log axes, one line per matrix (Figure 1a).
 
@@ -124,6 +126,8 @@ def plot_kl_to_rank(
     out_dir : path
     baseline : float or mapping label → float, optional
         The rank-1 baseline of Appendix A.1.3, drawn as dashed horizontal line(s).
+    slope, r_squared : float, optional
+        The fitted slope of log KL against log r (and its R²), printed under the title.
 
     Returns
     -------
@@ -155,6 +159,10 @@ def plot_kl_to_rank(
             ax.axhline(float(value), ls="--", lw=1, color=colors.get(label, "k"), label=f"{label}: rank-1 baseline" if label in colors else label)
     ax.set_xlabel(r"rank $r$")
     ax.set_ylabel("average KL (nats)")
+    title = math_symbols(title)
+    if slope is not None:
+        fitted = f"fitted slope of log KL vs log $r$: ${slope:.2f}$" + (f" ($R^2$ = {r_squared:.3f})" if r_squared is not None else "")
+        title = f"{title}\n{fitted}" if title else fitted
     ax.set_title(title)
     finish(ax)
     return save_figure(fig, out_dir, name)
@@ -203,6 +211,8 @@ def plot_principal_angles(
     ax.set_xlabel(r"index $i$ of the principal angle")
     ax.set_ylabel(r"$\cos\,\theta_i$")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(title + (" (dashed: random subspaces)" if random else ""))
+    if random:
+        ax.plot([], [], "k--", lw=1, label="random subspaces")  # legend key for the dashed baselines
+    ax.set_title(math_symbols(title))
     finish(ax, integer_x=True)
     return save_figure(fig, out_dir, name)

@@ -1,16 +1,24 @@
-"""Figures of the learners: TV against a swept parameter for several learners (T7 style)."""
+"""Figures of the learners: TV against a swept parameter for several learners (T7 style), and the
+query count against d, V and T (T8). Drawn in the paper style of :mod:`logitrank.verify._style`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from matplotlib.figure import Figure
-
 from ._figures import save_figure
+from ._style import PALETTE, finish, paper_figure, paper_style
 
 __all__ = ["plot_tv_curves", "plot_query_scaling"]
 
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
+
+def _symbol(label: str) -> str:
+    """A one-letter parameter name (d, V, T, n) as a mathtext symbol; other labels unchanged."""
+    return f"${label}$" if len(label) == 1 and label.isalpha() else label
+
+
+@paper_style
 def plot_tv_curves(
     curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     out_dir,
@@ -23,40 +31,49 @@ def plot_tv_curves(
 ):
     """One line per learner: ``curves[label] = (x values, TV values)``; log-scaled TV axis.
 
-    ``reference`` draws a horizontal line (e.g. the TV of the trivial model). Writes
-    ``<name>.png`` and ``<name>.pdf`` to ``out_dir`` and returns the two paths.
+    ``reference`` draws a horizontal line (e.g. the TV of the trivial model). Values below 1e-17 are
+    drawn at 1e-17. Writes ``<name>.png`` and ``<name>.pdf`` to ``out_dir`` and returns the two paths.
     """
-    fig = Figure(figsize=(5.0, 3.4))
-    ax = fig.add_subplot()
+    fig, ax = paper_figure()
     floor = 1e-17
-    for label, (xs, tvs) in curves.items():
-        ax.plot(list(xs), [max(float(v), floor) for v in tvs], marker="o", label=label)
+    integer_x = True
+    for i, (label, (xs, tvs)) in enumerate(curves.items()):
+        xs = list(xs)
+        integer_x &= all(float(x).is_integer() for x in xs)
+        ax.plot(xs, [max(float(v), floor) for v in tvs], marker=_MARKERS[i % len(_MARKERS)],
+                color=PALETTE[i % len(PALETTE)], label=label)
     if reference is not None:
-        ax.axhline(reference, color="grey", linestyle="--", linewidth=1, label=reference_label)
+        ax.axhline(reference, color="k", linestyle="--", linewidth=0.8, label=reference_label)
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("TV to the true model")
     if title:
-        ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+        ax.set_title(title)
+    finish(ax, integer_x=integer_x)
     return save_figure(fig, out_dir, name)
 
 
+@paper_style
 def plot_query_scaling(series: Mapping[str, tuple[Sequence[float], Sequence[float], float]], out_dir, *, name: str):
     """Log-log plot of queries against each swept parameter.
 
     ``series[label] = (parameter values, query counts, fitted exponent)``; one panel per label, the
-    exponent printed in the panel's title. Writes ``<name>.png``/``.pdf``; returns the paths.
+    exponent printed in the panel's title (one-column for one panel, two-column otherwise).
+    Writes ``<name>.png``/``.pdf``; returns the paths.
     """
-    fig = Figure(figsize=(3.2 * len(series), 3.0))
-    for i, (label, (xs, qs, slope)) in enumerate(series.items()):
-        ax = fig.add_subplot(1, len(series), i + 1)
-        ax.loglog(list(xs), list(qs), marker="o")
+    n = max(len(series), 1)
+    fig, axes = paper_figure("one" if n == 1 else "two", cols=n)
+    axes = [axes] if n == 1 else list(axes)
+    for i, (ax, (label, (xs, qs, slope))) in enumerate(zip(axes, series.items())):
+        ax.loglog(list(xs), list(qs), marker="o", color=PALETTE[0])
         ax.minorticks_off()
-        ax.set_xticks(list(xs), [str(x) for x in xs])
-        ax.set_xlabel(label)
+        ax.set_xticks(list(xs), [f"{x:g}" for x in xs])
+        ax.set_xlabel(_symbol(label))
         if i == 0:
             ax.set_ylabel("logit queries")
-        ax.set_title(f"queries ∝ {label}^{slope:.2f}", fontsize=9)
-    fig.tight_layout()
+        if _symbol(label) != label:
+            ax.set_title(rf"queries $\propto {label}^{{{slope:.2f}}}$")
+        else:
+            ax.set_title(f"queries ∝ ({label})" + rf"$^{{{slope:.2f}}}$")
+        finish(ax)
     return save_figure(fig, out_dir, name)

@@ -1,7 +1,8 @@
 """Figures of the real-model experiments: LinGen's per-position KL (paper A, Fig 5 / 1b) and
 quantities over training checkpoints (Fig 3, and X5's comparison with held-out loss).
 
-Drawn like :mod:`logitrank.verify._figures` (standalone Agg figures, PNG + PDF, paths returned).
+Drawn like :mod:`logitrank.verify._figures` (standalone Agg figures in the paper style of
+:mod:`logitrank.verify._style`, PNG + PDF, paths returned).
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from ._figures import as_array, save_figure
+from ._style import PALETTE, finish, math_symbols, paper_figure, paper_style
 
 __all__ = ["plot_over_training", "plot_position_kl", "plot_surrogate"]
 
 
+
+@paper_style
 def plot_position_kl(curves: Mapping[str, object], out_dir, *, name: str = "lingen_kl",
                      title: str = "per-position KL(generator ‖ model)"):
     """Mean KL at each generated position, one line per generator; the legend shows the total (Fig 5).
@@ -40,22 +43,23 @@ def plot_position_kl(curves: Mapping[str, object], out_dir, *, name: str = "ling
     """
     if not curves:
         raise ValueError("curves must hold at least one curve; got an empty mapping")
-    fig = Figure(figsize=(5.2, 3.8))
-    ax = fig.add_subplot()
+    fig, ax = paper_figure()
     floor = 1e-4  # KL below this (e.g. an exact first token) is drawn at the floor of the log axis
-    for label, values in curves.items():
+    markers = iter(("o", "s", "^", "D", "v", "P", "X"))
+    for k, (label, values) in enumerate(curves.items()):
         kl = as_array(f"curves[{label!r}]", values)
-        marker = "*" if label.lower().startswith("lingen") else "o"
-        ax.plot(np.arange(1, len(kl) + 1), np.maximum(kl, floor), marker=marker, ms=5, lw=1.3,
-                label=f"{label} (total {kl.sum():.2f})")
-    ax.set_xlabel("token position t")
-    ax.set_ylabel(f"KL (nats; values < {floor:g} drawn at {floor:g})")
+        marker = "*" if label.lower().startswith("lingen") else next(markers, "o")
+        ax.plot(np.arange(1, len(kl) + 1), np.maximum(kl, floor), marker=marker, ms=5 if marker == "*" else 3,
+                color=PALETTE[k % len(PALETTE)], label=f"{label} (total {kl.sum():.2f})")
+    ax.set_xlabel(r"token position $t$")
+    ax.set_ylabel(f"KL (nats; < {floor:g} drawn at {floor:g})")
     ax.set_yscale("log")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
+    ax.set_title(math_symbols(title))
+    finish(ax, integer_x=True)
     return save_figure(fig, out_dir, name)
 
 
+@paper_style
 def plot_over_training(steps: Sequence[int], curves: Mapping[str, object], out_dir, *,
                        loss: Sequence[float] | None = None, name: str = "over_training",
                        ylabel: str = "average KL to rank r", title: str = "over training"):
@@ -83,25 +87,28 @@ def plot_over_training(steps: Sequence[int], curves: Mapping[str, object], out_d
     x = np.maximum(as_array("steps", steps), 0.5)
     if not curves:
         raise ValueError("curves must hold at least one curve; got an empty mapping")
-    fig = Figure(figsize=(5.2, 3.8))
-    ax = fig.add_subplot()
+    fig, ax = paper_figure()
     for label, values in curves.items():
         y = as_array(f"curves[{label!r}]", values)
         if y.shape != x.shape:
             raise ValueError(f"curves[{label!r}] must have one value per step ({len(x)}); got {len(y)}")
-        ax.plot(x, y, "o-", ms=3, lw=1.3, label=label)
+        ax.plot(x, y, "o-", label=math_symbols(label))
     ax.set_xscale("log")
-    ax.set_xlabel("training step (0 drawn at ½)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.set_xlabel(r"training step (0 drawn at $\frac{1}{2}$)")
+    ax.set_ylabel(math_symbols(ylabel))
+    ax.set_title(math_symbols(title))
     if loss is not None:
         ax2 = ax.twinx()
-        ax2.plot(x, as_array("loss", loss), "k--", lw=1, label="held-out loss")
+        ax2.grid(False)
+        ax2.spines["right"].set_visible(True)
+        ax2.plot(x, as_array("loss", loss), "k--", lw=0.9)
         ax2.set_ylabel("held-out loss (nats/token), dashed")
+        ax.plot([], [], "k--", lw=0.9, label="held-out loss (right axis)")  # one legend for both axes
+    finish(ax)
     return save_figure(fig, out_dir, name)
 
 
+@paper_style
 def plot_surrogate(runs: Sequence[Mapping], truncation: Mapping[int, Mapping], out_dir, *, name: str = "X4_surrogate",
                    title: str = "ISAN surrogate of a restricted LM"):
     """X4: TV to the restricted model against learned rank d (left) and queries spent (right).
@@ -126,25 +133,25 @@ def plot_surrogate(runs: Sequence[Mapping], truncation: Mapping[int, Mapping], o
     ...     png.exists()
     True
     """
-    fig = Figure(figsize=(9.0, 3.6))
-    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    fig, (left, right) = paper_figure("two", cols=2)
     floor = 1e-16
     if truncation:
         r = sorted(truncation)
-        left.plot(r, [max(truncation[i]["TV"], floor) for i in r], "k--", lw=1.2, label="rank-r truncation")
-    for learner, marker in (("learn_isan", "o"), ("learn_approx", "s")):
+        left.plot(r, [max(truncation[i]["TV"], floor) for i in r], "k--", lw=0.9, label="rank-$r$ truncation")
+    for k, (learner, marker) in enumerate((("learn_isan", "o"), ("learn_approx", "s"))):
         pts = [run for run in runs if run["learner"] == learner]
         if not pts:
             continue
-        left.plot([p["d"] for p in pts], [max(p["TV"], floor) for p in pts], marker, ls="none", label=learner)
-        right.plot([p["queries"] for p in pts], [max(p["TV"], floor) for p in pts], marker, ls="none", label=learner)
-    for ax, xlabel in ((left, "learned rank d (truncation: r)"), (right, "logit queries")):
+        style = dict(marker=marker, ls="none", color=PALETTE[k], label=learner)
+        left.plot([p["d"] for p in pts], [max(p["TV"], floor) for p in pts], **style)
+        right.plot([p["queries"] for p in pts], [max(p["TV"], floor) for p in pts], **style)
+    for ax, xlabel in ((left, "learned rank $d$ (truncation: $r$)"), (right, "logit queries")):
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
-        ax.legend(fontsize=7)
-    left.set_ylabel("TV to the restricted model")
+        ax.set_ylabel("TV to the restricted model")
     right.set_xscale("log")
     right.xaxis.set_minor_formatter(NullFormatter())
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    finish(left, integer_x=True)
+    finish(right)
+    fig.suptitle(math_symbols(title), fontsize=8)
     return save_figure(fig, out_dir, name)

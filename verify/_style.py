@@ -10,6 +10,7 @@ it covers the fewest data points, moved outside the axes when it would cover any
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 
 import matplotlib as mpl
@@ -18,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["PALETTE", "ONE_COLUMN", "TWO_COLUMN", "PAPER_RC", "paper_style", "paper_figure", "finish"]
+__all__ = ["PALETTE", "ONE_COLUMN", "TWO_COLUMN", "PAPER_RC", "paper_style", "paper_figure", "finish", "math_symbols"]
 
 #: Okabe & Ito's colour-blind-safe palette (black first for fits and references)
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -56,6 +57,27 @@ PAPER_RC = {
 }
 
 
+#: plain-text symbols the checks put in titles and labels, and their mathtext (longest first)
+_SYMBOLS = (("σ_i", r"$\sigma_i$"), ("θ_i", r"$\theta_i$"), ("ε_avg", r"$\varepsilon_{avg}$"), ("rank-r", "rank-$r$"),
+            ("rank r", "rank $r$"), ("α", r"$\alpha$"), ("β", r"$\beta$"), ("ε", r"$\varepsilon$"), ("ξ", r"$\xi$"),
+            ("λ", r"$\lambda$"), ("σ", r"$\sigma$"), ("R²", "$R^2$"))
+
+
+def math_symbols(text: str) -> str:
+    """``text`` with plain symbols (α, σ_i, ε_avg, ξ, "rank r", R², …) written in mathtext.
+
+    Text that already holds a ``$`` is returned unchanged (its author chose the markup).
+
+    >>> math_symbols("tiny: α ≈ 0.61, rank r")
+    'tiny: $\\alpha$ ≈ 0.61, rank $r$'
+    """
+    if "$" in text:
+        return text
+    for plain, math in _SYMBOLS:  # whole symbols only: "rank rows" keeps its r
+        text = re.sub(rf"(?<![A-Za-z]){re.escape(plain)}(?![A-Za-z0-9_])", lambda _m, m=math: m, text)
+    return text
+
+
 def paper_style(fn: Callable) -> Callable:
     """Decorator: run a figure function inside the paper style (never touches global rcParams)."""
 
@@ -81,6 +103,16 @@ def paper_figure(width: str = "one", *, rows: int = 1, cols: int = 1, height: fl
     return fig, (axes[0, 0] if rows == cols == 1 else axes.ravel())
 
 
+def _along(pts: np.ndarray, per_segment: int = 16) -> np.ndarray:
+    """Points along the polyline ``pts`` (n, 2) in display coordinates, ``per_segment`` per segment."""
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) < 2:
+        return pts
+    t = np.linspace(0.0, 1.0, per_segment, endpoint=False)[None, :, None]  # (1, m, 1)
+    seg = pts[:-1, None, :] + t * (pts[1:] - pts[:-1])[:, None, :]  # (n-1, m, 2)
+    return np.concatenate([seg.reshape(-1, 2), pts[-1:]])
+
+
 def _covered(ax: Axes, loc: str) -> int:
     """Data points of ``ax`` that a legend at ``loc`` would cover (display coordinates)."""
     fig = ax.figure
@@ -90,19 +122,24 @@ def _covered(ax: Axes, loc: str) -> int:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         renderer = FigureCanvasAgg(fig).get_renderer()
-    box = leg.get_window_extent(renderer)
+    box = leg.get_window_extent(renderer).expanded(1.04, 1.08)  # a little air between legend and data
     count = 0
-    for line in ax.get_lines():
-        xy = line.get_xydata()
-        if len(xy) == 0:
-            continue
-        pts = ax.transData.transform(np.asarray(xy, dtype=float))
-        count += int(np.sum((pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)))
-    for coll in ax.collections:
-        offsets = coll.get_offsets()
-        if len(offsets):
-            pts = ax.transData.transform(np.asarray(offsets, dtype=float))
+    # the data of ``ax`` and of its twins (axes at the same place, e.g. from ``twinx``), each in its own coordinates
+    here = ax.get_position().bounds
+    for owner in [a for a in fig.axes if a is ax or a.get_position().bounds == here]:
+        for line in owner.get_lines():
+            xy = line.get_xydata()
+            if len(xy) == 0:
+                continue
+            pts = line.get_transform().transform(np.asarray(xy, dtype=float))
+            if line.get_linestyle() not in ("None", "none", " ", "") and len(pts) > 1:
+                pts = _along(pts)  # a drawn segment (e.g. an axhline) covers data along its whole length
             count += int(np.sum((pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)))
+        for coll in owner.collections:
+            offsets = coll.get_offsets()
+            if len(offsets):
+                pts = owner.transData.transform(np.asarray(offsets, dtype=float))
+                count += int(np.sum((pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)))
     leg.remove()
     return count
 
@@ -110,19 +147,44 @@ def _covered(ax: Axes, loc: str) -> int:
 def finish(ax: Axes, *, integer_x: bool = False, integer_y: bool = False, legend: bool = True, **legend_kw) -> None:
     """Integer ticks on integer axes; a legend that covers no data (outside the axes if it must)."""
     if integer_x and ax.get_xscale() == "linear":
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     if integer_y and ax.get_yscale() == "linear":
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     handles, _ = ax.get_legend_handles_labels()
     if not legend or not handles:
         return
     if "loc" in legend_kw:
         ax.legend(**legend_kw)
         return
+    engine = ax.figure.get_layout_engine()
+    if engine is not None:  # measure in the final layout (e.g. after a two-line title shrank the axes)
+        _extent(ax)
+        engine.execute(ax.figure)
     corners = ("upper right", "upper left", "lower left", "lower right", "center right", "upper center", "lower center")
     scores = {loc: _covered(ax, loc) for loc in corners}
     best = min(corners, key=lambda loc: scores[loc])
     if scores[best] == 0:
         ax.legend(loc=best, **legend_kw)
-    else:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **legend_kw)
+        return
+    fig = ax.figure
+    leg = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **legend_kw)
+    alone = all(a is ax or a.get_position().bounds == ax.get_position().bounds for a in fig.axes)
+    width, height = fig.get_size_inches()
+    if alone and _extent(leg).width / fig.dpi > 0.3 * width:
+        # a wide legend beside a one-panel figure would squeeze the axes: put it below, and make the figure
+        # taller by the legend's height so the axes keep their size
+        handles, labels = ax.get_legend_handles_labels()
+        leg.remove()
+        ncol = 2 if len(labels) > 3 and max(map(len, labels)) <= 28 else 1
+        leg = fig.legend(handles, labels, loc="outside lower center", ncol=ncol, **legend_kw)
+        fig.set_size_inches(width, height + _extent(leg).height / fig.dpi)
+
+
+def _extent(artist):
+    """Window extent of ``artist`` in display units (pixels at the figure's dpi)."""
+    fig = artist.figure
+    if not hasattr(fig.canvas, "get_renderer"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    return artist.get_window_extent(fig.canvas.get_renderer())

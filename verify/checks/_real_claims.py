@@ -223,7 +223,7 @@ def check_e3(config: CheckConfig) -> ClaimResult:
           and baseline >= 2 * kl5)
     r_full, kl_full = curves["full"]
     plot_kl_to_rank(r_full, {"full": kl_full}, figure_dir(config), baseline=baseline, name="E3_kl_to_rank",
-                    title=f"{model.name}: average KL to rank r")
+                    title=f"{model.name}: average KL to rank r", slope=fits[1][0], r_squared=fits[1][1])
     return ClaimResult(
         "E3", "holds" if ok else "fails",
         setting=setting_of(model, config, H, F, k, ranks=r_full, fit="log KL vs log r, r ∈ [2, n/4]"),

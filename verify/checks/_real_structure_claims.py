@@ -17,6 +17,7 @@ from logitrank.algorithms import nonsense_sequences, principal_angles, random_su
 
 from .._cache import atomic_write_text
 from .._figures import plot_principal_angles
+from .._style import PALETTE, finish, paper_figure, paper_style
 from .._registry import CheckConfig, ClaimResult, register
 from ._real_setup import (
     OPTIONAL_ERRORS,
@@ -146,21 +147,22 @@ def check_e8(config: CheckConfig) -> ClaimResult:
     )
 
 
+@paper_style
 def _plot_pairs(angles: dict, rand: np.ndarray, r: int, config: CheckConfig) -> None:
-    from matplotlib.figure import Figure
-
+    """Cosines of the principal angles of every model pair (E8, Fig 11); legend outside when it must be."""
     from .._figures import save_figure
 
-    fig = Figure(figsize=(5.6, 3.8))
-    ax = fig.add_subplot()
-    for label, th in angles.items():
-        ax.plot(np.arange(1, r + 1), np.cos(th), lw=1.2, label=label)
-    ax.axhline(float(rand.mean()), color="k", ls="--", lw=1, label="random subspaces (mean cos)")
-    ax.set_xlabel("index of principal angle")
-    ax.set_ylabel("cos θ_i")
+    fig, ax = paper_figure()
+    styles = ("-", "--", "-.", ":")
+    for i, (label, th) in enumerate(angles.items()):
+        ax.plot(np.arange(1, r + 1), np.cos(th), ls=styles[(i // len(PALETTE)) % len(styles)],
+                color=PALETTE[i % len(PALETTE)], label=label)
+    ax.axhline(float(rand.mean()), color="k", ls=(0, (1, 1)), lw=0.9, label="random subspaces (mean cos)")
+    ax.set_xlabel(r"index $i$ of the principal angle")
+    ax.set_ylabel(r"$\cos\,\theta_i$")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"principal angles between models, r = {r}")
-    ax.legend(fontsize=6)
+    ax.set_title(f"principal angles between models, $r$ = {r}")
+    finish(ax, integer_x=True)
     save_figure(fig, figure_dir(config), "E8_principal_angles_models")
 
 
