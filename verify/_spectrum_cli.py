@@ -161,8 +161,10 @@ def compute(settings: dict, *, progress: bool = True) -> dict:
 
         bar = tqdm(total=n * m, desc=f"L({model.name})", unit="cell", unit_scale=True, file=sys.stderr, smoothing=0.1)
     t1 = time.perf_counter()
-    for s, e in _chunks(m, n, [mi for _, mi in sizes.values()]):
-        part = cached_logit_matrix(model, H, F[s:e], columns=cols[s:e], cache_dir=out / "cache", chunk=e - s)  # (n, (e-s)*k)
+    chunks = _chunks(m, n, [mi for _, mi in sizes.values()])
+    for s, e in chunks:
+        part = cached_logit_matrix(model, H, F[s:e], columns=cols[s:e], cache_dir=out / "cache", chunk=e - s,
+                                   progress=progress and len(chunks) < 8, desc="chunk")  # (n, (e-s)*k); inner bar when chunks are few
         b64 = part.to(device=model.device, dtype=torch.float64)
         G.addmm_(b64, b64.T)  # (n, n)
         for i, (ni, mi) in sizes.items():
