@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.ticker import NullLocator
 
 from ._figures import save_figure
 from ._style import PALETTE, finish, paper_figure, paper_style
@@ -58,7 +59,7 @@ def plot_tv_vs_error(series: Mapping[str, Sequence[dict]], exact: Sequence[dict]
     bx.set_xticks(pos, labels, rotation=20, ha="right")
     bx.grid(False, axis="x")
     bx.set_ylabel("TV of the approximate learner")
-    bx.set_title("exact rank: vs truth and vs the exact learner")
+    bx.set_title("exact rank: learn_approx vs truth, vs learn_isan")
     finish(bx)
     return save_figure(fig, out_dir, name)
 
@@ -121,7 +122,7 @@ def plot_queries(rows: Sequence[dict], out_dir, *, name: str = "B4_queries"):
         ax.plot([r["T"] for r in sel], [r["queries"] for r in sel], "-o", color=color, label=f"$d$ = {d}: measured")
         ax.plot([r["T"] for r in sel], [r["accounting bound"] for r in sel], "--", color=color, label=f"$d$ = {d}: bound")
     grid = sorted({r["T"]: r["all prefixes Σ V^t"] for r in rows}.items())
-    ax.plot([g[0] for g in grid], [g[1] for g in grid], ":", color="k", lw=0.8, label=r"all prefixes $\sum_t V^t$")
+    ax.plot([g[0] for g in grid], [g[1] for g in grid], ":", color="k", lw=0.8, label=r"all prefixes, $\Sigma_t\,V^t$")
     ax.set_yscale("log")
     ax.set_xlabel(r"horizon $T$ (tokens)")
     ax.set_ylabel("distinct logit queries")
@@ -155,6 +156,9 @@ def plot_sensitivity(parameter: str, rows: Sequence[dict], out_dir, *, name: str
         ax.plot(x[~acc], y[~acc], "o", mfc="none", color=PALETTE[0], label="not accepted")
         if (x > 0).all():
             ax.set_xscale("log")
+            if len(set(x)) <= 8:  # label the swept values themselves, not decades
+                ax.set_xticks(sorted(set(x)), [f"{v:g}" for v in sorted(set(x))])
+                ax.xaxis.set_minor_locator(NullLocator())
         if logy:
             ax.set_yscale("log")
         ax.set_xlabel(symbol)

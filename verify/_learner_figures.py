@@ -3,10 +3,13 @@ query count against d, V and T (T8). Drawn in the paper style of :mod:`logitrank
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
+from matplotlib.ticker import FuncFormatter, LogLocator
+
 from ._figures import save_figure
-from ._style import PALETTE, finish, paper_figure, paper_style
+from ._style import PALETTE, finish, math_symbols, paper_figure, paper_style
 
 __all__ = ["plot_tv_curves", "plot_query_scaling"]
 
@@ -45,7 +48,7 @@ def plot_tv_curves(
     if reference is not None:
         ax.axhline(reference, color="k", linestyle="--", linewidth=0.8, label=reference_label)
     ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(re.sub(r" ([A-Za-z])$", r" $\1$", math_symbols(xlabel)))  # "parity bits n" → "parity bits $n$"
     ax.set_ylabel("TV to the true model")
     if title:
         ax.set_title(title)
@@ -68,6 +71,9 @@ def plot_query_scaling(series: Mapping[str, tuple[Sequence[float], Sequence[floa
         ax.loglog(list(xs), list(qs), marker="o", color=PALETTE[0])
         ax.minorticks_off()
         ax.set_xticks(list(xs), [f"{x:g}" for x in xs])
+        # a range of a decade or two: label 1, 2, 5 × 10^k in plain numbers
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel(_symbol(label))
         if i == 0:
             ax.set_ylabel("logit queries")

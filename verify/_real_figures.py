@@ -62,7 +62,7 @@ def plot_position_kl(curves: Mapping[str, object], out_dir, *, name: str = "ling
 @paper_style
 def plot_over_training(steps: Sequence[int], curves: Mapping[str, object], out_dir, *,
                        loss: Sequence[float] | None = None, name: str = "over_training",
-                       ylabel: str = "average KL to rank r", title: str = "over training"):
+                       ylabel: str = "average KL to rank r (nats)", title: str = "over training"):
     """Quantities against training step (log x axis; step 0 drawn at ½), held-out loss on a twin axis.
 
     Parameters

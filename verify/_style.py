@@ -64,18 +64,18 @@ _SYMBOLS = (("σ_i", r"$\sigma_i$"), ("θ_i", r"$\theta_i$"), ("ε_avg", r"$\var
 
 
 def math_symbols(text: str) -> str:
-    """``text`` with plain symbols (α, σ_i, ε_avg, ξ, "rank r", R², …) written in mathtext.
+    r"""``text`` with plain symbols (α, σ_i, ε_avg, ξ, "rank r", "r = 5", R², …) written in mathtext.
 
     Text that already holds a ``$`` is returned unchanged (its author chose the markup).
 
-    >>> math_symbols("tiny: α ≈ 0.61, rank r")
-    'tiny: $\\alpha$ ≈ 0.61, rank $r$'
+    >>> print(math_symbols("tiny: α ≈ 0.61, rank r, r = 5"))
+    tiny: $\alpha$ ≈ 0.61, rank $r$, $r$ = 5
     """
     if "$" in text:
         return text
     for plain, math in _SYMBOLS:  # whole symbols only: "rank rows" keeps its r
         text = re.sub(rf"(?<![A-Za-z]){re.escape(plain)}(?![A-Za-z0-9_])", lambda _m, m=math: m, text)
-    return text
+    return re.sub(r"(?<![\w$])([A-Za-z]) = ", r"$\1$ = ", text)  # a one-letter variable set to a value: "r = 5"
 
 
 def paper_style(fn: Callable) -> Callable:
@@ -135,6 +135,9 @@ def _covered(ax: Axes, loc: str) -> int:
             if line.get_linestyle() not in ("None", "none", " ", "") and len(pts) > 1:
                 pts = _along(pts)  # a drawn segment (e.g. an axhline) covers data along its whole length
             count += int(np.sum((pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)))
+        for patch in owner.patches:  # bars: covered when the legend overlaps the drawn rectangle
+            ext = patch.get_window_extent(renderer)
+            count += int(ext.x0 < box.x1 and box.x0 < ext.x1 and ext.y0 < box.y1 and box.y0 < ext.y1)
         for coll in owner.collections:
             offsets = coll.get_offsets()
             if len(offsets):
