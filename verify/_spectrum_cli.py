@@ -231,24 +231,26 @@ def _versions() -> dict:
 
 
 def _figure(path: Path, spectra: dict, sizes: dict, k: int, summary: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """``path`` (.png) and its .pdf twin, drawn in the paper style of :mod:`logitrank.verify._style`."""
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(5.2, 3.8), dpi=110)
-    for i, sv in spectra.items():
-        ni, mi = sizes[i]
-        ax.loglog(np.arange(1, len(sv) + 1), sv / math.sqrt(ni * mi * k), lw=1.2 if i == 1 else 0.8,
-                  label=f"{ni}×{mi}·{k}" + (" (full)" if i == 1 else f" (÷{i})"))
-    a, r2 = summary["alpha (paper indexing)"], summary["R² (paper indexing)"]
-    title = f"{summary['model']}: α = {a:.3f} (R² {r2:.2f})" if a is not None else summary["model"]
-    ax.set(xlabel="index i", ylabel="σ_i / √entries", title=title)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    from ._figures import save_figure
+    from ._style import finish, paper_figure, paper_style
+
+    @paper_style
+    def draw():
+        fig, ax = paper_figure()
+        for i, sv in spectra.items():
+            ni, mi = sizes[i]
+            ax.loglog(np.arange(1, len(sv) + 1), sv / math.sqrt(ni * mi * k), lw=1.2 if i == 1 else 0.8,
+                      label=f"{ni}×{mi}·{k}" + (" (full)" if i == 1 else f" (÷{i})"))
+        a, r2 = summary["alpha (paper indexing)"], summary["R² (paper indexing)"]
+        title = rf"{summary['model']}: $\alpha$ = {a:.3f} ($R^2$ = {r2:.2f})" if a is not None else summary["model"]
+        ax.set(xlabel=r"index $i$", ylabel=r"$\sigma_i\,/\,\sqrt{\mathrm{entries}}$", title=title)
+        finish(ax)
+        save_figure(fig, path.parent, path.stem)
+
+    draw()
 
 
 def run(args) -> int:
