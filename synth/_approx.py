@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from logitrank._validation import as_generator, check_int, check_real, resolve_dtype
+from logitrank._validation import as_generator, check_device, check_int, check_real, resolve_dtype
 
 from ._isan import TimeVaryingISAN
 from ._protocol import LanguageModel, LogitModel
@@ -162,6 +162,7 @@ def power_law_isan(
     alpha = check_real("alpha", alpha, low=0.0, low_open=True)
     scale = check_real("scale", scale, low=0.0, low_open=True)
     dtype = resolve_dtype("dtype", dtype)
+    device = check_device("device", device)
     gen = as_generator(generator, torch.device("cpu"))
     nb = d // 2
     kw = dict(dtype=torch.float64)

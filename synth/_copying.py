@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from logitrank._validation import check_int, check_real, check_tokens, resolve_dtype
+from logitrank._validation import check_device, check_int, check_real, check_tokens, resolve_dtype
 
 from ._isan import MAX_ENUMERATION, TimeVaryingISAN, all_sequences
 
@@ -55,6 +55,7 @@ class CopyingISAN(TimeVaryingISAN):
         n = _check_n_bits(n_bits)
         C = _check_strength(strength)
         dtype = resolve_dtype("dtype", dtype)
+        device = check_device("device", device)
         d, T = n + 1, 2 * n
         kw = dict(dtype=torch.float64)
         # 1. Writing steps s = 1..n (index s−1): A[s−1, z] = I + z·e_{s−1} e_nᵀ stores z in coordinate s−1.

@@ -30,7 +30,7 @@ import math
 import numpy as np
 import torch
 
-from logitrank._validation import check_int, check_real, check_tokens, resolve_dtype
+from logitrank._validation import check_device, check_int, check_real, check_tokens, resolve_dtype
 
 from ._isan import TimeVaryingISAN
 
@@ -94,6 +94,7 @@ class NoisyParityISAN(TimeVaryingISAN):
         p = _check_noise(noise, allow_zero=False)
         d = check_int("hidden_dim", hidden_dim, minimum=1, maximum=2)
         dtype = resolve_dtype("dtype", dtype)
+        device = check_device("device", device)
         n = len(y)
         # 1. The bias of the parity bit: scores (c/2, −c/2) give Pr[b = 0] = 1 − p exactly.
         c = math.log1p(-p) - math.log(p)

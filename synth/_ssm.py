@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from logitrank._validation import as_generator, check_int, check_real, check_tensor, resolve_dtype
+from logitrank._validation import as_generator, check_device, check_int, check_real, check_tensor, resolve_dtype
 
 from ._isan import ISAN, MAX_ENUMERATION, _haar_orthogonal, all_sequences
 from ._protocol import LogitModel, _draw
@@ -298,6 +298,7 @@ def random_linear_ssm(
     q = check_int("output_dim", output_dim, minimum=1)
     scale = check_real("scale", scale, low=0.0, low_open=True)
     dtype = resolve_dtype("dtype", dtype)
+    device = check_device("device", device)
     gen = as_generator(generator, torch.device("cpu"))
 
     def gauss(*shape, var):
