@@ -33,3 +33,41 @@ def test_x1_runs_on_the_engine_and_a_rerun_reads_the_store(tmp_path, monkeypatch
     assert again.per_seed[0]["setting"]["cached cells"] == 2
     assert again.figures["exponent k of TV/eps_avg in d"] == first.figures["exponent k of TV/eps_avg in d"]
     assert Path(again.per_seed[0]["figures"]["figure"]).is_file()
+
+
+def _x3_config(tmp_path):
+    return CheckConfig(scale="quick", out_dir=str(tmp_path), seeds=1)
+
+
+def test_x3_reads_its_grid_from_the_store_on_a_rerun(tmp_path, monkeypatch):
+    from logitrank.verify.checks import _learner_claims as lc
+
+    monkeypatch.setitem(lc._X3, "quick", {"xi": [1e-10, 1e-2], "rank_tol": [1e-8], "size": (3, 6, 3)})
+    first = run_check("X3", _x3_config(tmp_path))
+    assert first.verdict == "holds", first.reason
+    assert [g["outcome"] for g in first.per_seed[0]["figures"]["grid"]] == ["learned", "RankExceededError"]
+    again = run_check("X3", _x3_config(tmp_path))
+    assert again.per_seed[0]["setting"]["cached cells"] == 2 and again.figures == first.figures
+
+
+def test_x3_fails_when_a_learner_returns_a_wrong_dimension_silently(tmp_path, monkeypatch):
+    """Mutation: a learner that answers every cell with a larger model and no warning must turn X3 to 'fails'."""
+    from logitrank.verify.checks import _learner_claims as lc
+    from logitrank.verify.sweep import TASKS
+
+    monkeypatch.setitem(lc._X3, "quick", {"xi": [1e-10], "rank_tol": [1e-8], "size": (2, 4, 2)})
+    monkeypatch.setitem(TASKS, "learn", lambda config, seed: {"tv": 0.0, "dim": config["d"] + 1, "rank_margin": 1e9})
+    result = run_check("X3", _x3_config(tmp_path))
+    assert result.verdict == "fails" and "silently" in result.reason
+
+
+def test_t8_query_scaling_runs_on_the_engine_and_rereads_the_store(tmp_path, monkeypatch):
+    from logitrank.verify.checks import _learner_claims as lc
+    from logitrank.verify.sweep import load
+
+    monkeypatch.setitem(lc._SCALING, "quick", {"d": ([1, 2], (2, 4)), "V": ([2, 3], (1, 4)), "T": ([3, 4], (2, 1))})
+    config = CheckConfig(out_dir=str(tmp_path))
+    first = lc._query_scaling(config, 0.1)
+    assert set(first) == {"d", "V", "T"} and all(len(q) == 2 and min(q) > 0 for _, q, _ in first.values())
+    assert len(load(tmp_path / "logitrank.sqlite", "T8-scaling-quick")) == 4  # (2,4,1) is shared by all three lines
+    assert lc._query_scaling(config, 0.1) == first

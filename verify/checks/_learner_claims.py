@@ -85,22 +85,37 @@ def _query_scaling(config: CheckConfig, eps: float) -> dict[str, tuple[list[int]
     """Queries of learn_isan as d, V and T vary one at a time; slope of a log-log least-squares fit.
 
     The fixed pair of each sweep is given in ``_SCALING`` as (V, T) for d, (d, T) for V, (V, d) for T.
+    The runs are one sweep on the engine (``T8-scaling-<scale>`` in ``<out_dir>/logitrank.sqlite``,
+    one model per size drawn from ``config.seed``): a rerun reads them from the store.
     """
+    from pathlib import Path
+
     import numpy as np
 
-    out = {}
+    from ..sweep import SweepSpec, load, run_sweep
+
+    sizes = {}  # label → [(V, T, d) per value]
     for label, (values, fixed) in _SCALING[config.scale].items():
-        queries = []
-        for v in values:
-            if label == "d":
-                V, T, d = fixed[0], fixed[1], v
-            elif label == "V":
-                V, T, d = v, fixed[1], fixed[0]
-            else:
-                V, T, d = fixed[0], v, fixed[1]
-            _, rep = learn_isan(random_isan(V, T, d, generator=config.seed), epsilon=eps, max_rank=16,
-                                generator=config.seed)
-            queries.append(rep.queries)
+        if label == "d":
+            sizes[label] = [(fixed[0], fixed[1], v) for v in values]
+        elif label == "V":
+            sizes[label] = [(v, fixed[1], fixed[0]) for v in values]
+        else:
+            sizes[label] = [(fixed[0], v, fixed[1]) for v in values]
+    spec = SweepSpec(name=f"T8-scaling-{config.scale}", task="learn", seeds=1, seed=config.seed,
+                     grid=[{"V": V, "T": T, "d": d} for line in sizes.values() for V, T, d in line],
+                     fixed={"family": "random_isan", "model_seed": config.seed, "learner": "exact", "epsilon": eps,
+                            "max_rank": 16, "measure_tv": False})
+    store = Path(config.out_dir) / "logitrank.sqlite"
+    run_sweep(spec, store=store)
+    rows = load(store, spec)
+    failed = rows[rows["status"] != "done"]
+    if len(failed):
+        raise RuntimeError(f"T8 query-scaling run failed: {failed['error'].iloc[0]}")
+    queries_at = {(r.V, r.T, r.d): int(r.queries) for r in rows.itertuples()}
+    out = {}
+    for label, (values, _) in _SCALING[config.scale].items():
+        queries = [queries_at[size] for size in sizes[label]]
         slope = float(np.polyfit(np.log(values), np.log(queries), 1)[0])
         out[label] = (values, queries, slope)
     return out
@@ -252,54 +267,78 @@ _X3 = {
     "full": {"xi": [1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1e-1], "rank_tol": [1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1e-1],
              "size": (4, 7, 4)},
 }
+_X3_BREAKS = ("RankExceededError", "IncompleteSpanError")
+X3_RULE = ("per seed: holds when no run is learned silently at a wrong dimension (a result without "
+           "RankMarginWarning whose dimension differs from the true d) and every run learned at the true d with "
+           "rank_tol <= 1e-4 has TV <= 10·ξ; fails otherwise; across seeds: holds if every seed holds, fails if every "
+           "seed fails, mixed otherwise")
 
 
-@register("X3")
+def x3_spec(config: CheckConfig):
+    """X3's noise grid as a sweep: one random ISAN per check seed (``model_seed``), ξ × rank_tol, exact learner."""
+    from ..sweep import SweepSpec
+
+    spec = _X3[config.scale]
+    V, T, d = spec["size"]
+    return SweepSpec(name=f"X3-{config.scale}", task="learn", seeds=1, seed=config.seed,
+                     grid={"xi": spec["xi"], "rank_tol": spec["rank_tol"]},
+                     fixed={"family": "random_isan", "V": V, "T": T, "d": d, "model_seed": config.seed,
+                            "learner": "exact", "epsilon": 0.2, "max_rank": 2 * d, "tv_to": "truth"})
+
+
+@register("X3", seeded=True, rule=X3_RULE)
 def check_x3(config: CheckConfig) -> ClaimResult:
     """Where the exact-rank learner breaks under oracle noise ξ (logitrank.synth.perturbed), per rank_tol.
 
     The measured map is the answer; the verdict tests the pattern it should show: with
     rank_tol·scale above ξ the learner returns the true dimension and TV ≤ 10·ξ; otherwise it
     stops with RankExceededError or flags its result with a RankMarginWarning — never a silently
-    wrong model. Only the exact learner (paper A) is swept so far.
+    wrong model. Only the exact learner (paper A) is swept so far. The runs are a sweep on the
+    engine (``X3-<scale>`` in ``<out_dir>/logitrank.sqlite``): a rerun reads them from the store.
     """
     import warnings
+    from pathlib import Path
 
-    from logitrank.algorithms import IncompleteSpanError, RankExceededError, RankMarginWarning
-    from logitrank.synth import perturbed
+    from ..sweep import Engine, SweepCellWarning, load, run_sweep
 
-    spec = _X3[config.scale]
-    V, T, d = spec["size"]
-    model = random_isan(V, T, d, generator=config.seed)
-    p = model.distribution()
+    spec = x3_spec(config)
+    d = spec.fixed["d"]
+    store = Path(config.out_dir) / "logitrank.sqlite"
+    with warnings.catch_warnings():  # RankMarginWarnings are the measurement: each row keeps its own
+        warnings.simplefilter("ignore", SweepCellWarning)
+        run = run_sweep(spec, store=store, engine=Engine(retry_failed=False))  # a break is an outcome: kept
+    rows = load(store, spec).sort_values(["xi", "rank_tol"])
     grid, surprises = [], []
-    for xi in spec["xi"]:
-        noisy = perturbed(model, xi, generator=config.seed)
-        for tol in spec["rank_tol"]:
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", RankMarginWarning)
-                    learned, rep = learn_isan(noisy, epsilon=0.2, rank_tol=tol, max_rank=2 * d, generator=config.seed)
-                tv, dim, margin = tv_distance(p, learned.distribution()), rep.hidden_dim, rep.rank_margin
-                outcome = "learned, flagged" if caught else "learned"
-            except (RankExceededError, IncompleteSpanError) as err:
-                tv, outcome, dim, margin = None, type(err).__name__, None, None
-            grid.append({"xi": xi, "rank_tol": tol, "outcome": outcome, "TV": tv, "dim": dim, "rank margin": margin})
-            if outcome.startswith("learned") and dim == d and tv > 10 * xi and tol <= 1e-4:
-                surprises.append(f"ξ={xi:g}, rank_tol={tol:g}: TV {tv:.2g} > 10ξ")
+    for r in rows.itertuples():
+        if r.status != "done":
+            name = str(r.error).split(":", 1)[0]
+            if name not in _X3_BREAKS:
+                raise RuntimeError(f"X3 cell ξ={r.xi:g}, rank_tol={r.rank_tol:g} failed unexpectedly: {r.error}")
+            tv, outcome, dim, margin = None, name, None, None
+        else:
+            flagged = isinstance(r.warnings, str) and "RankMarginWarning" in r.warnings
+            tv, dim, margin = float(r.tv), int(r.dim), float(r.rank_margin)
+            outcome = "learned, flagged" if flagged else "learned"
+        grid.append({"xi": r.xi, "rank_tol": r.rank_tol, "outcome": outcome, "TV": tv, "dim": dim, "rank margin": margin})
+        if outcome.startswith("learned") and dim == d and tv > 10 * r.xi and r.rank_tol <= 1e-4:
+            surprises.append(f"ξ={r.xi:g}, rank_tol={r.rank_tol:g}: TV {tv:.2g} > 10ξ")
     silent = [g for g in grid if g["outcome"] == "learned" and g["dim"] != d]
     ok = not surprises and not silent
     learned = [g for g in grid if g["outcome"].startswith("learned")]
     return ClaimResult(
         "X3", "holds" if ok else "fails",
-        setting={"model (V,T,d)": spec["size"], "noise": "logitrank.synth.perturbed (±ξ per logit, hashed per prefix)",
-                 "learner": "learn_isan, epsilon 0.2", "xi": spec["xi"], "rank_tol": spec["rank_tol"]},
+        setting={"model (V,T,d)": _X3[config.scale]["size"], "noise": "logitrank.synth.perturbed (±ξ per logit, hashed "
+                 "per prefix)", "learner": "learn_isan, epsilon 0.2", "xi": _X3[config.scale]["xi"],
+                 "rank_tol": _X3[config.scale]["rank_tol"], "store": str(store), "sweep": spec.name,
+                 "cached cells": run.cached},
         figures={
             "learned runs": f"{len(learned)}/{len(grid)}",
-            "max TV/ξ where the rank was right": max((g["TV"] / g["xi"] for g in learned if g["dim"] == d), default=float("nan")),
+            "max TV/ξ where the rank was right": max((g["TV"] / g["xi"] for g in learned if g["dim"] == d),
+                                                     default=float("nan")),
             "breaks (RankExceededError)": sum(g["outcome"] == "RankExceededError" for g in grid),
             "flagged (RankMarginWarning)": sum(g["outcome"] == "learned, flagged" for g in grid),
             "grid": grid,
         },
         reason="; ".join(surprises) + ("; learned a larger model silently" if silent else ""),
+        headline="max TV/ξ where the rank was right",
     )
