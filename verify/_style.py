@@ -113,8 +113,9 @@ def _along(pts: np.ndarray, per_segment: int = 16) -> np.ndarray:
     return np.concatenate([seg.reshape(-1, 2), pts[-1:]])
 
 
-def _covered(ax: Axes, loc: str) -> int:
-    """Data points of ``ax`` that a legend at ``loc`` would cover (display coordinates)."""
+def _covered(ax: Axes, loc: str, pad: tuple[float, float] = (1.04, 1.08)) -> int:
+    """Data points of ``ax`` (and its twins) that a legend at ``loc``, its box enlarged by ``pad``
+    (x, y factors: a little air between legend and data), would cover (display coordinates)."""
     fig = ax.figure
     leg = ax.legend(loc=loc)
     renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else None
@@ -122,7 +123,7 @@ def _covered(ax: Axes, loc: str) -> int:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         renderer = FigureCanvasAgg(fig).get_renderer()
-    box = leg.get_window_extent(renderer).expanded(1.04, 1.08)  # a little air between legend and data
+    box = leg.get_window_extent(renderer).expanded(*pad)
     count = 0
     # the data of ``ax`` and of its twins (axes at the same place, e.g. from ``twinx``), each in its own coordinates
     here = ax.get_position().bounds
