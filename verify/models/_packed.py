@@ -14,7 +14,9 @@ L_M[· | h ∘ f^(j)]. The empty future reads the history's last position.
 Steps (numbered in the code):
 
 1. futures (nonempty) are packed first-fit-decreasing into packs of at most ``pack_tokens``
-   tokens (a longer future gets a pack of its own);
+   tokens (a longer future gets a pack of its own); by default 128, raised up to 512 when there
+   are so few histories that a pass would stay far below ``max_positions`` (measured on SmolLM2's
+   shape with 16 histories: 512 took 0.55–0.8 of 128's time; fewer, fuller passes win on a CPU);
 2. histories, sorted by length, are prefilled once per group (left-padded to the group's longest,
    pad keys masked, position ids starting at 0 on each row's first real token); the group size
    keeps group × (history + pack) positions under ``max_positions``;
@@ -38,6 +40,8 @@ __all__ = ["pack_futures", "packed_logit_block", "DEFAULT_PACK_TOKENS"]
 
 #: Future tokens per packed row when the model does not set ``pack_tokens``.
 DEFAULT_PACK_TOKENS = 128
+#: Largest automatic pack (when few histories leave passes short of ``max_positions``).
+MAX_AUTO_PACK_TOKENS = 512
 
 
 def pack_futures(lengths, budget: int) -> list[list[int]]:
@@ -113,14 +117,16 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
     if not n or not m:
         return out
     Wc, bc, hd = _head(model, dev)
-    budget = int(pack_tokens or getattr(model, "pack_tokens", None) or DEFAULT_PACK_TOKENS)
+    hist_len = np.array([s0 + len(h) for h in H])  # a_i, start token included
+    budget = pack_tokens or getattr(model, "pack_tokens", None)
+    if not budget:  # few histories: longer packs keep each pass near max_positions (fewer, fuller passes)
+        budget = int(min(MAX_AUTO_PACK_TOKENS, max(DEFAULT_PACK_TOKENS, model.max_positions // n - int(hist_len.mean()))))
     # 1. packs of nonempty futures; the empty futures are read at the history's last position.
     empty = [j for j, f in enumerate(F) if not f]
     nonempty = [j for j, f in enumerate(F) if f]
     packs = [_Pack([nonempty[p] for p in pack], F, columns, Wc, bc, dev)
              for pack in pack_futures([len(F[j]) for j in nonempty], budget)]
     T_max = max((p.T for p in packs), default=0)
-    hist_len = np.array([s0 + len(h) for h in H])  # a_i, start token included
     hist_ids = [([model.bos_token_id] if s0 else []) + list(h) for h in H]
     order = np.argsort(hist_len, kind="stable")
     empty_t = torch.tensor(empty, dtype=torch.long, device=dev)
