@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.ticker import NullLocator
 
 from ._figures import save_figure
-from ._style import PALETTE, finish, paper_figure, paper_style
+from ._style import PALETTE, finish, math_symbols, paper_figure, paper_style
 
 __all__ = ["plot_tv_vs_error", "plot_witnesses", "plot_coefficient_norms", "plot_queries", "plot_sensitivity"]
 
@@ -41,7 +41,7 @@ def plot_tv_vs_error(series: Mapping[str, Sequence[dict]], exact: Sequence[dict]
         acc = np.array([bool(r["accepted"]) for r in rows], dtype=bool)
         color, marker = PALETTE[k % len(PALETTE)], _MARKERS[k % len(_MARKERS)]
         ax.plot(x, y, "-", lw=0.8, alpha=0.6, color=color)
-        ax.plot(x[acc], y[acc], marker, ls="none", color=color, label=label)
+        ax.plot(x[acc], y[acc], marker, ls="none", color=color, label=math_symbols(label))
         ax.plot(x[~acc], y[~acc], marker, ls="none", mfc="none", color=color)
     if epsilon is not None:
         ax.axhline(epsilon, ls="--", color="k", lw=0.8, label=rf"target $\varepsilon$ = {epsilon:g}")
@@ -101,8 +101,8 @@ def plot_coefficient_norms(curves: Mapping[str, dict], beta: float, out_dir, *, 
     fig, ax = paper_figure()
     for k, (label, c) in enumerate(curves.items()):
         color = PALETTE[k % len(PALETTE)]
-        ax.plot(c["t"], _pos(c["lp"]), "-o", color=color, label=f"{label}: LP")
-        ax.plot(c["t"], _pos(c["greedy"]), "--s", mfc="none", color=color, label=f"{label}: greedy")
+        ax.plot(c["t"], _pos(c["lp"]), "-o", color=color, label=f"{math_symbols(label)}: LP")
+        ax.plot(c["t"], _pos(c["greedy"]), "--s", mfc="none", color=color, label=f"{math_symbols(label)}: greedy")
     ax.axhline(beta, color="k", lw=0.8, ls=":", label=rf"$\beta$ = {beta:g}")
     ax.set_yscale("log")
     ax.set_xlabel(r"prefix length $t$ (tokens)")

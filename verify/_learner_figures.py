@@ -44,7 +44,7 @@ def plot_tv_curves(
         xs = list(xs)
         integer_x &= all(float(x).is_integer() for x in xs)
         ax.plot(xs, [max(float(v), floor) for v in tvs], marker=_MARKERS[i % len(_MARKERS)],
-                color=PALETTE[i % len(PALETTE)], label=label)
+                color=PALETTE[i % len(PALETTE)], label=math_symbols(label))
     if reference is not None:
         ax.axhline(reference, color="k", linestyle="--", linewidth=0.8, label=reference_label)
     ax.set_yscale("log")

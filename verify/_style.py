@@ -174,12 +174,13 @@ def finish(ax: Axes, *, integer_x: bool = False, integer_y: bool = False, legend
     leg = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **legend_kw)
     alone = all(a is ax or a.get_position().bounds == ax.get_position().bounds for a in fig.axes)
     width, height = fig.get_size_inches()
-    if alone and _extent(leg).width / fig.dpi > 0.3 * width:
+    beside = _extent(leg).width / fig.dpi
+    if alone and beside > 0.3 * width:
         # a wide legend beside a one-panel figure would squeeze the axes: put it below, and make the figure
         # taller by the legend's height so the axes keep their size
         handles, labels = ax.get_legend_handles_labels()
         leg.remove()
-        ncol = 2 if len(labels) > 3 and max(map(len, labels)) <= 28 else 1
+        ncol = 2 if len(labels) > 3 and beside < 0.45 * width else 1
         leg = fig.legend(handles, labels, loc="outside lower center", ncol=ncol, **legend_kw)
         fig.set_size_inches(width, height + _extent(leg).height / fig.dpi)
 

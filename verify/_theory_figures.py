@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ._figures import save_figure
-from ._style import PALETTE, finish, paper_figure, paper_style
+from ._style import PALETTE, finish, math_symbols, paper_figure, paper_style
 
 __all__ = ["plot_kl_vs_bound", "plot_samples_per_logit", "plot_tv_vs_samples"]
 
@@ -87,7 +87,7 @@ def plot_tv_vs_samples(curves: Mapping[str, Sequence[tuple[float, float]]], out_
     for i, (label, pts) in enumerate(curves.items()):
         x = [s for s, _ in pts]
         y = [1.0 if tv is None else max(tv, 1e-16) for _, tv in pts]
-        ax.loglog(x, y, "-", marker=markers[i % len(markers)], color=PALETTE[i % len(PALETTE)], label=label)
+        ax.loglog(x, y, "-", marker=markers[i % len(markers)], color=PALETTE[i % len(PALETTE)], label=math_symbols(label))
     if epsilon is not None:
         ax.axhline(epsilon, color="k", ls=":", lw=0.8, label=rf"$\varepsilon$ = {epsilon:g}")
     ax.set_xlabel("conditional samples spent (total)")
