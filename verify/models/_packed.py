@@ -14,8 +14,8 @@ L_M[· | h ∘ f^(j)]. The empty future reads the history's last position.
 Steps (numbered in the code):
 
 1. futures (nonempty) are packed first-fit-decreasing into packs of at most ``pack_tokens``
-   tokens (a longer future gets a pack of its own); by default 128, raised up to 512 when there
-   are so few histories that a pass would stay far below ``max_positions`` (measured on SmolLM2's
+   tokens (a longer future gets a pack of its own); by default 128, raised up to min(512, width d) when
+   there are so few histories that a pass would stay far below ``max_positions`` (measured on SmolLM2's
    shape with 16 histories: 512 took 0.55–0.8 of 128's time; fewer, fuller passes win on a CPU);
 2. histories, sorted by length, are prefilled once per group (left-padded to the group's longest,
    pad keys masked, position ids starting at 0 on each row's first real token); the group size
@@ -120,7 +120,9 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
     hist_len = np.array([s0 + len(h) for h in H])  # a_i, start token included
     budget = pack_tokens or getattr(model, "pack_tokens", None)
     if not budget:  # few histories: longer packs keep each pass near max_positions (fewer, fuller passes)
-        budget = int(min(MAX_AUTO_PACK_TOKENS, max(DEFAULT_PACK_TOKENS, model.max_positions // n - int(hist_len.mean()))))
+        # capped near the width d: dense attention over a pack costs ~(a + T)/(6d) of a position's matmuls
+        cap = min(MAX_AUTO_PACK_TOKENS, max(DEFAULT_PACK_TOKENS, int(getattr(model, "width", 0) or 0)))
+        budget = int(min(cap, max(DEFAULT_PACK_TOKENS, model.max_positions // n - int(hist_len.mean()))))
     # 1. packs of nonempty futures; the empty futures are read at the history's last position.
     empty = [j for j, f in enumerate(F) if not f]
     nonempty = [j for j, f in enumerate(F) if f]
