@@ -59,7 +59,7 @@ def plot_tv_vs_error(series: Mapping[str, Sequence[dict]], exact: Sequence[dict]
     bx.set_xticks(pos, labels, rotation=20, ha="right")
     bx.grid(False, axis="x")
     bx.set_ylabel("TV of the approximate learner")
-    bx.set_title("exact rank: learn_approx vs truth, vs learn_isan")
+    bx.set_title("exact rank: TV of learn_approx")
     finish(bx)
     return save_figure(fig, out_dir, name)
 

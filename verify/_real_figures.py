@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ._figures import as_array, save_figure
 from ._style import PALETTE, finish, math_symbols, paper_figure, paper_style
@@ -150,6 +150,8 @@ def plot_surrogate(runs: Sequence[Mapping], truncation: Mapping[int, Mapping], o
         ax.set_xlabel(xlabel)
         ax.set_ylabel("TV to the restricted model")
     right.set_xscale("log")
+    right.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # a decade or so: 1-2-5 labels
+    right.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     right.xaxis.set_minor_formatter(NullFormatter())
     finish(left, integer_x=True)
     finish(right)

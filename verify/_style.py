@@ -74,7 +74,8 @@ def math_symbols(text: str) -> str:
     if "$" in text:
         return text
     for plain, math in _SYMBOLS:  # whole symbols only: "rank rows" keeps its r
-        text = re.sub(rf"(?<![A-Za-z]){re.escape(plain)}(?![A-Za-z0-9_])", lambda _m, m=math: m, text)
+        after = "(?![A-Za-z_])" if len(plain) == 1 else "(?![A-Za-z0-9_])"  # "α1" is α = 1 in a model's name
+        text = re.sub(rf"(?<![A-Za-z]){re.escape(plain)}{after}", lambda _m, m=math: m, text)
     return re.sub(r"(?<![\w$])([A-Za-z]) = ", r"$\1$ = ", text)  # a one-letter variable set to a value: "r = 5"
 
 

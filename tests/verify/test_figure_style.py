@@ -175,6 +175,7 @@ def test_math_symbols():
     assert math_symbols("tiny: α ≈ 0.5, σ_i, ε_avg, ξ") == r"tiny: $\alpha$ ≈ 0.5, $\sigma_i$, $\varepsilon_{avg}$, $\xi$"
     assert math_symbols("average KL to rank r, r = 5") == "average KL to rank $r$, $r$ = 5"
     assert math_symbols("rank rows") == "rank rows"
+    assert math_symbols("power law V4 D8 α1, r4") == r"power law V4 D8 $\alpha$1, r4"
     assert math_symbols(r"already $\alpha$ and α") == r"already $\alpha$ and α"
 
 
