@@ -24,6 +24,7 @@ names are unique per writer, and the rename is atomic.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -36,7 +37,7 @@ import torch
 from logitrank._tokens import as_token_list
 from logitrank.algorithms import logit_matrix
 
-__all__ = ["CacheChunkWarning", "atomic_write_bytes", "atomic_write_text", "cached_logit_matrix", "matrix_key"]
+__all__ = ["CacheChunkWarning", "atomic_path", "atomic_write_bytes", "atomic_write_text", "cached_logit_matrix", "matrix_key"]
 
 _FORMAT = 2  # bump when the stored layout changes
 
@@ -45,23 +46,38 @@ class CacheChunkWarning(UserWarning):
     """A cached chunk did not verify (named in the message); it was deleted and recomputed."""
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a uniquely named temporary file in the same folder and an atomic rename.
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a uniquely named temporary path beside ``path``; on success it replaces ``path`` atomically.
 
-    Readers see the old file or the new one, never a part; concurrent writers never share a temporary file.
+    Readers see the old file or the new one, never a part; concurrent writers never share a
+    temporary file. The new file gets the old file's permissions, or the umask's default for a new
+    one (a bare temporary file would be private to its owner). On error the temporary file is removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_path` (flushed to disk before the rename)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def atomic_write_text(path, text: str) -> None:

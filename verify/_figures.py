@@ -8,8 +8,6 @@ returns the two paths. The data come from :mod:`logitrank.algorithms` (``downsiz
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from matplotlib.figure import Figure
 
 from logitrank.algorithms import PowerLawFit
 
+from ._cache import atomic_path
 from ._style import finish, math_symbols, paper_figure, paper_style
 
 __all__ = ["plot_singular_values", "plot_kl_to_rank", "plot_principal_angles"]
@@ -41,14 +40,9 @@ def save_figure(fig: Figure, out_dir, name: str) -> tuple[Path, Path]:
     FigureCanvasAgg(fig)  # attach the Agg canvas: rendering never touches a GUI backend
     paths = (out / f"{name}.png", out / f"{name}.pdf")
     for p in paths:  # through a unique temporary file and an atomic rename: concurrent runs never tear a figure
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=out)
-        os.close(fd)
-        try:
+        with atomic_path(p) as tmp:
             fig.savefig(tmp, format=p.suffix[1:], dpi=200, bbox_inches="tight",
                         metadata=None if p.suffix == ".png" else {"CreationDate": None})
-            os.replace(tmp, p)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
     return paths
 
 

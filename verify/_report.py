@@ -17,10 +17,10 @@ import html
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ._cache import atomic_write_text
 from ._ledger import LEDGER
 
 __all__ = ["PAPER_FIGURES", "load_results", "claims_table", "render_markdown", "render_html", "write_report",
@@ -234,25 +234,13 @@ def render_html(rows: list[Mapping], run: Mapping) -> str:
     return "\n".join(parts)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(results_path, out_dir=None) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` (default: beside the results file); returns their paths."""
     rows, run = load_results(results_path)
     out = Path(out_dir) if out_dir is not None else Path(results_path).parent
     md, page = out / "report.md", out / "report.html"
-    _atomic_write(md, render_markdown(rows, run, base=out))
-    _atomic_write(page, render_html(rows, run))
+    atomic_write_text(md, render_markdown(rows, run, base=out))
+    atomic_write_text(page, render_html(rows, run))
     return md, page
 
 
@@ -271,5 +259,5 @@ def update_readme(readme, rows: list[Mapping], *, check: bool = False) -> bool:
     if new == text:
         return False
     if not check:
-        _atomic_write(readme, new)
+        atomic_write_text(readme, new)
     return True

@@ -80,3 +80,23 @@ def test_readme_table_matches_the_reference_results():
     rows, _ = _report.load_results(REFERENCE)
     assert not _report.update_readme(ROOT / "README.md", rows, check=True), (
         "README's claims table is stale: run `logitrank report --results reference/quick/checks.json --readme README.md`")
+
+
+def test_atomic_writes_keep_the_file_mode_and_follow_the_umask(tmp_path):
+    import os
+
+    from logitrank.verify._cache import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        fresh = tmp_path / "new.txt"
+        atomic_write_text(fresh, "a")
+        assert fresh.stat().st_mode & 0o777 == 0o644  # not the 0600 of a bare temporary file
+        kept = tmp_path / "kept.txt"
+        kept.write_text("x")
+        kept.chmod(0o640)
+        atomic_write_text(kept, "b")
+        assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_text() == "b"
+        assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    finally:
+        os.umask(old)
