@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-DEFAULT_RESULTS = Path("results") / "checks.json"
+from ._check_cli import DEFAULT_JSON as DEFAULT_RESULTS  # the export `logitrank check` writes
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
