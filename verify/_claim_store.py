@@ -138,7 +138,8 @@ class ClaimStore:
         """The newest result of every claim ever run, in ledger order, with its run's identity.
 
         Each row: ``ClaimResult.to_dict()`` plus ``scale``, ``seed``, ``seeds``, ``model``, ``version``,
-        ``git_sha``, ``run_id`` (and ``reused_from`` when a resumed run reused it).
+        ``git_sha``, the ``python``/``numpy``/``torch``/``transformers`` versions of its run, ``run_id``
+        (and ``reused_from`` when a resumed run reused it).
         """
         rows = self.conn.execute(
             "SELECT r.claim_id, r.run_id, r.reused_from, r.result, c.config, c.provenance FROM claim_results r "
@@ -153,7 +154,7 @@ class ClaimStore:
             cfg, prov = json.loads(r["config"]), json.loads(r["provenance"])
             row = {**json.loads(r["result"]), "scale": cfg["scale"], "seed": cfg["seed"], "seeds": cfg["seeds"],
                    "model": cfg["model"], "version": prov.get("logitrank"), "git_sha": prov.get("git_sha"),
-                   "run_id": r["run_id"]}
+                   **{k: prov.get(k) for k in ("python", "numpy", "torch", "transformers")}, "run_id": r["run_id"]}
             if r["reused_from"] is not None:
                 row["reused_from"] = r["reused_from"]
             out.append(row)

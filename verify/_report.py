@@ -73,8 +73,8 @@ def load_results(path) -> tuple[list[dict], dict]:
     order = {cid: i for i, cid in enumerate(LEDGER)}
     rows = sorted(rows, key=lambda r: order.get(r["id"], len(order)))
     if not run and rows:
-        run = {k: rows[0][k] for k in ("scale", "seed", "model", "version", "git_sha", "torch", "transformers")
-               if k in rows[0]}
+        run = {k: rows[0][k] for k in ("scale", "seed", "seeds", "model", "version", "git_sha", "python", "numpy",
+                                       "torch", "transformers") if k in rows[0]}
     return rows, run
 
 

@@ -93,6 +93,7 @@ def test_runs_keep_history_and_records(tmp_path, capsys):
     assert main(["check", "T10", "--json", str(path), "--seed", "2"]) == 0
     rows = json.loads(path.read_text())
     assert [(r["id"], r["seed"], r["run_id"]) for r in rows] == [("T3", 0, 1), ("T10", 2, 2)]
+    assert all(r["torch"].startswith("2.") and r["python"].startswith("3.") for r in rows)  # the report's header
     from logitrank.verify._claim_store import ClaimStore
 
     runs = ClaimStore(str(tmp_path / "logitrank.sqlite")).runs()

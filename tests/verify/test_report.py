@@ -100,3 +100,13 @@ def test_atomic_writes_keep_the_file_mode_and_follow_the_umask(tmp_path):
         assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     finally:
         os.umask(old)
+
+
+def test_run_record_header_carries_versions(tmp_path):
+    rows = [{"id": "T3", "verdict": "holds", "figures": {}, "scale": "quick", "model": "tiny", "git_sha": "abc",
+             "torch": "2.13.0", "transformers": "5.24.0", "python": "3.11.7"}]
+    (tmp_path / "r.json").write_text(json.dumps(rows))
+    _, run = _report.load_results(tmp_path / "r.json")
+    assert run == {"scale": "quick", "model": "tiny", "git_sha": "abc", "python": "3.11.7", "torch": "2.13.0",
+                   "transformers": "5.24.0"}
+    assert "- torch: 2.13.0" in _report.render_markdown(*_report.load_results(tmp_path / "r.json"))
