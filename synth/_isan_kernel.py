@@ -91,21 +91,21 @@ def _buckets_of(left: np.ndarray, tolerance: float) -> list[tuple[np.ndarray, in
     return [(by_left[a:b], int(m_tok[a])) for a, b in itertools.pairwise(starts)]
 
 
-def _sort_columns(prefixes: torch.Tensor, V: int) -> tuple[torch.Tensor, np.ndarray]:
-    """Stable argsort of every step's tokens and the group sizes: (B, t) → row order (t, B), counts (t, V).
+def _sort_columns(keys: np.ndarray, V: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stable argsort of every step's tokens and the group sizes: keys (t, B) → row order (t, B), counts (t, V).
 
-    On the CPU numpy's stable argsort of 8- or 16-bit keys is a radix sort, ~20× faster here than
-    ``torch.sort`` (a comparison sort); elsewhere ``torch.sort``.
+    numpy's stable argsort of 8- or 16-bit keys is a radix sort, ~20× faster here than ``torch.sort``
+    (a comparison sort); wider keys fall back to numpy's merge sort.
     """
-    t = prefixes.shape[1]
-    cols = prefixes.T.contiguous()  # (t, B)
-    if cols.device.type == "cpu" and V <= 2**16:
-        keys = cols.numpy().astype(np.uint8 if V <= 2**8 else np.uint16)
-        counts = np.stack([np.bincount(row, minlength=V) for row in keys]) if t else np.zeros((0, V), np.int64)
-        return torch.from_numpy(np.argsort(keys, axis=1, kind="stable")), counts.astype(np.int64)
-    keys = cols + V * torch.arange(t, device=cols.device).unsqueeze(1)  # (t, B)
-    counts = torch.bincount(keys.reshape(-1), minlength=t * V).view(t, V).cpu().numpy()
-    return torch.sort(cols, dim=1, stable=True).indices, counts
+    t = keys.shape[0]
+    order = np.argsort(keys, axis=1, kind="stable")  # (t, B)
+    counts = [np.bincount(row, minlength=V) for row in keys]  # per step: 3× faster than one flat bincount
+    return order, np.stack(counts).astype(np.int64) if t else np.zeros((0, V), np.int64)
+
+
+def _index_dtype(n: int) -> np.dtype:
+    """int32 indices while they fit (half the memory traffic of int64 in the plan and the gathers)."""
+    return np.dtype(np.int32) if n < 2**31 else np.dtype(np.int64)
 
 
 class _Plan:
@@ -114,25 +114,31 @@ class _Plan:
     Attributes: ``sizes[s]`` slots at step s; ``calls[s]`` the batched matmuls of step s as
     (first slot, tokens or None for all V, number of tokens, rows per token); ``slot`` (t, B) each
     prefix's slot at each step; ``src[s−1]`` (sizes[s],) the slot of step s−1 each slot reads.
+    Index tensors are int32 while they fit (``torch.index_select`` takes either).
+
+    The plan is integer bookkeeping on (t, B) arrays, made with numpy on the CPU whatever the
+    device (a few ms at B = 16384, t = 32); its index tensors then move to the prefixes' device once.
     """
 
     def __init__(self, prefixes: torch.Tensor, V: int, tolerance: float):
         B, t = prefixes.shape
         dev = prefixes.device
+        key_dtype = np.uint8 if V <= 2**8 else np.uint16 if V <= 2**16 else np.int64
+        keys = np.ascontiguousarray(prefixes.cpu().numpy().astype(key_dtype).T)  # (t, B); cast first: 10× faster
         # 1. Group sizes, and every step's rows in token order (stable: by rank within the group).
-        order, counts = _sort_columns(prefixes, V)  # (t, B), (t, V)
+        order, counts = _sort_columns(keys, V)  # (t, B), (t, V)
         # 2. Level 0 (V·m₀ slots) and buckets of leftover rows, per step; tables are (t, V).
         m0 = _level0_sizes(counts, tolerance)  # (t,)
         m0[0] = 0
         left = np.clip(counts - m0[:, None], 0, None)  # (t, V)
         by_left, live, is_start, m_tok = _bucket_tables(left, tolerance)
-        idx = np.arange(V)
         first = V * m0[:, None] + np.cumsum(m_tok, 1) - m_tok  # (t, V): first slot of each token
-        self.sizes = (V * m0 + m_tok.sum(1)).tolist()
-        self.sizes[0] = V
+        sizes = V * m0 + m_tok.sum(1)
+        sizes[0] = V
+        self.sizes = sizes.tolist()
         base = np.zeros((t, V), dtype=np.int64)
         np.put_along_axis(base, by_left, first, 1)  # (t, V) by token id
-        by_left_t = torch.as_tensor(by_left, device=dev)
+        by_left_t = torch.from_numpy(by_left).to(dev)
         self.calls: list[list[tuple[int, torch.Tensor | None, int, int]]] = [[]]
         for s in range(1, t):
             calls = [(0, None, V, int(m0[s]))] if m0[s] > 0 else []
@@ -143,23 +149,25 @@ class _Plan:
         # 3. Each row's slot. In token order step s's rows form, per token v, a run of min(c, m₀)
         #    level-0 rows (slots v·m₀ + rank) then its leftover rows (slots base[v] + rank − m₀):
         #    slot = position + a constant per run.
+        idt = _index_dtype(max(int(sizes.max()), B) + 1)
         tstarts = np.cumsum(counts, 1) - counts  # (t, V): first position of each token
         n0 = np.minimum(counts, m0[:, None])  # (t, V)
-        off = np.stack([idx * m0[:, None] - tstarts, base - m0[:, None] - tstarts], 2)  # (t, V, 2)
+        off = np.stack([np.arange(V) * m0[:, None] - tstarts, base - m0[:, None] - tstarts], 2)  # (t, V, 2)
         lens = np.stack([n0, counts - n0], 2)  # (t, V, 2)
-        shift = torch.repeat_interleave(torch.as_tensor(off.reshape(-1), device=dev),
-                                        torch.as_tensor(lens.reshape(-1), device=dev)).view(t, B)
-        slot_sorted = shift + torch.arange(B, device=dev)  # (t, B), token order
-        slot = torch.empty_like(slot_sorted).scatter_(1, order, slot_sorted)  # (t, B), row order
-        slot[0] = prefixes[:, 0]  # step 0 reads the table of V first states
-        self.slot = slot
+        slot_sorted = np.repeat(off.reshape(-1).astype(idt), lens.reshape(-1)).reshape(t, B)
+        slot_sorted += np.arange(B, dtype=idt)  # (t, B), token order
+        slot = np.empty((t, B), dtype=idt)  # (t, B), row order
+        for s in range(t):
+            slot[s, order[s]] = slot_sorted[s]
+        slot[0] = keys[0]  # step 0 reads the table of V first states
         # 4. Gather indices: each slot of step s reads its row's slot at step s−1 (padding: slot 0).
-        bounds = np.concatenate([[0], np.cumsum(self.sizes[1:])])  # steps 1 … t−1
-        src = torch.zeros(max(int(bounds[-1]), 1), dtype=torch.long, device=dev)
-        if t > 1:
-            where = slot_sorted[1:] + torch.as_tensor(bounds[:-1], device=dev).unsqueeze(1)  # (t−1, B)
-            src.index_copy_(0, where.reshape(-1), slot[:-1].gather(1, order[1:]).reshape(-1))
-        self.src = [src[int(bounds[s - 1]) : int(bounds[s])] for s in range(1, t)]
+        bounds = np.concatenate([[0], np.cumsum(sizes[1:])])  # steps 1 … t−1
+        src = np.zeros(max(int(bounds[-1]), 1), dtype=idt)
+        for s in range(1, t):
+            src[bounds[s - 1] + slot_sorted[s]] = slot[s - 1][order[s]]
+        src_t = torch.from_numpy(src).to(dev)
+        self.slot = torch.from_numpy(slot).to(dev)
+        self.src = [src_t[int(bounds[s - 1]) : int(bounds[s])] for s in range(1, t)]
 
 
 def transposed_transitions(model) -> torch.Tensor:

@@ -41,12 +41,12 @@ def test_plan_gives_every_row_its_own_slot(skew):
     V, B, t = 17, 500, 6
     p = _prefixes(V, B, t, 3, skew)
     plan = _Plan(p, V, tolerance=0.15)
-    torch.testing.assert_close(plan.slot[0], p[:, 0], rtol=0, atol=0)  # step 1: the table of V first states
+    torch.testing.assert_close(plan.slot[0].long(), p[:, 0], rtol=0, atol=0)  # step 1: the table of V first states
     for s in range(1, t):
         slots = plan.slot[s]
         assert len(set(slots.tolist())) == B and int(slots.max()) < plan.sizes[s]
     for s in range(1, t):
-        torch.testing.assert_close(plan.src[s - 1][plan.slot[s]], plan.slot[s - 1], rtol=0, atol=0)
+        torch.testing.assert_close(plan.src[s - 1][plan.slot[s].long()], plan.slot[s - 1], rtol=0, atol=0)
         covered = sum(n * m for _, _, n, m in plan.calls[s])
         assert covered == plan.sizes[s] >= B
 
