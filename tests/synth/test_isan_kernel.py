@@ -108,3 +108,12 @@ def test_cuda_grouped_states_match_cpu():
     torch.testing.assert_close(g._final_states(p.cuda(), method="grouped").cpu(),
                                m._final_states(p, method="stepwise"), **TOL64)
     torch.testing.assert_close(g.logits(p.cuda()).cpu(), m.logits(p), **TOL64)
+
+
+@pytest.mark.parametrize("V", [300, 2**16 + 3])
+def test_wide_vocabularies_take_16_and_64_bit_keys(V):
+    """The plan sorts 8-bit keys for V ≤ 256, 16-bit up to 2¹⁶ and int64 beyond; all give the stepwise states."""
+    m = random_isan(V, 4, 2, generator=1)
+    p = _prefixes(V, 700, 3, 2, 1.0)
+    torch.testing.assert_close(m._final_states(p, method="grouped", keep_all=True),
+                               m._final_states(p, method="stepwise", keep_all=True), **TOL64)
