@@ -105,9 +105,13 @@ def _future_blocks(model, H, F, cols, *, path, batch_size, memory_budget, progre
         path = "isan" if fast else ("block" if callable(getattr(model, "logit_block", None)) else "generic")
     itemsize = 8  # blocks are converted to float64 for accumulation
     per_future = max(1, 3 * n * k * itemsize)  # the block, its float64 copy, and a spare
-    chunk = max(1, memory_budget // per_future)
     bounds = sorted({0, len(F), *[s for s in stops if 0 < s < len(F)]})
     if path == "isan" and reuse_states:
+        # one reused buffer in the model's dtype (plus its float64 copy unless it is float64) and
+        # the block's (c, k, d) maps: wider blocks in the same budget mean fewer, longer BLAS calls
+        own = model.A.element_size()
+        per_future = max(1, n * k * (own + (0 if model.dtype == torch.float64 else 8)) + 2 * k * model.hidden_dim * own)
+        chunk = max(1, memory_budget // per_future)
         # histories sorted by length make each length's rows one slice of the block (no scatter);
         # the rows are put back in the caller's order before yielding only when they moved
         perm = sorted(range(n), key=lambda i: len(H[i]))
@@ -124,6 +128,7 @@ def _future_blocks(model, H, F, cols, *, path, batch_size, memory_budget, progre
                 start = end
                 yield end, block
         return
+    chunk = max(1, memory_budget // per_future)
     with _progress_bar(n * len(F), progress) as bar:
         for lo, hi in itertools.pairwise(bounds):
             for start in range(lo, hi, chunk):
@@ -251,6 +256,28 @@ class _GramSum:
             return rows.index_select(1, idx)
         return G if final and n_i == G.shape[0] else G[:n_i, :n_i].clone()
 
+    def spectrum(self, rank: int, shape: tuple[int, int]) -> Spectrum:
+        """The final sum's spectrum, as :func:`gram_spectrum` of :meth:`leading` would give, read
+        straight off the accumulated lower triangle (it consumes the sum).
+
+        The triangle is what ``eigh``/``eigvalsh`` read (``UPLO="L"``), so neither the mirror nor the
+        symmetrisation (both exact for this sum) is formed; the rows stay in accumulation order,
+        which changes no eigenvalue (G and PGPᵀ share them) and only permutes eigenvector rows,
+        mapped back here. Equal to the other route up to LAPACK's rounding.
+        """
+        if self.product == "full":  # every entry summed: symmetrise as gram_spectrum does
+            return gram_spectrum(self.leading(self.G.shape[0], final=True), rank=rank, shape=shape)
+        G, self.G = self.G, None
+        if rank:
+            evals, evecs = torch.linalg.eigh(G, UPLO="L")  # ascending
+            del G
+            evals, evecs = evals.flip(0), evecs[:, -rank:].flip(1)  # (n,), (n, rank) descending
+            if self.inv is not None:
+                evecs = evecs.index_select(0, self.inv.to(evecs.device))  # rows in L's order
+        else:
+            evals = torch.linalg.eigvalsh(G, UPLO="L").flip(0)
+        return _spectrum(evals, evecs if rank else None, shape)
+
 
 class _RowPermuted:
     """A block of L with its rows in another order: row r of L is ``block[inv[r]]``."""
@@ -264,7 +291,8 @@ class _RowPermuted:
 
 
 def _accumulate(model, H, F, cols, path, batch_size, memory_budget, progress, product="symmetric",
-                reuse_states=True) -> torch.Tensor:
+                reuse_states=True, keep_sum=False):
+    """G = L Lᵀ as an (n, n) float64 tensor, or (``keep_sum``, block products) the :class:`_GramSum`."""
     if product == "factorised":
         if not isinstance(model, TimeVaryingISAN) or path not in ("auto", "isan"):
             raise ValueError(f"product='factorised' needs a synth.TimeVaryingISAN on path 'auto' or 'isan'; "
@@ -282,7 +310,7 @@ def _accumulate(model, H, F, cols, path, batch_size, memory_budget, progress, pr
         reuse_states=reuse_states,
     ):
         acc.add(block)
-    return acc.leading(len(H), final=True)
+    return acc if keep_sum else acc.leading(len(H), final=True)
 
 
 def gram_spectrum(gram: torch.Tensor, *, rank: int | None = None, shape: tuple[int, int] | None = None) -> Spectrum:
@@ -318,9 +346,13 @@ def gram_spectrum(gram: torch.Tensor, *, rank: int | None = None, shape: tuple[i
         evals, evecs = evals.flip(0), evecs.flip(1)  # descending
     else:  # values only: ~3× cheaper than with vectors at n = 10⁴
         evals = torch.linalg.eigvalsh((G + G.T) / 2).flip(0)
+    return _spectrum(evals, evecs[:, :rank] if rank else None, shape)
+
+
+def _spectrum(evals: torch.Tensor, evecs: torch.Tensor | None, shape: tuple[int, int]) -> Spectrum:
+    """Eigenvalues (n,) in decreasing order and top eigenvectors (n, r) or None → Spectrum."""
     sv = evals.clamp_min(0).sqrt()[: min(shape)]
-    U = _canonical_signs(evecs[:, :rank]) if rank else None
-    return Spectrum(sv, U, shape)
+    return Spectrum(sv, None if evecs is None else _canonical_signs(evecs), shape)
 
 
 def _canonical_signs(U: torch.Tensor) -> torch.Tensor:
@@ -367,8 +399,12 @@ def logit_spectrum(
     H, F, cols, k, batch_size, memory_budget = _prepare(
         model, histories, futures, batch_size, memory_budget, top_k, random_k, columns, generator, path
     )
-    G = _accumulate(model, H, F, cols, path, batch_size, memory_budget, progress, _check_product(product))
-    return gram_spectrum(G, rank=rank, shape=(len(H), len(F) * k))
+    rank = 0 if rank is None else check_int("rank", rank, minimum=0, maximum=len(H))
+    acc = _accumulate(model, H, F, cols, path, batch_size, memory_budget, progress, _check_product(product),
+                      keep_sum=True)
+    if isinstance(acc, torch.Tensor):  # the factorised product's G
+        return gram_spectrum(acc, rank=rank, shape=(len(H), len(F) * k))
+    return acc.spectrum(rank, (len(H), len(F) * k))
 
 
 def lowrank_spectrum(L: torch.Tensor, q: int, *, niter: int = 2, generator) -> Spectrum:

@@ -188,3 +188,43 @@ def test_cuda_gram_matches_cpu():
     Gc = gram_matrix(m.to(device="cuda"), H, F, top_k=3)
     assert Gc.device.type == "cuda" and Gc.dtype == torch.float64
     torch.testing.assert_close(Gc.cpu(), G, rtol=0, atol=1e-12 * float(G.diagonal().sum()))
+
+
+@pytest.mark.parametrize("product", ["symmetric", "full"])
+@pytest.mark.parametrize("rank", [0, 4])
+def test_spectrum_off_the_triangle_equals_the_old_route(product, rank):
+    """logit_spectrum reads eigenvalues off the accumulated triangle in length-sorted row order
+    (no mirror, no permutation); the old route formed the full, re-ordered G first. Weyl bounds the
+    difference of σ² by the rounding of the sums, ≈ eps·M·σ₁² ≤ 1e-12·σ₁² here; the rank-d (= 4)
+    left subspace has a gap to 0 of σ_4 ≫ eps·σ₁, so its projector agrees to 1e-8."""
+    from logitrank.algorithms._gram import _accumulate
+
+    m = random_isan(7, 10, 4, generator=5)
+    H, F = _mixed_lengths(m, 60, 40, 3)  # scrambled lengths: the rows are permuted internally
+    old_G = _accumulate(m, H, F, None, "isan", 4096, 50_000, False, product="full", reuse_states=False)
+    old = gram_spectrum(old_G, rank=rank, shape=(60, 40 * 7))
+    new = logit_spectrum(m, H, F, rank=rank, path="isan", memory_budget=50_000, product=product)
+    scale = float(old.singular_values[0]) ** 2
+    torch.testing.assert_close(new.singular_values**2, old.singular_values**2, rtol=0, atol=1e-12 * scale)
+    assert new.shape == old.shape == (60, 280)
+    if rank:
+        assert new.left_vectors.shape == (60, 4)
+        torch.testing.assert_close(new.left_vectors @ new.left_vectors.T, old.left_vectors @ old.left_vectors.T,
+                                   rtol=0, atol=1e-8)
+        U = torch.linalg.svd(logit_matrix(m, H, F, path="generic"), full_matrices=False).U[:, :4]
+        torch.testing.assert_close(new.left_vectors @ new.left_vectors.T, U @ U.T, rtol=0, atol=1e-8)
+    else:
+        assert new.left_vectors is None
+
+
+def test_isan_blocks_stay_within_the_memory_budget():
+    """On the ISAN path one reused block buffer (float64 model: no copy) plus its maps fit the budget."""
+    m = random_isan(6, 10, 3, generator=0)
+    H, F = _mixed_lengths(m, 50, 90, 4)
+    for budget in (1, 10_000, 60_000, 2**28):
+        widths = [b.shape[1] for _, b in _future_blocks(m, H, F, None, path="isan", batch_size=64,
+                                                        memory_budget=budget, progress=False)]
+        assert sum(widths) == 90 * 6
+        assert max(widths) == 6 or 50 * max(widths) * 8 <= budget  # one future per block at the least
+        if budget >= 2**28:
+            assert widths == [90 * 6]  # everything in one block when it fits
