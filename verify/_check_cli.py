@@ -20,10 +20,12 @@ import os
 import re
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from ._cache import atomic_write_text
 from ._registry import _MAX_SEED, CheckConfig, ClaimResult, load_plugin, registered, run_check
+from ._report import headline
 
 __all__ = ["DEFAULT_JSON", "add_check_arguments", "cmd_check"]
 
@@ -145,16 +147,12 @@ def _check_store(path: Path) -> None:
 
 
 def _headline(result: ClaimResult, width: int = 70) -> str:
-    """The first scalar figures of a result, shortened to one table cell."""
-    parts = [f"{k}={_fmt(v)}" for k, v in result.figures.items() if isinstance(v, (int, float, str))]
-    text = "; ".join(parts) if parts else result.reason.splitlines()[0] if result.reason else ""
+    """The report's headline of a result (main figure, median [min, max] over seeds), or the first line
+    of its reason when it has no figure, shortened to one table cell."""
+    text = headline(asdict(result))
+    if text == "—" and result.reason:
+        text = result.reason.splitlines()[0]
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
 
 
 def export_json(path: Path, store) -> None:

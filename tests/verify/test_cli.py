@@ -265,3 +265,16 @@ def test_a_seeded_claim_interrupted_between_seeds_resumes_from_its_next_seed(tmp
         assert same(fresh["per_seed"]) == same(row["per_seed"]) and fresh["figures"] == row["figures"]
     finally:
         unregister("SEEDY")
+
+
+def test_terminal_table_shows_the_reports_headline():
+    """The check table's figure cell is the report's headline (median [min, max] over seeds), shortened."""
+    from logitrank.verify import ClaimResult
+    from logitrank.verify._check_cli import _headline
+
+    seeded = ClaimResult("E9", "mixed", figures={"kl": 0.02, "n": 3}, headline="kl",
+                         spread={"kl": [0.01, 0.03]}, per_seed=[{}, {}, {}])
+    assert _headline(seeded) == "kl = 0.02 [0.01, 0.03] over 3 seeds"
+    bare = ClaimResult("T9", "error", reason="ValueError: boom\ntraceback")
+    assert _headline(bare) == "ValueError: boom"
+    assert len(_headline(seeded, width=12)) == 12 and _headline(seeded, width=12).endswith("…")
