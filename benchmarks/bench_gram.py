@@ -61,13 +61,13 @@ import numpy as np
 import torch
 
 from logitrank.algorithms import (
-    gram_matrix,
     gram_spectrum,
     logit_matrix,
     logit_spectrum,
     sample_histories_futures,
     top_k_columns,
 )
+from logitrank.algorithms._logit_matrix import DEFAULT_MEMORY_BUDGET
 from logitrank.synth import random_isan
 
 V, T, D, K = 256, 24, 32, 50
@@ -138,7 +138,7 @@ def run_child(which: str, n: int, threads: int, extra=()) -> dict:
         out = Path(tmp) / "r.json"
         cmd = [sys.executable, __file__, "--child", which, "--n", str(n), "--out", str(out), "--threads", str(threads),
                *extra]
-        rc = subprocess.run(cmd).returncode
+        rc = subprocess.run(cmd, check=False).returncode
         if rc:
             raise SystemExit(f"bench_gram: the {which!r} run failed (exit status {rc}; its message is above)")
         return json.loads(out.read_text())
@@ -155,12 +155,12 @@ def _sha256(G: torch.Tensor) -> str:
 
 
 def _load_checkpoint(path: Path, key: dict, n: int):
-    """(G, done slices) from a verified checkpoint for this setting, or (zeros, []) when there is none.
+    """(G, done slices, row order) from a verified checkpoint for this setting, or (zeros, []) when there is none.
 
     ``path`` is the metadata (JSON); it names its data file, written before it (so a kill at any
     moment leaves a consistent pair)."""
     if not path.exists():
-        return torch.zeros(n, n, dtype=torch.float64), []
+        return torch.zeros(n, n, dtype=torch.float64), [], None
     meta = json.loads(path.read_text())
     if meta.get("key") != key:
         raise SystemExit(f"checkpoint {path} belongs to another setting ({meta.get('key')}, not {key}); "
@@ -170,10 +170,10 @@ def _load_checkpoint(path: Path, key: dict, n: int):
     if G is None or G.numel() != n * n or _sha256(G) != meta.get("sha256"):
         raise SystemExit(f"checkpoint {path}: {data} does not verify (missing, or size or sha256 differs); "
                          f"remove both to start again")
-    return G.view(n, n), meta["done"]
+    return G.view(n, n), meta["done"], meta.get("inv")
 
 
-def _save_checkpoint(path: Path, key: dict, G: torch.Tensor, done: list) -> None:
+def _save_checkpoint(path: Path, key: dict, G: torch.Tensor, done: list, inv) -> None:
     """Write G to a new data file, then the metadata naming it (each via a temporary file and an
     atomic rename), then remove the data file it replaces."""
     data = path.with_name(f"{path.name}.{len(done)}.f64")
@@ -181,20 +181,29 @@ def _save_checkpoint(path: Path, key: dict, G: torch.Tensor, done: list) -> None
     G.numpy().tofile(data.with_name(data.name + ".tmp"))
     os.replace(data.with_name(data.name + ".tmp"), data)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"key": key, "data": data.name, "sha256": _sha256(G), "done": done}, indent=1))
+    tmp.write_text(json.dumps({"key": key, "data": data.name, "sha256": _sha256(G), "done": done, "inv": inv}))
     os.replace(tmp, path)
     if old and old != data.name:
         path.with_name(old).unlink(missing_ok=True)
 
 
 def paper_child(n: int, parts: int, max_parts: int | None, checkpoint: str | None, project: bool, out: str) -> None:
-    """Gram sum over slices of the futures (resumable), then eigvalsh; writes times per slice."""
+    """The Gram sum of ``logit_spectrum`` split at slices of the futures (resumable), then its
+    eigvalsh; writes the CPU and wall time of every slice. The running sum is the library's own
+    (``_GramSum``: the lower triangle, rows sorted by history length), so the slices add no work
+    beyond their block boundaries."""
+    from logitrank.algorithms._gram import _accumulate, _GramSum
+
     model, H, F, cols = setting(n)
     threads = torch.get_num_threads()
     key = {"n": n, "k": K, "V": V, "T": T, "d": D, "parts": parts, "threads": threads}
     bounds = [round(i * n / parts) for i in range(parts + 1)]
     path = Path(checkpoint) if checkpoint else None
-    G, done = _load_checkpoint(path, key, n) if path else (torch.zeros(n, n, dtype=torch.float64), [])
+    acc = _GramSum(n, None, "symmetric")
+    done: list = []
+    if path:
+        acc.G, done, inv = _load_checkpoint(path, key, n)
+        acc.inv = None if inv is None else torch.tensor(inv)
     finished = {d["part"] for d in done}
     ran = 0
     for p in range(parts):
@@ -203,21 +212,22 @@ def paper_child(n: int, parts: int, max_parts: int | None, checkpoint: str | Non
         if (max_parts is not None and ran >= max_parts) or (project and ran >= 1):
             break
         t0, w0 = clock(), time.perf_counter()
-        G += gram_matrix(model, H, F[bounds[p]:bounds[p + 1]], columns=cols[bounds[p]:bounds[p + 1]])
+        _accumulate(model, H, F[bounds[p]:bounds[p + 1]], cols[bounds[p]:bounds[p + 1]], "auto", 4096,
+                    DEFAULT_MEMORY_BUDGET, False, keep_sum=True, into=acc)
         done.append({"part": p, "futures": bounds[p + 1] - bounds[p], "cpu": clock() - t0,
                      "wall": time.perf_counter() - w0, "load": os.getloadavg()[0]})
         ran += 1
         if path:
-            _save_checkpoint(path, key, G, done)
+            _save_checkpoint(path, key, acc.G, done, None if acc.inv is None else acc.inv.tolist())
     result = {"threads": threads, "parts": parts, "done": done, "complete": len(done) == parts}
     if result["complete"] or project:
         t0, w0 = clock(), time.perf_counter()
-        sv = gram_spectrum(G, shape=(n, n * K)).singular_values
+        sv = acc.spectrum(0, (n, n * K)).singular_values
         result |= {"eig_cpu": clock() - t0, "eig_wall": time.perf_counter() - w0, "sv": sv[:100].tolist()}
     Path(out).write_text(json.dumps(result))
 
 
-def paper_size(args, peak: float) -> None:
+def paper_size(args, peak: float, load0: float) -> None:
     n = args.n
     extra = ["--parts", str(args.parts)]
     extra += ["--max-parts", str(args.max_parts)] if args.max_parts is not None else []
@@ -248,6 +258,13 @@ def paper_size(args, peak: float) -> None:
               f"σ₁ = {r['sv'][0]:.6g}")
     else:
         print(f"{len(done)} of {r['parts']} slices done (saved in {args.checkpoint}); run again to continue")
+    if args.json:
+        summary = {"n": n, "k": K, "matmul_peak_flops": peak, "load_start": load0, "load_end": os.getloadavg()[0],
+                   **{k: v for k, v in r.items() if k != "sv"}, "sum_cpu": cpu, "sum_wall": wall,
+                   "fraction_of_peak": flops / cpu / peak if futures else None}
+        if args.part and futures:
+            summary |= {"projected_cpu": cpu * n / futures + r["eig_cpu"], "projected_wall": wall * n / futures + r["eig_wall"]}
+        Path(args.json).write_text(json.dumps(summary, indent=1))
 
 
 def main() -> None:
@@ -281,7 +298,7 @@ def main() -> None:
         print(f"torch {torch.__version__}, {args.threads} thread(s), load average {load0:.1f}; "
               f"float64 matmul 2048²: {peak / 1e9:.1f} GFLOP/s (CPU time, 1 thread)")
         torch.set_num_threads(args.threads)
-        paper_size(args, peak)
+        paper_size(args, peak, load0)
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         return
     n = args.n

@@ -228,3 +228,50 @@ def test_isan_blocks_stay_within_the_memory_budget():
         assert max(widths) == 6 or 50 * max(widths) * 8 <= budget  # one future per block at the least
         if budget >= 2**28:
             assert widths == [90 * 6]  # everything in one block when it fits
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 13])
+def test_tiled_mirror_is_exactly_the_mirrored_lower_triangle(n):
+    from logitrank.algorithms._gram import _mirror_lower_
+
+    A = torch.randn(n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
+    expected = torch.tril(A) + torch.tril(A, -1).T
+    assert torch.equal(_mirror_lower_(A.clone(), tile=4), expected)  # tiles of 4: edges and a ragged last tile
+    assert torch.equal(_mirror_lower_(A.clone()), expected)
+
+
+def test_sum_over_slices_of_the_futures_equals_one_call():
+    """The running sum of benchmarks/bench_gram.py --paper-size (slices added into one _GramSum) is the
+    sum of one call up to rounding (block boundaries move): 1e-13 of ‖L‖_F² in float64."""
+    from logitrank.algorithms._gram import _accumulate, _GramSum
+
+    m = random_isan(7, 10, 4, generator=6)
+    H, F = _mixed_lengths(m, 45, 33, 5)
+    cols = torch.randint(7, (len(F), 1), generator=torch.Generator().manual_seed(1))
+    cols = torch.cat([cols, (cols + 3) % 7], 1)  # two distinct tokens per future
+    whole = gram_matrix(m, H, F, columns=cols, path="isan", memory_budget=20_000)
+    acc = _GramSum(len(H), None, "symmetric")
+    for a, b in ((0, 10), (10, 11), (11, 33)):
+        _accumulate(m, H, F[a:b], cols[a:b], "isan", 4096, 20_000, False, keep_sum=True, into=acc)
+    scale = float(whole.diagonal().sum())
+    spec = logit_spectrum(m, H, F, columns=cols, path="isan", memory_budget=20_000)
+    torch.testing.assert_close(acc.spectrum(0, (45, 66)).singular_values ** 2, spec.singular_values**2,
+                               rtol=0, atol=1e-13 * scale)
+    acc2 = _GramSum(len(H), None, "symmetric")
+    for a, b in ((0, 20), (20, 33)):
+        _accumulate(m, H, F[a:b], cols[a:b], "isan", 4096, 20_000, False, keep_sum=True, into=acc2)
+    torch.testing.assert_close(acc2.leading(45, final=True), whole, rtol=0, atol=1e-13 * scale)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run on the GPU machine)")
+def test_cuda_spectrum_off_the_triangle_matches_cpu():
+    """G stays float64 on the device; values and the rank-d left subspace agree with the CPU route."""
+    m = random_isan(7, 10, 4, generator=3)
+    H, F = _mixed_lengths(m, 40, 30, 1)
+    cpu = logit_spectrum(m, H, F, top_k=3, rank=4, memory_budget=20_000)
+    gpu = logit_spectrum(m.to(device="cuda"), H, F, top_k=3, rank=4, memory_budget=20_000)
+    assert gpu.singular_values.device.type == "cuda" and gpu.singular_values.dtype == torch.float64
+    scale = float(cpu.singular_values[0]) ** 2
+    torch.testing.assert_close(gpu.singular_values.cpu() ** 2, cpu.singular_values**2, rtol=0, atol=1e-12 * scale)
+    P, Pg = cpu.left_vectors @ cpu.left_vectors.T, (gpu.left_vectors @ gpu.left_vectors.T).cpu()
+    torch.testing.assert_close(Pg, P, rtol=0, atol=1e-8)
