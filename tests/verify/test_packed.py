@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from logitrank.verify.models import HFCausalLM, TinyConfig, TinyLM
+from logitrank.verify.models import _packed
 from logitrank.verify.models._packed import pack_futures, packed_logit_block
 
 TOL64 = 1e-12
@@ -68,6 +69,26 @@ def test_equals_full_forward_with_mixed_lengths_and_padding(lm, pack_tokens, max
         del lm.max_positions
     assert got.shape == (len(H), len(F), lm.vocab_size)
     assert torch.allclose(got, _straightforward(lm, H, F), atol=TOL64, rtol=0)
+
+
+@pytest.mark.parametrize("pass_positions, pack_tokens", [(1, None), (7, 3), (30, 4), (200, 10), (4096, 2)])
+def test_equals_full_forward_across_pass_shapes(lm, monkeypatch, pass_positions, pack_tokens):
+    """Passes of P packs × B histories: several packs per pass, padded packs, groups cut by the pass size."""
+    seen = []
+
+    class Spy(_packed._Pass):
+        def __init__(self, packs, F, dev):
+            super().__init__(packs, F, dev)
+            seen.append((len(packs), int((self.ids.new_tensor([sum(len(F[j]) for j in p) for p in packs]) < self.T).sum())))
+
+    monkeypatch.setattr(_packed, "PASS_POSITIONS", pass_positions)
+    monkeypatch.setattr(_packed, "_Pass", Spy)
+    cols = torch.stack([torch.randperm(lm.vocab_size, generator=torch.Generator().manual_seed(j))[:5] for j in range(len(F))])
+    got = packed_logit_block(lm, H, F, cols, pack_tokens=pack_tokens)
+    full = _straightforward(lm, H, F)
+    assert torch.allclose(got, full.gather(2, cols[None].expand(len(H), -1, -1)), atol=TOL64, rtol=0)
+    if pass_positions == 200:  # packs of 11, 10 and 9 tokens share a pass: two of them padded
+        assert max(p for p, _ in seen) == 3 and sum(pads for _, pads in seen) == 2
 
 
 def test_columns_are_the_centred_full_logits_gathered(lm):

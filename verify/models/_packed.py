@@ -2,9 +2,9 @@
 
 Paper A, Definition 2.2 asks for the next-token logits after h ∘ f for every history h and future
 f. A causal network scores every position of its input at once, so the futures of one *pack* can
-ride behind their history in a single pass
+ride behind their history in a single row
 
-    [history cache: start, h_1 … h_a | f^(1)_1 … f^(1)_{ℓ1} | f^(2)_1 … f^(2)_{ℓ2} | …]
+    [history cache: start, h_1 … h_a | f^(1)_1 … f^(1)_{ℓ1} | f^(2)_1 … f^(2)_{ℓ2} | … | pads]
 
 under a **block-causal** attention mask: a position of future j sees the whole history and future j
 up to itself, never another future. Its position id continues after the history (a + t), so each
@@ -13,22 +13,30 @@ L_M[· | h ∘ f^(j)]. The empty future reads the history's last position.
 
 Steps (numbered in the code):
 
-1. futures (nonempty) are packed first-fit-decreasing into packs of at most ``pack_tokens``
-   tokens (a longer future gets a pack of its own); by default 128, raised up to min(512, width d) when
-   there are so few histories that a pass would stay far below ``max_positions`` (measured on SmolLM2's
-   shape with 16 histories: 512 took 0.55–0.8 of 128's time; fewer, fuller passes win on a CPU);
+1. futures (nonempty) are packed first-fit-decreasing into packs of at most ``pack_tokens`` tokens
+   (default: the longest future, at least ``DEFAULT_PACK_TOKENS`` = 64; a longer future gets a
+   pack of its own), longest pack first;
 2. histories, sorted by length, are prefilled once per group (left-padded to the group's longest,
-   pad keys masked, position ids starting at 0 on each row's first real token); the group size
-   keeps group × (history + pack) positions under ``max_positions``;
-3. for every pack, one pass over the group on top of the group's own cache (the cache's rows are
-   the group's rows: nothing is copied or repeated) returns final hidden states x;
+   pad keys masked, position ids starting at 0 on each row's first real token); a group is as
+   many histories as one pass holds rows of the longest pack (``PASS_POSITIONS`` // T), and its
+   prefill stays under ``max_positions``;
+3. a pass runs P packs × the group's B histories as P·B rows of T tokens (packs padded to the
+   pass's longest; a pack shorter than 3/4 of it starts the next pass), each row on top of its
+   history's cache (repeated P times along the batch), at most ``PASS_POSITIONS`` new positions;
 4. only the needed logits are formed, already mean-centred over the whole vocabulary
    (Definition 2.1): L[v | ·] − mean_u L[u | ·] = x·(w_v − w̄) + (b_v − b̄), with W the (V, d) head
-   and w̄ its mean row — k columns per future instead of V, in one ``bmm`` per pass.
+   and w̄ its mean row — k columns per future instead of V, in one ``bmm`` per pass; only the
+   needed rows of W are gathered and centred.
 
-A pass costs the pack's positions plus attention over (history + pack) keys, the price of the dense
-mask; ``pack_tokens`` trades that against the number of passes. The head runs in float32 (float64
-for float64 models) whatever the body's dtype.
+**Costs (measured; benchmarks/bench_hf_cache.py).** Every query attends to all (a + T) keys of its
+row (the mask is dense), where a raw forward of h ∘ f needs about a + ℓ/2; and every pass copies
+its rows' history cache (the repeat here, the models' own key/value concatenation). Short packs
+cut the first, long packs the second: on the tiny GPT (d = 96) and a 4 × 256 GPT-2, T = 64 beat
+32 and 128 (packed time / raw forward per needed position 0.92–0.97 vs 0.85–0.90 and 0.82–0.90,
+interleaved on one slice of 16 histories), and passes of 1024 positions beat 2048–8192 (activations
+stay in the core's cache: GELU and copies ran 2× faster per position than at 8192). The earlier
+design — one pack of 128–512 tokens per pass over B histories — is this with P = 1 and a long T.
+The head runs in float32 (float64 for float64 models) whatever the body's dtype.
 """
 
 from __future__ import annotations
@@ -36,12 +44,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["pack_futures", "packed_logit_block", "DEFAULT_PACK_TOKENS"]
+__all__ = ["pack_futures", "packed_logit_block", "DEFAULT_PACK_TOKENS", "PASS_POSITIONS"]
 
-#: Future tokens per packed row when the model does not set ``pack_tokens``.
-DEFAULT_PACK_TOKENS = 128
-#: Largest automatic pack (when few histories leave passes short of ``max_positions``).
-MAX_AUTO_PACK_TOKENS = 512
+#: Least future tokens per pack when neither the call nor the model sets ``pack_tokens``.
+DEFAULT_PACK_TOKENS = 64
+#: Most new positions (rows × pack tokens) per packed pass (capped by the model's ``max_positions``).
+PASS_POSITIONS = 1024
+#: Key slots a pass may hold (repeated history cache plus packs), as a multiple of its positions.
+KEY_SLOTS = 4
 
 
 def pack_futures(lengths, budget: int) -> list[list[int]]:
@@ -77,20 +87,6 @@ def pack_futures(lengths, budget: int) -> list[list[int]]:
     return packs
 
 
-def _head(model, device):
-    """Centred head (V, d) and centred bias (V,) or None, in the head's compute dtype."""
-    W, b = model._head()
-    V = model.vocab_size
-    hd = torch.float64 if model.dtype == torch.float64 else torch.float32
-    W = W[:V].to(device=device, dtype=hd)
-    Wc = W - W.mean(0, keepdim=True)  # (V, d)
-    bc = None
-    if b is not None:
-        b = b[:V].to(device=device, dtype=hd)
-        bc = b - b.mean()  # (V,)
-    return Wc, bc, hd
-
-
 @torch.no_grad()
 def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | None = None) -> torch.Tensor:
     """(n, m, k) block of mean-centred logits through packed passes (module docstring).
@@ -104,7 +100,8 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
     update : callable(int), optional
         Called with the number of (h, f) cells finished.
     pack_tokens : int, optional
-        Future tokens per pack (default ``model.pack_tokens``).
+        Future tokens per pack (default ``model.pack_tokens``, else the longest future but at least
+        ``DEFAULT_PACK_TOKENS``).
 
     Returns
     -------
@@ -116,28 +113,25 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
     out = torch.empty(n, m, k, dtype=model.dtype, device=dev)
     if not n or not m:
         return out
-    Wc, bc, hd = _head(model, dev)
+    head = _CentredHead(model, columns)
     hist_len = np.array([s0 + len(h) for h in H])  # a_i, start token included
-    budget = pack_tokens or getattr(model, "pack_tokens", None)
-    if not budget:  # few histories: longer packs keep each pass near max_positions (fewer, fuller passes)
-        # capped near the width d: dense attention over a pack costs ~(a + T)/(6d) of a position's matmuls
-        cap = min(MAX_AUTO_PACK_TOKENS, max(DEFAULT_PACK_TOKENS, int(getattr(model, "width", 0) or 0)))
-        budget = int(min(cap, max(DEFAULT_PACK_TOKENS, model.max_positions // n - int(hist_len.mean()))))
-    # 1. packs of nonempty futures; the empty futures are read at the history's last position.
+    # 1. packs of nonempty futures, longest first; the empty futures are read at the history's last position.
     empty = [j for j, f in enumerate(F) if not f]
     nonempty = [j for j, f in enumerate(F) if f]
-    packs = [_Pack([nonempty[p] for p in pack], F, columns, Wc, bc, dev)
-             for pack in pack_futures([len(F[j]) for j in nonempty], budget)]
-    T_max = max((p.T for p in packs), default=0)
+    lengths = [len(F[j]) for j in nonempty]
+    budget = pack_tokens or getattr(model, "pack_tokens", None) or max(DEFAULT_PACK_TOKENS, max(lengths, default=0))
+    packs = sorted(([nonempty[p] for p in pack] for pack in pack_futures(lengths, budget)),
+                   key=lambda pk: -sum(len(F[j]) for j in pk))
+    T_max = sum(len(F[j]) for j in packs[0]) if packs else 0
     hist_ids = [([model.bos_token_id] if s0 else []) + list(h) for h in H]
     order = np.argsort(hist_len, kind="stable")
     empty_t = torch.tensor(empty, dtype=torch.long, device=dev)
+    per_pass = min(model.max_positions, PASS_POSITIONS)
     # 2. groups of histories, prefilled once.
     g0 = 0
     while g0 < n:
-        A = int(hist_len[order[min(n, g0 + 1) - 1]])
-        B = max(1, model.max_positions // (A + T_max))
-        while True:  # the group's longest history sets A; shrink B until it fits
+        B = max(1, per_pass // max(1, T_max))  # one pass holds the longest pack over the whole group
+        while True:  # the group's longest history sets A; shrink B until its prefill fits too
             rows = order[g0 : g0 + B]
             A = int(hist_len[rows].max())
             if B == 1 or B * (A + T_max) <= model.max_positions:
@@ -157,47 +151,107 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
         x, past = model._hidden(torch.from_numpy(ids).to(dev), pos, mask[:, None], None)  # (B, A, d)
         rows_t = torch.as_tensor(rows, dtype=torch.long, device=dev)  # (B,)
         a_t = torch.as_tensor(hist_len[rows], dtype=torch.long, device=dev)  # (B,)
-        if empty:
-            last = x[:, -1].to(hd)  # (B, d): every row ends on its last real token
-            full = last @ Wc.T + (0 if bc is None else bc)  # (B, V)
-            blk = full[:, None, :].expand(B, len(empty), V) if columns is None else \
-                full.gather(1, columns[empty_t].reshape(1, -1).expand(B, -1)).reshape(B, len(empty), k)
-            out[rows_t[:, None], empty_t[None, :]] = blk.to(model.dtype)
+        if empty:  # every row ends on its last real token
+            last = x[:, -1]  # (B, d)
+            blk = head(last[None].expand(len(empty), -1, -1), empty_t)  # (e, B, k)
+            out[rows_t[None, :], empty_t[:, None]] = blk.to(model.dtype)
             if update is not None:
                 update(B * len(empty))
-        # 3. every pack on top of the group's cache.
-        for pk in packs:
-            fpos = a_t[:, None] + pk.step[None, :]  # (B, T) position ids after each history
-            fmask = torch.cat([real[:, None, :].expand(B, pk.T, A), pk.mask[None].expand(B, -1, -1)], 2)  # (B, T, A+T)
-            ids_f = pk.ids[None].expand(B, -1)  # (B, T)
-            xf, _ = model._hidden(ids_f, fpos, fmask[:, None], past)  # (B, T, d)
+        # 3. passes of P packs × B histories: row p·B + b holds pack p on top of history b's cache.
+        q0 = 0
+        while q0 < len(packs):
+            P = _packs_per_pass(packs, q0, F, B, A, per_pass)
+            pas = _Pass(packs[q0 : q0 + P], F, dev)
+            q0 += P
+            R = P * B
+            sub = past if P == 1 else [(k_.repeat(P, *[1] * (k_.ndim - 1)), v_.repeat(P, *[1] * (v_.ndim - 1))) for k_, v_ in past]
+            fpos = (a_t.repeat(P)[:, None] + pas.step.repeat_interleave(B, 0))  # (R, T) position ids after each history
+            fmask = torch.cat([real.repeat(P, 1)[:, None, :].expand(R, pas.T, A),
+                               pas.mask.repeat_interleave(B, 0)], 2)  # (R, T, A+T)
+            ids_f = pas.ids.repeat_interleave(B, 0)  # (R, T)
+            xf, _ = model._hidden(ids_f, fpos, fmask[:, None], sub)  # (R, T, d)
             # 4. centred logits at the last position of each future.
-            xs = xf[:, pk.ends - 1].to(hd)  # (B, p, d)
-            if columns is None:
-                blk = xs @ pk.W.T  # (B, p, V)
-            else:
-                blk = torch.bmm(xs.transpose(0, 1), pk.W.transpose(1, 2)).transpose(0, 1)  # (p, B, d)@(p, d, k) → (B, p, k)
-            if pk.b is not None:
-                blk = blk + pk.b
-            out[rows_t[:, None], pk.futures[None, :]] = blk.to(model.dtype)
+            xs = xf.view(P, B, pas.T, -1)[pas.pack_of, :, pas.ends - 1]  # (q, B, d)
+            blk = head(xs, pas.futures)  # (q, B, k)
+            out[rows_t[None, :], pas.futures[:, None]] = blk.to(model.dtype)
             if update is not None:
-                update(B * len(pk.futures))
+                update(B * len(pas.futures))
     return out
 
 
-class _Pack:
-    """One pack: its token ids (T,), step within each future (T,), block-causal mask (T, T), the last
-    position of each future (p,), and the centred head rows it needs ((V, d) or (p, k, d), bias)."""
+def _packs_per_pass(packs, q0, F, B, A, max_positions) -> int:
+    """How many packs (from ``q0``, longest first) share the next pass.
 
-    def __init__(self, futures, F, columns, Wc, bc, dev):
-        lens = [len(F[j]) for j in futures]
-        self.T = sum(lens)
-        self.futures = torch.tensor(futures, dtype=torch.long, device=dev)  # (p,)
-        self.ids = torch.tensor([t for j in futures for t in F[j]], dtype=torch.long, device=dev)  # (T,)
-        self.step = torch.cat([torch.arange(l, device=dev) for l in lens])  # (T,)
-        seg = torch.repeat_interleave(torch.arange(len(futures), device=dev), torch.tensor(lens, device=dev))  # (T,)
-        slot = torch.arange(self.T, device=dev)
-        self.mask = (seg[None, :] == seg[:, None]) & (slot[None, :] <= slot[:, None])  # (T, T) block-causal
-        self.ends = torch.tensor(lens, device=dev).cumsum(0)  # (p,)
-        self.W = Wc if columns is None else Wc[columns[self.futures]]  # (V, d) or (p, k, d)
-        self.b = None if bc is None else (bc if columns is None else bc[columns[self.futures]])  # (V,) or (p, k)
+    A pass pads its packs to its first (longest) pack's length T and holds at most ``max_positions``
+    new positions (P·B·T) and ``KEY_SLOTS`` × ``max_positions`` key slots (P·B·(A + T), the repeated
+    history cache included); a pack shorter than 3/4 of T starts the next pass (bounded padding).
+    """
+    T = sum(len(F[j]) for j in packs[q0])
+    most = max(1, min(max_positions // (B * T), KEY_SLOTS * max_positions // (B * (A + T))))
+    P = 1
+    while P < most and q0 + P < len(packs) and 4 * sum(len(F[j]) for j in packs[q0 + P]) >= 3 * T:
+        P += 1
+    return P
+
+
+class _Pass:
+    """P packs padded to the longest, T tokens: ids (P, T), step within each future (P, T), block-causal
+    mask (P, T, T), and per future (q of them): its index in F (q,), its pack (q,), its last slot + 1 (q,)."""
+
+    def __init__(self, packs, F, dev):
+        self.T = T = sum(len(F[j]) for j in packs[0])
+        ids, step, seg, futures, pack_of, ends = [], [], [], [], [], []
+        for p, pack in enumerate(packs):
+            row_ids, row_step, row_seg, at = [], [], [], 0
+            for s, j in enumerate(pack):
+                row_ids += F[j]
+                row_step += range(len(F[j]))
+                row_seg += [s] * len(F[j])
+                at += len(F[j])
+                futures.append(j)
+                pack_of.append(p)
+                ends.append(at)
+            pad = T - at  # pad slots: token 0 at step 0, a segment of their own (-1), read by no future
+            ids.append(row_ids + [0] * pad)
+            step.append(row_step + [0] * pad)
+            seg.append(row_seg + [-1] * pad)
+        self.ids = torch.tensor(ids, dtype=torch.long, device=dev)  # (P, T)
+        self.step = torch.tensor(step, dtype=torch.long, device=dev)  # (P, T)
+        seg_t = torch.tensor(seg, dtype=torch.long, device=dev)  # (P, T)
+        slot = torch.arange(T, device=dev)
+        self.mask = (seg_t[:, None, :] == seg_t[:, :, None]) & (slot[None, :] <= slot[:, None])[None]  # (P, T, T)
+        self.futures = torch.tensor(futures, dtype=torch.long, device=dev)  # (q,)
+        self.pack_of = torch.tensor(pack_of, dtype=torch.long, device=dev)  # (q,)
+        self.ends = torch.tensor(ends, dtype=torch.long, device=dev)  # (q,)
+
+
+class _CentredHead:
+    """The head at the needed columns, centred over the whole vocabulary (step 4).
+
+    ``self(xs (q, B, d), futures (q,))`` → (q, B, k) logits [c, b, :] = xs[c, b]·(w_v − w̄) + (b_v − b̄)
+    for v = columns[futures[c]] (all V when ``columns`` is None). Computed in float32 (float64 for
+    float64 models); w̄ and b̄ are means over the V output rows only (padding rows of W are cut).
+    """
+
+    def __init__(self, model, columns):
+        W, b = model._head()
+        V = model.vocab_size
+        self.dtype = torch.float64 if model.dtype == torch.float64 else torch.float32
+        self.W = W[:V].to(device=model.device)  # (V, d), body dtype
+        self.w_mean = self.W.mean(0, dtype=self.dtype)  # (d,)
+        self.b = None if b is None else b[:V].to(device=model.device, dtype=self.dtype)  # (V,)
+        self.b_mean = None if b is None else self.b.mean()
+        self.columns = columns  # (m, k) or None
+        self.full = None
+        if columns is None:  # every row is needed: centre W once
+            self.full = self.W.to(self.dtype) - self.w_mean  # (V, d)
+
+    def __call__(self, xs, futures):
+        xs = xs.to(self.dtype)
+        if self.columns is None:
+            blk = xs @ self.full.T  # (q, B, V)
+            return blk if self.b is None else blk + (self.b - self.b_mean)
+        cols = self.columns.index_select(0, futures)  # (q, k)
+        rows = self.W.index_select(0, cols.reshape(-1)).to(self.dtype) - self.w_mean  # (q·k, d)
+        blk = torch.bmm(xs, rows.view(*cols.shape, -1).transpose(1, 2))  # (q, B, d) @ (q, d, k) → (q, B, k)
+        return blk if self.b is None else blk + (self.b[cols] - self.b_mean)[:, None, :]
