@@ -311,7 +311,8 @@ def main() -> None:
     load0 = os.getloadavg()[0]
     args.n = args.n or (10_000 if args.paper_size else 2000)
     if args.paper_size:
-        peak = matmul_peak()
+        torch.set_num_threads(1)
+        peak = matmul_peak()  # one thread's limit, CPU time
         print(f"torch {torch.__version__}, {args.threads} thread(s), load average {load0:.1f}; "
               f"float64 matmul 2048²: {peak / 1e9:.1f} GFLOP/s (CPU time, 1 thread)")
         torch.set_num_threads(args.threads)
