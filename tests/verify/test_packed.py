@@ -91,6 +91,16 @@ def test_equals_full_forward_across_pass_shapes(lm, monkeypatch, pass_positions,
         assert max(p for p, _ in seen) == 3 and sum(pads for _, pads in seen) == 2
 
 
+@pytest.mark.parametrize("make, tol", [(_gpt2, TOL64), (_llama, 1e-6)])
+def test_eager_attention_gets_an_additive_mask(make, tol):
+    """Eager attention adds the mask to the scores: a bool mask would let every key through (errors
+    0.04 and 0.13 here). Llama's eager softmax runs in float32, hence its tolerance of 1e-6."""
+    lm = make()
+    lm.net.set_attn_implementation("eager")
+    assert lm.net.config._attn_implementation == "eager"
+    assert torch.allclose(lm.logit_block(H, F), _straightforward(lm, H, F), atol=tol, rtol=0)
+
+
 def test_columns_are_the_centred_full_logits_gathered(lm):
     cols = torch.stack([torch.randperm(lm.vocab_size, generator=torch.Generator().manual_seed(j))[:7] for j in range(len(F))])
     got = lm.logit_block(H, F, cols)

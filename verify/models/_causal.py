@@ -117,7 +117,7 @@ class CausalLM(LogitModel):
         """
 
     # -- optional: the packed, head-sparse path (:mod:`logitrank.verify.models._packed`) ---------------
-    #: Future tokens per packed row (None: ``_packed.DEFAULT_PACK_TOKENS``).
+    #: Future tokens per pack (None: the longest future, at least ``_packed.DEFAULT_PACK_TOKENS``).
     pack_tokens: int | None = None
 
     def _hidden(self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, past=None):
@@ -126,8 +126,10 @@ class CausalLM(LogitModel):
         Parameters
         ----------
         ids, positions : (B, L) LongTensor
-        mask : (B, 1, L, P + L) bool tensor
-            True where query q may attend to key slot s (the P cached slots come first).
+        mask : (B, 1, L, P + L) float tensor in the body's dtype (that of ``_head()``'s W)
+            Additive: 0 where query q may attend to key slot s (the P cached slots come first),
+            −inf elsewhere; every query may attend to at least one slot. (Additive, not bool:
+            eager attention adds the mask to the scores.)
         past : list of per-layer (keys, values) with P positions, or None (P = 0)
             As returned by a previous call; never modified.
 

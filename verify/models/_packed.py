@@ -48,7 +48,8 @@ __all__ = ["pack_futures", "packed_logit_block", "DEFAULT_PACK_TOKENS", "PASS_PO
 
 #: Least future tokens per pack when neither the call nor the model sets ``pack_tokens``.
 DEFAULT_PACK_TOKENS = 64
-#: Most new positions (rows × pack tokens) per packed pass (capped by the model's ``max_positions``).
+#: Most new positions (rows × pack tokens) per packed pass on a CPU (capped by the model's
+#: ``max_positions``; on CUDA a pass holds ``max_positions``: small passes would starve a GPU).
 PASS_POSITIONS = 1024
 #: Key slots a pass may hold (repeated history cache plus packs), as a multiple of its positions.
 KEY_SLOTS = 4
@@ -126,7 +127,7 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
     hist_ids = [([model.bos_token_id] if s0 else []) + list(h) for h in H]
     order = np.argsort(hist_len, kind="stable")
     empty_t = torch.tensor(empty, dtype=torch.long, device=dev)
-    per_pass = min(model.max_positions, PASS_POSITIONS)
+    per_pass = model.max_positions if dev.type == "cuda" else min(model.max_positions, PASS_POSITIONS)
     # 2. groups of histories, prefilled once.
     g0 = 0
     while g0 < n:
@@ -148,7 +149,7 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
         pos = (slot[None, :] - pads[:, None]).clamp_min(0)  # (B, A)
         causal = slot[None, :] <= slot[:, None]  # (A, A)
         mask = (causal[None] & real[:, None, :]) | torch.eye(A, dtype=torch.bool, device=dev)[None]  # (B, A, A)
-        x, past = model._hidden(torch.from_numpy(ids).to(dev), pos, mask[:, None], None)  # (B, A, d)
+        x, past = model._hidden(torch.from_numpy(ids).to(dev), pos, _additive(mask[:, None], head.body_dtype), None)  # (B, A, d)
         rows_t = torch.as_tensor(rows, dtype=torch.long, device=dev)  # (B,)
         a_t = torch.as_tensor(hist_len[rows], dtype=torch.long, device=dev)  # (B,)
         if empty:  # every row ends on its last real token
@@ -169,7 +170,7 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
             fmask = torch.cat([real.repeat(P, 1)[:, None, :].expand(R, pas.T, A),
                                pas.mask.repeat_interleave(B, 0)], 2)  # (R, T, A+T)
             ids_f = pas.ids.repeat_interleave(B, 0)  # (R, T)
-            xf, _ = model._hidden(ids_f, fpos, fmask[:, None], sub)  # (R, T, d)
+            xf, _ = model._hidden(ids_f, fpos, _additive(fmask[:, None], head.body_dtype), sub)  # (R, T, d)
             # 4. centred logits at the last position of each future.
             xs = xf.view(P, B, pas.T, -1)[pas.pack_of, :, pas.ends - 1]  # (q, B, d)
             blk = head(xs, pas.futures)  # (q, B, k)
@@ -177,6 +178,15 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
             if update is not None:
                 update(B * len(pas.futures))
     return out
+
+
+def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Bool mask → additive mask in ``dtype``: 0 where attention is allowed, −inf elsewhere (same shape).
+
+    Eager attention *adds* the mask to the scores (a bool mask would add 0/1 and let every key
+    through); SDPA accepts either, and a float mask spares it a conversion in every layer.
+    """
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, float("-inf"))
 
 
 def _packs_per_pass(packs, q0, F, B, A, max_positions) -> int:
@@ -238,6 +248,7 @@ class _CentredHead:
         V = model.vocab_size
         self.dtype = torch.float64 if model.dtype == torch.float64 else torch.float32
         self.W = W[:V].to(device=model.device)  # (V, d), body dtype
+        self.body_dtype = W.dtype
         self.w_mean = self.W.mean(0, dtype=self.dtype)  # (d,)
         self.b = None if b is None else b[:V].to(device=model.device, dtype=self.dtype)  # (V,)
         self.b_mean = None if b is None else self.b.mean()
