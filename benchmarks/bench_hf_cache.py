@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=128, help="|H| = |F| for the byte-level models (default 128)")
     parser.add_argument("--n-smollm2", type=int, default=48, help="|H| = |F| for SmolLM2 (default 48)")
     parser.add_argument("--raw-cells", type=int, default=600, help="cells in the raw timing (default 600)")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="min over this many runs of each slice (default 3)")
     parser.add_argument("--smollm2", action="store_true", help="also run SmolLM2 (needs `make smollm2`)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES), help="weights' dtype (default float32)")

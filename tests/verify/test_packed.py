@@ -101,6 +101,16 @@ def test_eager_attention_gets_an_additive_mask(make, tol):
     assert torch.allclose(lm.logit_block(H, F), _straightforward(lm, H, F), atol=tol, rtol=0)
 
 
+@pytest.mark.parametrize("bad, err", [(0, ValueError), (-3, ValueError), (2.5, TypeError)])
+def test_bad_pack_tokens_is_named(bad, err):
+    lm = _tiny()
+    with pytest.raises(err, match="pack_tokens"):
+        packed_logit_block(lm, H, F, None, pack_tokens=bad)
+    lm.pack_tokens = bad
+    with pytest.raises(err, match="pack_tokens"):
+        lm.logit_block(H, F)
+
+
 def test_columns_are_the_centred_full_logits_gathered(lm):
     cols = torch.stack([torch.randperm(lm.vocab_size, generator=torch.Generator().manual_seed(j))[:7] for j in range(len(F))])
     got = lm.logit_block(H, F, cols)

@@ -44,6 +44,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from logitrank._validation import check_int
+
 __all__ = ["pack_futures", "packed_logit_block", "DEFAULT_PACK_TOKENS", "PASS_POSITIONS"]
 
 #: Least future tokens per pack when neither the call nor the model sets ``pack_tokens``.
@@ -120,7 +122,10 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
     empty = [j for j, f in enumerate(F) if not f]
     nonempty = [j for j, f in enumerate(F) if f]
     lengths = [len(F[j]) for j in nonempty]
-    budget = pack_tokens or getattr(model, "pack_tokens", None) or max(DEFAULT_PACK_TOKENS, max(lengths, default=0))
+    if pack_tokens is None:
+        pack_tokens = getattr(model, "pack_tokens", None)
+    budget = (max(DEFAULT_PACK_TOKENS, max(lengths, default=0)) if pack_tokens is None
+              else check_int("pack_tokens", pack_tokens, minimum=1))
     packs = sorted(([nonempty[p] for p in pack] for pack in pack_futures(lengths, budget)),
                    key=lambda pk: -sum(len(F[j]) for j in pk))
     T_max = sum(len(F[j]) for j in packs[0]) if packs else 0
