@@ -111,6 +111,19 @@ def test_bad_pack_tokens_is_named(bad, err):
         lm.logit_block(H, F)
 
 
+@pytest.mark.parametrize("with_columns", [False, True])
+def test_head_bias_is_centred_and_added(with_columns):
+    """A head with a bias b: logits x·Wᵀ + b, centred — the reference plus b − mean(b) at the same columns."""
+    lm = _tiny()
+    b = torch.randn(lm.vocab_size, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    ref = _straightforward(lm, H, F) + (b - b.mean())
+    lm._head = lambda: (lm.net.head.weight, b)
+    cols = torch.stack([torch.randperm(lm.vocab_size, generator=torch.Generator().manual_seed(j))[:4] for j in range(len(F))])
+    got = lm.logit_block(H, F, cols if with_columns else None)
+    want = ref.gather(2, cols[None].expand(len(H), -1, -1)) if with_columns else ref
+    assert torch.allclose(got, want, atol=TOL64, rtol=0)
+
+
 def test_columns_are_the_centred_full_logits_gathered(lm):
     cols = torch.stack([torch.randperm(lm.vocab_size, generator=torch.Generator().manual_seed(j))[:7] for j in range(len(F))])
     got = lm.logit_block(H, F, cols)
