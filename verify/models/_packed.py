@@ -31,11 +31,13 @@ Steps (numbered in the code):
 **Costs (measured; benchmarks/bench_hf_cache.py).** Every query attends to all (a + T) keys of its
 row (the mask is dense), where a raw forward of h ∘ f needs about a + ℓ/2; and every pass copies
 its rows' history cache (the repeat here, the models' own key/value concatenation). Short packs
-cut the first, long packs the second: on the tiny GPT (d = 96) and a 4 × 256 GPT-2, T = 64 beat
-32 and 128 (packed time / raw forward per needed position 0.92–0.97 vs 0.85–0.90 and 0.82–0.90,
-interleaved on one slice of 16 histories), and passes of 1024 positions beat 2048–8192 (activations
-stay in the core's cache: GELU and copies ran 2× faster per position than at 8192). The earlier
-design — one pack of 128–512 tokens per pass over B histories — is this with P = 1 and a long T.
+cut the first, long packs the second. Packed time / raw forward time per needed position, one
+slice of 16 histories × 128 futures, interleaved, min of 3–8 runs, load 1.5–2.5 (the spreads
+overlap on this shared machine; the order held in every run but one): T = 64 at 0.92–1.01 (tiny
+GPT, d = 96) and 0.95–1.12 (GPT-2 4 × 256); T = 32 at 0.88–0.97 and 0.88–1.06; the former design
+(one pack of T = 128–256 per pass, dense over the whole pack) at 0.86–0.92 and 0.82–0.95. Passes of
+1024 positions beat 2048–8192: activations stay in the core's cache (GELU ran 2× faster per
+position than in 3–8k-position passes). Masks are additive (0 / −inf, in the body's dtype).
 The head runs in float32 (float64 for float64 models) whatever the body's dtype.
 """
 
