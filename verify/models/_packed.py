@@ -48,7 +48,7 @@ import torch
 
 from logitrank._validation import check_int
 
-__all__ = ["pack_futures", "packed_logit_block", "DEFAULT_PACK_TOKENS", "PASS_POSITIONS"]
+__all__ = ["DEFAULT_PACK_TOKENS", "PASS_POSITIONS", "pack_futures", "packed_logit_block"]
 
 #: Least future tokens per pack when neither the call nor the model sets ``pack_tokens``.
 DEFAULT_PACK_TOKENS = 64
@@ -166,15 +166,20 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
             if update is not None:
                 update(B * len(empty))
         # 3. passes of P packs × B histories: row p·B + b holds pack p on top of history b's cache.
-        q0 = 0
+        #    Consecutive passes mostly share P: the repeated cache, key mask and positions are kept
+        #    for the last P only (one copy alive, as when each pass made its own).
+        q0, rep_P, sub, real_R, a_R = 0, 1, past, real, a_t
         while q0 < len(packs):
             P = _packs_per_pass(packs, q0, F, B, A, per_pass)
             pas = _Pass(packs[q0 : q0 + P], F, dev)
             q0 += P
             R = P * B
-            sub = past if P == 1 else [(k_.repeat(P, *[1] * (k_.ndim - 1)), v_.repeat(P, *[1] * (v_.ndim - 1))) for k_, v_ in past]
-            fpos = (a_t.repeat(P)[:, None] + pas.step.repeat_interleave(B, 0))  # (R, T) position ids after each history
-            fmask = torch.cat([real.repeat(P, 1)[:, None, :].expand(R, pas.T, A),
+            if P != rep_P:
+                sub = past if P == 1 else [(k_.repeat(P, *[1] * (k_.ndim - 1)), v_.repeat(P, *[1] * (v_.ndim - 1)))
+                                           for k_, v_ in past]  # (R, …) history caches
+                rep_P, real_R, a_R = P, real.repeat(P, 1), a_t.repeat(P)  # (R, A), (R,)
+            fpos = a_R[:, None] + pas.step.repeat_interleave(B, 0)  # (R, T) position ids after each history
+            fmask = torch.cat([real_R[:, None, :].expand(R, pas.T, A),
                                pas.mask.repeat_interleave(B, 0)], 2)  # (R, T, A+T)
             ids_f = pas.ids.repeat_interleave(B, 0)  # (R, T)
             xf, _ = model._hidden(ids_f, fpos, _additive(fmask[:, None], head.body_dtype), sub)  # (R, T, d)
