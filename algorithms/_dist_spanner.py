@@ -20,7 +20,7 @@ from logitrank.synth import LanguageModel
 
 from ._spanner import COEF_TOL, Spanner, _project, barycentric_spanner
 
-__all__ = ["dist_spanner", "DistSpanner", "word_rows"]
+__all__ = ["DistSpanner", "dist_spanner", "word_rows"]
 
 Word = tuple[int, ...]
 

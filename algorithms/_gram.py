@@ -162,6 +162,8 @@ def gram_matrix(
     futures at a time (sized by ``memory_budget``) and the (n, n) result. ``product="symmetric"``
     (default) forms each block's contribution on one triangle only (half the FLOPs);
     ``product="full"`` runs a plain ``addmm`` (the route before issue 14; equal to rounding);
+    every product returns an exactly symmetric G on any BLAS, its entries equal to L Lᵀ up to
+    float64 summation rounding (which BLAS kernel ran decides the last bits);
     ``product="factorised"`` (a :class:`logitrank.synth.TimeVaryingISAN` only) never forms blocks:
     G = X̃ M X̃ᵀ from the model's states and maps (:meth:`~logitrank.synth.TimeVaryingISAN.gram_factors`),
     O(m·k·(ℓd)² + n²·ℓd) work for ℓ history lengths — a shortcut that no real model has, so
@@ -205,8 +207,16 @@ class _GramSum:
     level with MKL's own dsyrk and with MKL ``addmm`` on block-triangular panels), otherwise
     ``addmm`` on 8 row panels of the lower triangle (9/16 of the FLOPs of the full product) — and
     mirrors it when read.
-    ``product="full"`` is the plain ``addmm`` of every entry (the route before issue 14). Both are
-    exact sums of the same products; they differ only in rounding (tests compare them).
+    ``product="full"`` is the plain ``addmm`` of every entry (the route before issue 14), read as
+    (G + Gᵀ)/2. Both are exact sums of the same products; they differ only in rounding (tests
+    compare them).
+
+    What is exact and what is rounding: whatever the route, the G returned by :meth:`leading` is
+    *exactly* symmetric on every BLAS and CPU — the triangle routes copy one triangle onto the
+    other, the full route averages the two halves (IEEE addition commutes, so entry (i, j) and
+    entry (j, i) are the same float). Its entries equal L Lᵀ only up to float64 summation
+    rounding (≈ eps·c·max|b|² per block of c columns), which depends on the BLAS kernel, the
+    thread count and the block sizes; no test may assume more.
     """
 
     PANELS = 8
@@ -242,7 +252,14 @@ class _GramSum:
         """The symmetric (n_i, n_i) leading block of G, a new tensor (``final``: G itself may be
         overwritten, saving n² temporaries at the end of the sum)."""
         G = self.G
-        if self.product != "full":
+        if self.product == "full":
+            # every entry was summed, but whether BLAS wrote bitwise-equal halves depends on its
+            # kernel (MKL on AVX-512 does not): (G + Gᵀ)/2 is exactly symmetric on any BLAS, since
+            # a + b == b + a in IEEE arithmetic, and differs from either half by rounding only
+            G = (G + G.T) / 2  # a new tensor: the running sum is untouched
+            if final:
+                self.G = None
+        else:
             if not final:
                 G = G.clone() if self.inv is not None else G[:n_i, :n_i].clone()
             _mirror_lower_(G)
@@ -253,9 +270,9 @@ class _GramSum:
                 del G
                 self.G = None
             return rows.index_select(1, idx)
-        if final and n_i == G.shape[0]:
+        if n_i == G.shape[0] and (final or G is not self.G):
             return G
-        return G if G is not self.G else G[:n_i, :n_i].clone()  # never a view of the running sum
+        return G[:n_i, :n_i].clone()  # never a view of the running sum nor of a larger temporary
 
     def spectrum(self, rank: int, shape: tuple[int, int]) -> Spectrum:
         """The final sum's spectrum, as :func:`gram_spectrum` of :meth:`leading` would give, read

@@ -10,7 +10,7 @@ from logitrank.synth import LanguageModel, all_sequences
 from ._logit_matrix import logit_matrix
 from ._rank import numerical_rank
 
-__all__ = ["level_logit_matrix", "level_ranks", "generic_level_rank"]
+__all__ = ["generic_level_rank", "level_logit_matrix", "level_ranks"]
 
 
 def _all_futures(vocab_size: int, max_length: int) -> list[tuple[int, ...]]:

@@ -30,7 +30,7 @@ from logitrank.synth import LanguageModel, LogitModel
 
 from ._logit_matrix import as_token_list, logit_matrix
 
-__all__ = ["fit_lingen_weights", "lingen", "LinGenResult", "position_kl", "ContextWindow"]
+__all__ = ["ContextWindow", "LinGenResult", "fit_lingen_weights", "lingen", "position_kl"]
 
 
 def _as_matrix(name: str, x, ndim: tuple[int, ...]) -> torch.Tensor:

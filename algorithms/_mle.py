@@ -14,7 +14,7 @@ import torch
 from logitrank._validation import as_generator, check_int, check_real, check_tokens, resolve_dtype
 from logitrank.synth import TimeVaryingISAN
 
-__all__ = ["fit_isan_mle", "MLEReport"]
+__all__ = ["MLEReport", "fit_isan_mle"]
 
 
 @dataclass

@@ -6,7 +6,7 @@ import torch
 
 from logitrank._validation import check_real
 
-__all__ = ["numerical_rank", "default_rank_tol"]
+__all__ = ["default_rank_tol", "numerical_rank"]
 
 
 def default_rank_tol(singular_values: torch.Tensor, shape: tuple[int, int]) -> float:

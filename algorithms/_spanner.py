@@ -24,7 +24,7 @@ import torch
 
 from logitrank._validation import check_int, check_real
 
-__all__ = ["barycentric_spanner", "Spanner", "swap_bound"]
+__all__ = ["Spanner", "barycentric_spanner", "swap_bound"]
 
 #: Default relative margin of the swap test: a row is swapped in only when its coefficient exceeds
 #: β·(1 + COEF_TOL). Without a margin, rows whose coefficient is β up to rounding (duplicates when

@@ -19,7 +19,7 @@ import torch
 
 from logitrank._validation import as_rng, check_int
 
-__all__ = ["sample_histories_futures", "nonsense_sequences"]
+__all__ = ["nonsense_sequences", "sample_histories_futures"]
 
 
 def _as_source(source) -> tuple[str, list[np.ndarray]]:

@@ -138,16 +138,16 @@ def measure(lm, n: int, chars: tuple[int, int], raw_cells: int, repeats: int, se
         for q, rows in enumerate(slices):
             Hs = [H[i] for i in rows]
             lm._packed_ok = True
-            t, part = _timed(lambda: lm.logit_block(Hs, F, cols), dev)
+            t, part = _timed(lambda Hs=Hs: lm.logit_block(Hs, F, cols), dev)
             best["packed", q] = min(best["packed", q], t)
             parts_p.append(part)
             lm._packed_ok = False
-            t, part = _timed(lambda: lm.logit_block(Hs, F, cols), dev)
+            t, part = _timed(lambda Hs=Hs: lm.logit_block(Hs, F, cols), dev)
             best["cached", q] = min(best["cached", q], t)
             parts_c.append(part)
             lm._packed_ok = True
             mine = [c for c in cells if rows[0] <= c[0] <= rows[-1]]
-            t, pos = _timed(lambda: raw_forward(lm, mine, H, F), dev)
+            t, pos = _timed(lambda mine=mine: raw_forward(lm, mine, H, F), dev)
             best["raw", q] = min(best["raw", q], t)
             raw_pos += pos if rep == 0 else 0
         Lp, Lc = torch.cat(parts_p), torch.cat(parts_c)

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from logitrank.algorithms import logit_matrix, logit_spectrum, lowrank_spectrum, sample_histories_futures, top_k_columns  # noqa: E402
-from logitrank.synth import random_isan  # noqa: E402
+from logitrank.algorithms import logit_matrix, logit_spectrum, lowrank_spectrum, sample_histories_futures, top_k_columns
+from logitrank.synth import random_isan
 
 V, T, D = 256, 24, 32  # vocabulary, horizon, hidden dim of the benchmark ISAN
 L_MIN, L_MAX, K = 4, 10, 50
@@ -105,7 +105,7 @@ def child(which: str, n: int, out: str) -> None:
         L, t_build = timed(lambda: logit_matrix(model, H, F, columns=cols, path="isan"))
         result["build"] = t_build
         for q in (100, 200):
-            spec, t = timed(lambda: lowrank_spectrum(L, q, niter=2, generator=0))
+            spec, t = timed(lambda q=q: lowrank_spectrum(L, q, niter=2, generator=0))
             result[f"q{q}"] = {"time": t, "sv": spec.singular_values.tolist()}
         result["time"] = t_build + result["q100"]["time"]
     elif which == "dense":

@@ -22,7 +22,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__", "synth", "algorithms", "verify"]
+__all__ = ["__version__", "algorithms", "synth", "verify"]
 
 _SUBPACKAGES = ("synth", "algorithms", "verify")
 

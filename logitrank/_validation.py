@@ -13,16 +13,16 @@ import numpy as np
 import torch
 
 __all__ = [
-    "check_int",
-    "check_real",
-    "check_tokens",
-    "check_tensor",
     "as_generator",
-    "resolve_dtype",
-    "check_model",
     "as_rng",
     "check_device",
+    "check_int",
     "check_memory",
+    "check_model",
+    "check_real",
+    "check_tensor",
+    "check_tokens",
+    "resolve_dtype",
 ]
 
 
@@ -134,7 +134,7 @@ def check_tokens(
     """
     if isinstance(value, torch.Tensor):
         tensor = value
-    elif isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
+    elif isinstance(value, (np.ndarray, list, tuple)):
         try:
             array = np.asarray(value)
         except ValueError as err:  # ragged lists

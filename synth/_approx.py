@@ -19,7 +19,7 @@ from logitrank._validation import as_generator, check_device, check_int, check_r
 from ._isan import TimeVaryingISAN
 from ._protocol import LanguageModel, LogitModel
 
-__all__ = ["PowerLawISAN", "power_law_isan", "PerturbedModel", "perturbed", "approx_rank_error"]
+__all__ = ["PerturbedModel", "PowerLawISAN", "approx_rank_error", "perturbed", "power_law_isan"]
 
 
 # -- power-law spectra --------------------------------------------------------------------------
@@ -65,10 +65,10 @@ class PowerLawISAN(TimeVaryingISAN):
             f"alpha={self.alpha}, dtype={self.dtype}, device={self.device})"
         )
 
-    def to(self, device=None, dtype=None) -> "PowerLawISAN":
+    def to(self, device=None, dtype=None) -> PowerLawISAN:
         """A copy on another device and/or dtype."""
         dtype = self.dtype if dtype is None else resolve_dtype("dtype", dtype)
-        kw = dict(device=device, dtype=dtype)
+        kw = {"device": device, "dtype": dtype}
         return PowerLawISAN(self.A.to(**kw), self.B.to(**kw), self.x0.to(**kw), alpha=self.alpha, scales=self.scales.to(**kw))
 
 
@@ -165,7 +165,7 @@ def power_law_isan(
     device = check_device("device", device)
     gen = as_generator(generator, torch.device("cpu"))
     nb = d // 2
-    kw = dict(dtype=torch.float64)
+    kw = {"dtype": torch.float64}
     # 1. Angles: random for even tokens (and an odd last token), +σ·π/2 for their partners.
     theta = 2 * math.pi * torch.rand(T, V, nb, generator=gen, **kw)  # (T, V, nb)
     signs = _code_signs(T, nb)  # (T, nb)
@@ -189,7 +189,7 @@ def power_law_isan(
     B = G * scales  # (T, V, d)
     x0 = torch.zeros(d, **kw)
     x0[0::2] = 1.0
-    out = dict(dtype=dtype, device=device)
+    out = {"dtype": dtype, "device": device}
     return PowerLawISAN(A.to(**out), B.to(**out), x0.to(**out), alpha=alpha, scales=scales)
 
 

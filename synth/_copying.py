@@ -27,7 +27,7 @@ from logitrank._validation import check_device, check_int, check_real, check_tok
 
 from ._isan import MAX_ENUMERATION, TimeVaryingISAN, all_sequences
 
-__all__ = ["CopyingISAN", "copying", "copying_log_prob", "copying_distribution", "copying_tv"]
+__all__ = ["CopyingISAN", "copying", "copying_distribution", "copying_log_prob", "copying_tv"]
 
 _METHODS = ("closed_form", "enumerate")
 
@@ -57,7 +57,7 @@ class CopyingISAN(TimeVaryingISAN):
         dtype = resolve_dtype("dtype", dtype)
         device = check_device("device", device)
         d, T = n + 1, 2 * n
-        kw = dict(dtype=torch.float64)
+        kw = {"dtype": torch.float64}
         # 1. Writing steps s = 1..n (index s−1): A[s−1, z] = I + z·e_{s−1} e_nᵀ stores z in coordinate s−1.
         A = torch.eye(d, **kw).expand(T, 2, d, d).clone()  # (T, 2, d, d)
         for s in range(n):
@@ -69,14 +69,14 @@ class CopyingISAN(TimeVaryingISAN):
             B[n + j, 1, j] = C
         x0 = torch.zeros(d, **kw)
         x0[n] = 1.0
-        out = dict(dtype=dtype, device=device)
+        out = {"dtype": dtype, "device": device}
         super().__init__(A.to(**out), B.to(**out), x0.to(**out))
         self.n_bits, self.strength = n, C
 
     def __repr__(self) -> str:
         return f"CopyingISAN(n_bits={self.n_bits}, strength={self.strength}, dtype={self.dtype}, device={self.device})"
 
-    def to(self, device=None, dtype=None) -> "CopyingISAN":
+    def to(self, device=None, dtype=None) -> CopyingISAN:
         """The same copying ISAN on another device and/or dtype."""
         dtype = self.dtype if dtype is None else resolve_dtype("dtype", dtype)
         device = self.device if device is None else device

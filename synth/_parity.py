@@ -98,7 +98,7 @@ class NoisyParityISAN(TimeVaryingISAN):
         n = len(y)
         # 1. The bias of the parity bit: scores (c/2, −c/2) give Pr[b = 0] = 1 − p exactly.
         c = math.log1p(-p) - math.log(p)
-        kw = dict(dtype=torch.float64)
+        kw = {"dtype": torch.float64}
         A = torch.empty(n + 1, 2, d, d, **kw)
         B = torch.zeros(n + 1, 2, d, **kw)
         secret_bit = torch.tensor(y + (0,), **kw).view(n + 1, 1, 1)  # (T, 1, 1), no flip after the last token
@@ -115,7 +115,7 @@ class NoisyParityISAN(TimeVaryingISAN):
             A[:, 1] = 1.0 - 2.0 * secret_bit  # (T, 1, 1)
             B[n] = torch.tensor([[c / 2], [-c / 2]], **kw)
             x0 = torch.ones(1, **kw)
-        out = dict(dtype=dtype, device=device)
+        out = {"dtype": dtype, "device": device}
         super().__init__(A.to(**out), B.to(**out), x0.to(**out))
         self.secret, self.noise, self.n_bits = y, p, n
 
@@ -125,7 +125,7 @@ class NoisyParityISAN(TimeVaryingISAN):
             f"dtype={self.dtype}, device={self.device})"
         )
 
-    def to(self, device=None, dtype=None) -> "NoisyParityISAN":
+    def to(self, device=None, dtype=None) -> NoisyParityISAN:
         """The same noisy parity on another device and/or dtype (rebuilt from secret and noise)."""
         dtype = self.dtype if dtype is None else resolve_dtype("dtype", dtype)
         device = self.device if device is None else device

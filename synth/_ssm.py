@@ -124,10 +124,10 @@ class LinearSSM(LogitModel):
             f"input_dim={self.input_dim}, output_dim={self.output_dim}, dtype={self.dtype}, device={self.device})"
         )
 
-    def to(self, device=None, dtype=None) -> "LinearSSM":
+    def to(self, device=None, dtype=None) -> LinearSSM:
         """A copy on another device and/or dtype."""
         dtype = self.dtype if dtype is None else resolve_dtype("dtype", dtype)
-        kw = dict(device=device, dtype=dtype)
+        kw = {"device": device, "dtype": dtype}
         parts = (self.A, self.B, self.C, self.D, self.U, self.E, self.x0, self.u1)
         return LinearSSM(*(t.to(**kw) for t in parts), horizon=self.horizon)
 
@@ -233,7 +233,7 @@ class LinearSSM(LogitModel):
         """
         V, d, q = self.vocab_size, self.state_dim, self.output_dim
         D = d + 2 * q + 1
-        kw = dict(dtype=self.dtype, device=self.device)
+        kw = {"dtype": self.dtype, "device": self.device}
         xs, cs, ds, one = slice(0, d), slice(d, d + q), slice(d + q, d + 2 * q), d + 2 * q
         A = torch.zeros(V, D, D, **kw)
         A[:, xs, xs] = self.A[:V]
@@ -313,5 +313,5 @@ def random_linear_ssm(
     E = gauss(p, V, var=1.0)
     x0 = gauss(d, var=1 / d)
     u1 = gauss(p, var=1.0)
-    kw = dict(dtype=dtype, device=device)
+    kw = {"dtype": dtype, "device": device}
     return LinearSSM(*(t.to(**kw) for t in (A, B, C, D, U, E, x0, u1)), horizon=T)

@@ -26,7 +26,7 @@ from ._isan import TimeVaryingISAN, random_isan
 from ._parity import NoisyParityISAN, noisy_parity
 from ._ssm import LinearSSM, random_linear_ssm
 
-__all__ = ["isans", "isan_sizes", "noisy_parities", "copyings", "linear_ssms", "power_law_isans"]
+__all__ = ["copyings", "isan_sizes", "isans", "linear_ssms", "noisy_parities", "power_law_isans"]
 
 _SEEDS = st.integers(min_value=0, max_value=2**31 - 1)
 

@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, settings
 # The suite runs thousands of tiny tensor ops; with two OpenMP threads each op pays a wake-up and
 # any other load on the machine makes the threads thrash (measured: 10-25x slower learner runs
 # under load). Tests never time anything, so one thread is both faster and more predictable.
-torch.set_num_threads(1)
+# .ci/run's second pass sets LOGITRANK_TEST_THREADS=2 so the numerics tests also run on the
+# multi-threaded BLAS code paths (other blockings, other summation orders).
+torch.set_num_threads(int(os.environ.get("LOGITRANK_TEST_THREADS", "1")))
 
 settings.register_profile(
     "ci",

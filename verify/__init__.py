@@ -9,19 +9,19 @@ from ._metrics import TVEstimate, kl_divergence, tv_distance, tv_estimate, tv_mo
 from ._registry import CheckConfig, ClaimResult, register, registered, run_check
 
 __all__ = [
-    "tv_distance",
-    "kl_divergence",
-    "tv_monte_carlo",
-    "tv_estimate",
-    "TVEstimate",
     "LEDGER",
-    "Claim",
     "CheckConfig",
+    "Claim",
     "ClaimResult",
+    "TVEstimate",
+    "kl_divergence",
+    "plot_kl_to_rank",
+    "plot_principal_angles",
+    "plot_singular_values",
     "register",
     "registered",
     "run_check",
-    "plot_singular_values",
-    "plot_kl_to_rank",
-    "plot_principal_angles",
+    "tv_distance",
+    "tv_estimate",
+    "tv_monte_carlo",
 ]

@@ -21,7 +21,7 @@ from logitrank.algorithms import PowerLawFit
 from ._cache import atomic_path
 from ._style import finish, math_symbols, paper_figure, paper_style
 
-__all__ = ["plot_singular_values", "plot_kl_to_rank", "plot_principal_angles"]
+__all__ = ["plot_kl_to_rank", "plot_principal_angles", "plot_singular_values"]
 
 
 def as_array(name: str, values) -> np.ndarray:

@@ -11,7 +11,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator
 from ._figures import save_figure
 from ._style import PALETTE, finish, math_symbols, paper_figure, paper_style
 
-__all__ = ["plot_tv_curves", "plot_query_scaling"]
+__all__ = ["plot_query_scaling", "plot_tv_curves"]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 

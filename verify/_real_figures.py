@@ -142,7 +142,7 @@ def plot_surrogate(runs: Sequence[Mapping], truncation: Mapping[int, Mapping], o
         pts = [run for run in runs if run["learner"] == learner]
         if not pts:
             continue
-        style = dict(marker=marker, ls="none", color=PALETTE[k], label=learner)
+        style = {"marker": marker, "ls": "none", "color": PALETTE[k], "label": learner}
         left.plot([p["d"] for p in pts], [max(p["TV"], floor) for p in pts], **style)
         right.plot([p["queries"] for p in pts], [max(p["TV"], floor) for p in pts], **style)
     for ax, xlabel in ((left, "learned rank $d$ (truncation: $r$)"), (right, "logit queries")):

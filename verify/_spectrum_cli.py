@@ -26,13 +26,14 @@ explicitly override the preset. Exit status 0 on success, 2 for usage errors (on
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["add_parser", "run", "PAPER_SCALE"]
+__all__ = ["PAPER_SCALE", "add_parser", "run"]
 
 #: The paper's sizes (Appendix A.1.1): N histories and futures, characters, top-K.
 PAPER_SCALE = {"n": 10_000, "lengths": (50, 200), "k": 50}
@@ -119,7 +120,7 @@ def _chunks(m: int, n: int, stops) -> list[tuple[int, int]]:
     needs whole packs of futures to be efficient) and, above that, at most 16384 cells each."""
     size = max(min(32, m), min(max(1, 16384 // n), math.ceil(m / 8)))
     bounds = sorted({0, m, *[s for s in stops if 0 < s < m], *range(0, m, size)})
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(itertools.pairwise(bounds))
 
 
 def compute(settings: dict, *, progress: bool = True) -> dict:

@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["PALETTE", "ONE_COLUMN", "TWO_COLUMN", "PAPER_RC", "paper_style", "paper_figure", "finish", "math_symbols"]
+__all__ = ["ONE_COLUMN", "PALETTE", "PAPER_RC", "TWO_COLUMN", "finish", "math_symbols", "paper_figure", "paper_style"]
 
 #: Okabe & Ito's colour-blind-safe palette (black first for fits and references)
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")

@@ -25,7 +25,7 @@ import numpy as np
 
 from logitrank._validation import check_int
 
-__all__ = ["cut_histories_futures", "corpus_text", "CORPUS_NAMES"]
+__all__ = ["CORPUS_NAMES", "corpus_text", "cut_histories_futures"]
 
 #: Corpora known by name (anything else is read as a path).
 CORPUS_NAMES = ("shakespeare", "docstrings")

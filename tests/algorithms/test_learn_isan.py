@@ -104,12 +104,12 @@ def test_default_n_samples_meets_the_union_bound():
 
 
 BAD = [
-    (dict(epsilon=0.0), ValueError, r"epsilon must lie in \(0.0, 1.0\); got 0.0"),
-    (dict(epsilon=0.1, delta=1.0), ValueError, r"delta must lie in \(0.0, 1.0\); got 1.0"),
-    (dict(epsilon=0.1, rank_tol=-1.0), ValueError, r"rank_tol must lie in \(0.0, 1.0\); got -1.0"),
-    (dict(epsilon=0.1, max_rank=0), ValueError, r"max_rank must be >= 1; got 0"),
-    (dict(epsilon=0.1, n_samples=-3), ValueError, r"n_samples must be >= 0; got -3"),
-    (dict(epsilon=0.1, generator=None), TypeError, r"generator must be a torch.Generator or an int seed"),
+    ({"epsilon": 0.0}, ValueError, r"epsilon must lie in \(0.0, 1.0\); got 0.0"),
+    ({"epsilon": 0.1, "delta": 1.0}, ValueError, r"delta must lie in \(0.0, 1.0\); got 1.0"),
+    ({"epsilon": 0.1, "rank_tol": -1.0}, ValueError, r"rank_tol must lie in \(0.0, 1.0\); got -1.0"),
+    ({"epsilon": 0.1, "max_rank": 0}, ValueError, r"max_rank must be >= 1; got 0"),
+    ({"epsilon": 0.1, "n_samples": -3}, ValueError, r"n_samples must be >= 0; got -3"),
+    ({"epsilon": 0.1, "generator": None}, TypeError, r"generator must be a torch.Generator or an int seed"),
 ]
 
 

@@ -164,19 +164,19 @@ def test_empty_sets_keep_k():
 
 
 BAD = [
-    (dict(top_k=0), ValueError, r"top_k must be >= 1; got 0"),
-    (dict(top_k=4), ValueError, r"top_k must be <= 3; got 4"),
-    (dict(top_k=1.5), TypeError, r"top_k must be an integer; got 1.5"),
-    (dict(top_k=1, random_k=1, generator=0), ValueError, r"at most one of top_k, random_k and columns; got top_k and random_k"),
-    (dict(random_k=2), TypeError, r"random_k needs generator="),
-    (dict(random_k=2, generator="x"), TypeError, r"generator must be a torch.Generator or an int seed; got str"),
-    (dict(columns=torch.zeros(3, 1, dtype=torch.long)), ValueError, r"columns must have shape \(m, k\) = \(2, k\) with k >= 1, one row per future; got shape \(3, 1\)"),
-    (dict(columns=torch.tensor([[0, 0], [1, 2]])), ValueError, r"columns must not repeat a token within a row"),
-    (dict(columns=torch.tensor([[0], [3]])), ValueError, r"columns must hold token ids in \[0, 3\); got ids in \[0, 3\]"),
-    (dict(columns=torch.zeros(2, 1)), TypeError, r"columns must hold integer token ids; got dtype torch.float32"),
-    (dict(columns=[[0], [1]]), TypeError, r"columns must be a \(m, k\) LongTensor of token ids; got list"),
-    (dict(path="fast"), ValueError, r"path must be one of \('auto', 'generic', 'isan'.*\); got 'fast'"),
-    (dict(memory_budget=0), ValueError, r"memory_budget must be >= 1; got 0"),
+    ({"top_k": 0}, ValueError, r"top_k must be >= 1; got 0"),
+    ({"top_k": 4}, ValueError, r"top_k must be <= 3; got 4"),
+    ({"top_k": 1.5}, TypeError, r"top_k must be an integer; got 1.5"),
+    ({"top_k": 1, "random_k": 1, "generator": 0}, ValueError, r"at most one of top_k, random_k and columns; got top_k and random_k"),
+    ({"random_k": 2}, TypeError, r"random_k needs generator="),
+    ({"random_k": 2, "generator": "x"}, TypeError, r"generator must be a torch.Generator or an int seed; got str"),
+    ({"columns": torch.zeros(3, 1, dtype=torch.long)}, ValueError, r"columns must have shape \(m, k\) = \(2, k\) with k >= 1, one row per future; got shape \(3, 1\)"),
+    ({"columns": torch.tensor([[0, 0], [1, 2]])}, ValueError, r"columns must not repeat a token within a row"),
+    ({"columns": torch.tensor([[0], [3]])}, ValueError, r"columns must hold token ids in \[0, 3\); got ids in \[0, 3\]"),
+    ({"columns": torch.zeros(2, 1)}, TypeError, r"columns must hold integer token ids; got dtype torch.float32"),
+    ({"columns": [[0], [1]]}, TypeError, r"columns must be a \(m, k\) LongTensor of token ids; got list"),
+    ({"path": "fast"}, ValueError, r"path must be one of \('auto', 'generic', 'isan'.*\); got 'fast'"),
+    ({"memory_budget": 0}, ValueError, r"memory_budget must be >= 1; got 0"),
 ]
 
 

@@ -3,10 +3,13 @@ import torch
 
 from logitrank.algorithms import numerical_rank
 
+# float results compared across code paths: .ci/run runs these again on other BLAS kernels
+pytestmark = pytest.mark.numerics
+
 
 def test_planted_rank_is_recovered():
     g = torch.Generator().manual_seed(0)
-    for r in range(0, 6):
+    for r in range(6):
         M = torch.randn(30, r, generator=g, dtype=torch.float64) @ torch.randn(r, 40, generator=g, dtype=torch.float64)
         assert numerical_rank(M) == r
 

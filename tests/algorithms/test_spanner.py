@@ -163,12 +163,12 @@ def test_dist_spanner_level_one_is_the_empty_history():
 
 
 DIST_BAD = [
-    (dict(level=0), ValueError, r"level must be >= 1; got 0"),
-    (dict(level=5), ValueError, r"level must be <= 4; got 5"),
-    (dict(words=[(0, 0, 0, 0)]), ValueError, r"words must be token tuples of length 1 … T − level \+ 1 = 3"),
-    (dict(words=[(2,)]), ValueError, r"with ids in \[0, 2\); got \(2,\)"),
-    (dict(n_histories=0), ValueError, r"n_histories must be >= 1; got 0"),
-    (dict(generator=None), TypeError, r"needs generator="),
+    ({"level": 0}, ValueError, r"level must be >= 1; got 0"),
+    ({"level": 5}, ValueError, r"level must be <= 4; got 5"),
+    ({"words": [(0, 0, 0, 0)]}, ValueError, r"words must be token tuples of length 1 … T − level \+ 1 = 3"),
+    ({"words": [(2,)]}, ValueError, r"with ids in \[0, 2\); got \(2,\)"),
+    ({"n_histories": 0}, ValueError, r"n_histories must be >= 1; got 0"),
+    ({"generator": None}, TypeError, r"needs generator="),
 ]
 
 

@@ -1,5 +1,6 @@
 """Histories and futures from a token stream (paper A, App. A.1.1) and nonsense sets (§3.2)."""
 
+import itertools
 from collections import Counter
 
 import numpy as np
@@ -14,7 +15,7 @@ STREAM = list(range(10_000))  # token = position, so every window is a run of co
 
 
 def _is_run(seq):
-    return all(b == a + 1 for a, b in zip(seq, seq[1:]))
+    return all(b == a + 1 for a, b in itertools.pairwise(seq))
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(0, 6), st.integers(0, 11), st.integers(1, 40))
@@ -29,7 +30,7 @@ def test_windows_are_contiguous_and_split_inside_bounds(seed, lo, extra, n):
 def test_futures_are_remainders_of_their_window():
     """A future y[ℓ:] of a window of length ℓ_max ends at window start + ℓ_max − 1; with the stream
     0, 1, 2, … and a window start s, its last token is s + ℓ_max − 1 and its first s + ℓ."""
-    H, F = sample_histories_futures(STREAM, 0, 200, min_length=2, max_length=9, rng=0)
+    _H, F = sample_histories_futures(STREAM, 0, 200, min_length=2, max_length=9, rng=0)
     assert len(F) < 200  # ℓ = ℓ_max gives an empty future, dropped by default
     for f in F:
         start = f[-1] - 8

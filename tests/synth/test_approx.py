@@ -1,5 +1,6 @@
 """Approximately low-rank families: power_law_isan, perturbed, approx_rank_error."""
 
+import itertools
 import math
 
 import pytest
@@ -167,7 +168,7 @@ def test_planted_rank_and_perturbation_size_are_recovered(base):
 def test_power_law_error_falls_with_rank():
     m = power_law_isan(2, 10, 16, 1.0, generator=0)
     errs = [float(approx_rank_error(m, r, n_histories=48, n_futures=48, generator=0).max()) for r in (1, 2, 4, 8, 16)]
-    assert all(b < a for a, b in zip(errs, errs[1:])), errs
+    assert all(b < a for a, b in itertools.pairwise(errs)), errs
     assert errs[-1] <= 1e-12 and errs[0] > 1e-2
 
 

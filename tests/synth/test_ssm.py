@@ -107,7 +107,7 @@ def test_reproducible_and_dtype_device_follow():
 
 
 M = random_linear_ssm(3, 4, state_dim=2, input_dim=2, output_dim=1, generator=0)
-P = dict(A=M.A, B=M.B, C=M.C, D=M.D, U=M.U, E=M.E, x0=M.x0, u1=M.u1)
+P = {"A": M.A, "B": M.B, "C": M.C, "D": M.D, "U": M.U, "E": M.E, "x0": M.x0, "u1": M.u1}
 
 
 def with_(**changes):

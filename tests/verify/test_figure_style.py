@@ -13,7 +13,16 @@ import numpy as np
 import pytest
 
 from logitrank.verify import _approx_figures, _figures, _learner_figures, _real_figures, _theory_figures
-from logitrank.verify._style import PAPER_RC, ONE_COLUMN, TWO_COLUMN, _covered, finish, math_symbols, paper_figure, paper_style
+from logitrank.verify._style import (
+    ONE_COLUMN,
+    PAPER_RC,
+    TWO_COLUMN,
+    _covered,
+    finish,
+    math_symbols,
+    paper_figure,
+    paper_style,
+)
 from logitrank.verify.checks import _real_structure_claims
 from logitrank.verify.sweep import _plot as sweep_plot
 
@@ -166,7 +175,7 @@ def test_finish_moves_the_legend_off_the_data():
 
 
 def test_finish_puts_integer_ticks_on_integer_axes():
-    fig, ax = _finished([1, 2, 3], [0.1, 0.5, 0.2], integer_x=True, legend=False)
+    _fig, ax = _finished([1, 2, 3], [0.1, 0.5, 0.2], integer_x=True, legend=False)
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert ticks and all(float(t).is_integer() for t in ticks)
 

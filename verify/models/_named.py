@@ -20,7 +20,7 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["load_model", "TINY_DIR", "TINY_RUNS", "tiny_manifest", "tiny_steps"]
+__all__ = ["TINY_DIR", "TINY_RUNS", "load_model", "tiny_manifest", "tiny_steps"]
 
 #: Folder of the stored tiny runs (inside the package).
 TINY_DIR = Path(__file__).resolve().parent.parent / "data" / "tiny"

@@ -26,7 +26,7 @@ from logitrank._validation import check_int
 
 from ._causal import CausalLM
 
-__all__ = ["TinyConfig", "TinyGPT", "TinyLM", "BYTE_VOCAB", "BOS_ID"]
+__all__ = ["BOS_ID", "BYTE_VOCAB", "TinyConfig", "TinyGPT", "TinyLM"]
 
 BYTE_VOCAB = 256  # output tokens: the byte values
 BOS_ID = 256  # input-only start token
@@ -116,7 +116,7 @@ class TinyGPT(nn.Module):
             if p.ndim == 1:  # LayerNorm gains 1, every bias 0
                 p.fill_(1.0) if name.endswith(("ln1.weight", "ln2.weight", "ln_f.weight")) else p.zero_()
                 continue
-            std = 0.02 / math.sqrt(2 * self.cfg.n_layer) if name.endswith("proj.weight") or name.endswith("mlp.2.weight") else 0.02
+            std = 0.02 / math.sqrt(2 * self.cfg.n_layer) if name.endswith(("proj.weight", "mlp.2.weight")) else 0.02
             p.normal_(0.0, std, generator=generator)
 
     def forward(self, idx: torch.Tensor, past=None, start: int = 0, positions=None, key_mask=None):
@@ -125,7 +125,7 @@ class TinyGPT(nn.Module):
         ``positions`` (B, T) overrides the position ids (default start … start+T−1); ``key_mask``
         (B, start+T) bool marks pad keys (False) that no query may attend to.
         """
-        B, T = idx.shape
+        _B, T = idx.shape
         if positions is None:
             positions = torch.arange(start, start + T, device=idx.device)[None, :]  # (1, T)
         if T and int(positions.max()) >= self.cfg.block_size:
@@ -183,7 +183,7 @@ class TinyLM(CausalLM):
         self.name = name
 
     @classmethod
-    def untrained(cls, cfg: TinyConfig = TinyConfig(), *, seed: int, **kwargs) -> "TinyLM":
+    def untrained(cls, cfg: TinyConfig = TinyConfig(), *, seed: int, **kwargs) -> TinyLM:
         """A freshly initialised network (step 0), drawn from ``seed``."""
         return cls(TinyGPT(cfg, generator=torch.Generator().manual_seed(seed)), name=f"tiny-init{seed}", **kwargs)
 
