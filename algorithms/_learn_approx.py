@@ -14,335 +14,24 @@ reads them from ``settings=`` or from keywords, and runs the steps below, one fu
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
 
-from logitrank._validation import as_generator, check_int, check_model, check_real
+from logitrank._validation import as_generator, check_model
 from logitrank.synth import CountingOracle, LanguageModel
 
-from ._chain_lp import LP_SOLVERS
+from ._approx_report import ApproxLearnReport, ApproxNotAcceptedWarning
+from ._approx_settings import ApproxSettings, default_slack_tol, settings_from
+from ._certificate import TVCertificate, tv_certificate, tv_statistic
 from ._dist_spanner import dist_spanner, word_rows
-from ._lp_sampler import ON_INFEASIBLE, LevelData, LPSampler, _check_slack_tol, extended_words
+from ._lp_sampler import LevelData, LPSampler, UniformFallbackWarning, extended_words
 from ._query_cache import QueryCache
 
-__all__ = [
-    "ApproxLearnReport",
-    "ApproxNotAcceptedWarning",
-    "ApproxSettings",
-    "default_n_validation",
-    "default_slack_tol",
-    "default_threshold",
-    "learn_approx",
-]
-
-WITNESS_RULES = ("first", "largest")
-WITNESSES_PER_EPOCH = ("one", "per_level")
-
-
-class ApproxNotAcceptedWarning(RuntimeWarning):
-    """:func:`learn_approx` returned a sampler that no epoch validated (``report.accepted`` is False).
-
-    The message repeats ``report.failure``: why no epoch was accepted, and which sampler came back.
-    """
-
-
-def default_threshold(epsilon: float, horizon: int) -> float:
-    """g = ε / (32 T²), the validation threshold of the restatement (docs/approx-learner.md, "Parameters").
-
-    Examples
-    --------
-    >>> default_threshold(0.1, 5)
-    0.000125
-    """
-    return epsilon / (32 * horizon**2)
-
-
-def default_n_validation(epsilon: float, epochs: int, delta: float) -> int:
-    """n = ⌈ln(K/δ) / ε⌉ fresh sample paths per epoch.
-
-    An epoch whose learned model errs on paths of total probability >= ε shows one of them among n
-    samples with probability >= 1 − (1 − ε)^n >= 1 − δ/K; a union bound over the K epochs gives δ.
-    (The restatement, "Parameters", uses n ≈ (1/g)·ln(32KT/δ) with g = ε/(32T²): about 10⁵ paths, each
-    needing T LP solves, at our smallest sizes — far beyond seconds.)
-
-    Examples
-    --------
-    >>> default_n_validation(0.1, 19, 0.05)
-    60
-    """
-    return max(1, math.ceil(math.log(epochs / delta) / epsilon))
-
-
-def default_slack_tol(logit_bound: float) -> float:
-    """2λ: the chain slack above which a prefix's LP answer is provably no better than the uniform fallback.
-
-    λ is the largest absolute logit the learner has stored (``learn_approx`` takes it from the
-    epoch's spanner rows R_s, which are logits of the oracle at many prefixes).
-
-    Derivation (from the quantities of the restatement's analysis: the per-step TV, the chain slack, the
-    logit scale λ of the oracle, and the restatement's fallback for infeasible prefixes).
-
-    1. Per-step cost. By the chain rule TV(P, Q) <= Σ_{t<T} E_{y∼P} TV(P(·|y_{1:t}), Q(·|y_{1:t})), and
-       for logit vectors a, b, TV(softmax a, softmax b) <= osc(a − b)/4 <= ‖a − b‖_∞/2 (tested). A
-       prefix's contribution is governed by the ∞-norm error of the logits the sampler gives it.
-    2. The two answers an infeasible prefix can get. The uniform fallback (zero logits) errs by
-       ‖ℓ(y)‖_∞ <= λ. A chain slack σ on the equality (s, w) is a disagreement between two of the
-       learner's own estimates of one logit, L(y_{1:s−1}∘w) written over level s and pushed from
-       level s − 1; whatever the truth, one of them misses it by >= σ/2, and both are read further down
-       the chain. So the slack proves the LP's answer worse than uniform only when σ/2 > λ.
-    3. Hence slack_tol = 2λ: a prefix is declared infeasible (its epoch dropped, its tokens uniform)
-       only when the fallback cannot be the worse answer.
-
-    Two tighter tolerances were measured against it and against ``math.inf`` (issue 11; see
-    ``benchmarks/ablate_slack_tol.py``): g = ε/(32T²) (the previous default, which treats a slack like
-    a validation gap) and ε/T (a quarter of the per-step TV budget of step 1). Both drop most epochs of
-    approximately-low-rank models: slacks of 0.01–1 come from prefixes whose level-s row the capped,
-    sampled spanner misses (a first token absent from the spanner sample, or ~2βd·ε_avg from the
-    approximation), each rare, while the fallback they trigger answers them uniformly, and a dropped
-    epoch discards every other prefix's progress. With an exact oracle and exact rank the slack is
-    ~1e-13 whichever tolerance is used.
-
-    Examples
-    --------
-    >>> default_slack_tol(1.5)
-    3.0
-    """
-    return 2.0 * logit_bound
-
-
-@dataclass(frozen=True)
-class ApproxSettings:
-    """Settings of :func:`learn_approx`, validated on construction (keyword-only).
-
-    Attributes
-    ----------
-    rank : int >= 1
-        d, the cap on every level's spanner.
-    epsilon : float in (0, 1)
-        Target TV; sets the defaults of ``threshold``, ``n_validation`` and ``n_spanner``.
-    beta : float >= 1
-        The spanner constant and the LP box ‖c_s‖_∞ <= β (restatement's default 2).
-    threshold : float > 0, optional
-        g. Default :func:`default_threshold` = ε/(32T²).
-    epochs : int >= 1, optional
-        K. Default T·rank + 1: with exact rank a level needs at most rank − 1 witnesses (each raises
-        the rank of R_s[:, F̂_s], which starts >= 1), so the restatement's Θ(T·d·log(·)) with the log factor
-        set to 1 leaves room for all of them, one per epoch, plus the accepting epoch.
-    n_validation : int >= 1, optional
-        n. Default :func:`default_n_validation` = ⌈ln(K/δ)/ε⌉.
-    n_spanner, n_heldout : int >= 1, optional
-        Samples per epoch for the spanners and for the miss rate η. Default ⌈rank·T/ε⌉ each (n_heldout
-        defaults to n_spanner): a leave-one-out heuristic that keeps the expected miss rate near
-        rank/n_spanner <= ε/T.
-    delta : float in (0, 1)
-        Failure probability in ``default_n_validation``.
-    slack_tol : float >= 0 or math.inf, optional
-        Largest chain slack of a feasible LP. Default :func:`default_slack_tol` = 2λ with λ the largest
-        absolute logit in the epoch's stored rows (derivation there). ``math.inf`` keeps every solved LP.
-    tol : float > 0, optional
-        Rank tolerance of the spanners (see :func:`barycentric_spanner`).
-    witness_rule : "first" | "largest"
-    witnesses_per_epoch : "one" | "per_level"
-    on_infeasible : "uniform" | "raise"
-        Behaviour of the returned sampler on prefixes whose LP is infeasible (see :class:`LPSampler`).
-    solver : "highs" | "cvxpy"
-        How the chain LPs are solved (see :func:`lp_sampler`); "cvxpy" is the slower reference.
-    solver_options : mapping, optional
-        HiGHS options (default :data:`DEFAULT_SOLVER_OPTIONS` of the LP module).
-
-    Examples
-    --------
-    >>> s = ApproxSettings(rank=2, epsilon=0.1)
-    >>> s.resolved(horizon=5).threshold, s.resolved(horizon=5).epochs
-    (0.000125, 11)
-    >>> ApproxSettings(rank=0, epsilon=0.1)
-    Traceback (most recent call last):
-    ...
-    ValueError: rank must be >= 1; got 0
-    """
-
-    rank: int
-    epsilon: float
-    beta: float = 2.0
-    threshold: float | None = None
-    epochs: int | None = None
-    n_validation: int | None = None
-    n_spanner: int | None = None
-    n_heldout: int | None = None
-    delta: float = 0.05
-    slack_tol: float | None = None
-    tol: float | None = None
-    witness_rule: str = "first"
-    witnesses_per_epoch: str = "one"
-    on_infeasible: str = "uniform"
-    solver: str = "highs"
-    solver_options: Mapping | None = None
-
-    def __post_init__(self):
-        put = lambda name, value: object.__setattr__(self, name, value)
-        put("rank", check_int("rank", self.rank, minimum=1))
-        put("epsilon", check_real("epsilon", self.epsilon, low=0.0, high=1.0, low_open=True, high_open=True))
-        put("beta", check_real("beta", self.beta, low=1.0))
-        put("delta", check_real("delta", self.delta, low=0.0, high=1.0, low_open=True, high_open=True))
-        if self.threshold is not None:
-            put("threshold", check_real("threshold", self.threshold, low=0.0, low_open=True))
-        for name in ("epochs", "n_validation", "n_spanner", "n_heldout"):
-            if getattr(self, name) is not None:
-                put(name, check_int(name, getattr(self, name), minimum=1))
-        if self.slack_tol is not None:
-            put("slack_tol", _check_slack_tol(self.slack_tol))
-        if self.tol is not None:
-            put("tol", check_real("tol", self.tol, low=0.0, low_open=True))
-        for name, allowed in (("witness_rule", WITNESS_RULES), ("witnesses_per_epoch", WITNESSES_PER_EPOCH),
-                              ("on_infeasible", ON_INFEASIBLE), ("solver", LP_SOLVERS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}; got {getattr(self, name)!r}")
-        if self.solver_options is not None:
-            if not isinstance(self.solver_options, Mapping):
-                raise TypeError(f"solver_options must be a mapping of HiGHS options; got {type(self.solver_options).__name__}")
-            put("solver_options", dict(self.solver_options))  # a private copy (picklable, unlike a proxy)
-
-    @classmethod
-    def fields(cls) -> tuple[str, ...]:
-        """Names of the settings (the keywords :func:`learn_approx` accepts besides ``settings``)."""
-        return tuple(f.name for f in dataclasses.fields(cls))
-
-    def resolved(self, horizon: int) -> _Resolved:
-        """The numbers one run uses at horizon T: every optional setting replaced by its default."""
-        T = check_int("horizon", horizon, minimum=1)
-        K = T * self.rank + 1 if self.epochs is None else self.epochs
-        n_sp = math.ceil(self.rank * T / self.epsilon) if self.n_spanner is None else self.n_spanner
-        return _Resolved(
-            threshold=default_threshold(self.epsilon, T) if self.threshold is None else self.threshold,
-            epochs=K,
-            n_validation=default_n_validation(self.epsilon, K, self.delta) if self.n_validation is None else self.n_validation,
-            n_spanner=n_sp,
-            n_heldout=n_sp if self.n_heldout is None else self.n_heldout,
-            slack_tol=self.slack_tol,
-        )
-
-
-@dataclass(frozen=True)
-class _Resolved:
-    """The horizon-dependent numbers of one run (see :meth:`ApproxSettings.resolved`)."""
-
-    threshold: float
-    epochs: int
-    n_validation: int
-    n_spanner: int
-    n_heldout: int
-    slack_tol: float | None  # None: 2λ from each epoch's rows (default_slack_tol)
-
-
-@dataclass
-class ApproxLearnReport:
-    """What :func:`learn_approx` did, what it cost, and how it failed if it did.
-
-    Attributes
-    ----------
-    accepted : bool
-        An epoch passed validation with no fallback of any kind: no witness, every validation LP
-        feasible, no spanner level filled in with a substitute row. False is the restatement's
-        non-convergence signature: ``failure`` says why, the returned sampler was not validated, and
-        an :class:`ApproxNotAcceptedWarning` was issued.
-    epochs, max_epochs : int
-        Epochs run, and K.
-    witnesses : list of int, levels s = 1 … T
-        Words added to F̂_s (the elliptical-potential count, claim B2).
-    witness_log : list of (epoch, level, word, gap)
-    future_sizes : list of int, levels 1 … T
-        |F̂_s| at the end (a fallback sampler, see step 5, may hold fewer).
-    spanner_sizes, spanner_swaps : list of int, levels 1 … T − 1 (returned sampler's epoch)
-    miss_rates, heldout_residuals : list of float, levels 1 … T − 1 (returned sampler's epoch)
-        η per level (0 at level 1) and the largest relative residual of a held-out row.
-    lp_solves, lp_infeasible : int
-        Distinct chain LPs solved during validation over all epochs, and those infeasible.
-    lp_cold_restarts : int
-        LPs that HiGHS redid from scratch after failing from the previous basis (the answer is the
-        cold solve's, so this is not a fallback of the result; reported for transparency).
-    dropped_epochs : list of int
-        Epochs dropped because some validation LP was infeasible (restatement, step 3).
-    max_gaps : list of float, one per epoch
-        Largest |pushed − direct| seen (nan for a dropped epoch); includes words already in F̂_s,
-        whose gaps are chain slack rather than witnesses.
-    max_slacks : list of float, one per epoch
-        Largest chain slack over the epoch's validation LPs (nan when none was solved).
-    spanner_fallbacks : list of (epoch, level)
-        Levels whose sampled rows were all zero while held-out rows were not, so a zero row stood
-        in for the spanner (a fallback: such an epoch is never accepted).
-    queries : int
-        Distinct logit queries that reached the oracle (repeats are served by a QueryCache).
-    requests, cache_hits : int
-        All lookups, and those answered from memory.
-    samples : int
-        Sequences drawn from the oracle (spanner, held-out and validation samples).
-    threshold, slack_tol, beta : float
-        slack_tol is the tolerance of the returned sampler's epoch (the default depends on its rows).
-    rank, n_validation, n_spanner, n_heldout : int
-    witness_rule, witnesses_per_epoch : str
-    lp_seconds, seconds : float
-        Time inside the LP solver, and wall time.
-    failure : str
-        "" when accepted, else the failure signature in words.
-    settings : ApproxSettings or None
-        The settings of the run.
-    """
-
-    accepted: bool
-    epochs: int
-    max_epochs: int
-    witnesses: list
-    witness_log: list
-    future_sizes: list
-    spanner_sizes: list
-    spanner_swaps: list
-    miss_rates: list
-    heldout_residuals: list
-    lp_solves: int
-    lp_infeasible: int
-    dropped_epochs: list
-    max_gaps: list
-    queries: int
-    requests: int
-    cache_hits: int
-    samples: int
-    threshold: float
-    slack_tol: float
-    beta: float
-    rank: int
-    n_validation: int
-    n_spanner: int
-    n_heldout: int
-    witness_rule: str
-    witnesses_per_epoch: str
-    lp_seconds: float = 0.0
-    seconds: float = 0.0
-    failure: str = ""
-    max_slacks: list = field(default_factory=list)
-    spanner_fallbacks: list = field(default_factory=list)
-    lp_cold_restarts: int = 0
-    settings: ApproxSettings | None = None
-
-    @property
-    def infeasibility_rate(self) -> float:
-        """lp_infeasible / lp_solves (0 when no LP was solved)."""
-        return self.lp_infeasible / self.lp_solves if self.lp_solves else 0.0
-
-    @property
-    def max_miss_rate(self) -> float:
-        return max(self.miss_rates, default=0.0)
-
-    @property
-    def max_witnesses(self) -> int:
-        """The largest witness count of a level."""
-        return max(self.witnesses, default=0)
-
+__all__ = ["learn_approx"]
 
 @dataclass
 class _Epoch:
@@ -353,6 +42,8 @@ class _Epoch:
     miss: list
     resid: list
     fallback_levels: list
+    number: int = 0
+    cert: TVCertificate | None = None
 
 
 @dataclass
@@ -365,6 +56,10 @@ class _Run:
     dropped: list = field(default_factory=list)
     max_gaps: list = field(default_factory=list)
     max_slacks: list = field(default_factory=list)
+    mean_gaps: list = field(default_factory=list)
+    cert_estimates: list = field(default_factory=list)
+    cert_bounds: list = field(default_factory=list)
+    cert_queries: int = 0
     spanner_fallbacks: list = field(default_factory=list)
     lp_solves: int = 0
     lp_infeasible: int = 0
@@ -438,11 +133,14 @@ def _level_logits(cache, hist: list, paths: torch.Tensor, start: int, stop: int)
 def _validate(cache, sampler: LPSampler, paths: torch.Tensor, coefs: dict, hats, g: float):
     """Step 4: every (u, t, s, r, a) with |pushed − direct| > g on a word not yet in F̂_s.
 
-    Returns (candidates as (u, t, s, r, a, gap, word) in the fixed order (u, t, s, r, a), largest gap).
+    Returns (candidates as (u, t, s, r, a, gap, word) in the fixed order (u, t, s, r, a), largest gap,
+    mean gap over every compared entry, and per level s the largest gap on words already in F̂_s —
+    the chain slack the LP left there, an estimate of the approximation's noise floor at that level).
     """
     T = paths.shape[1]
     L = max(1, T - 1)
-    found, worst = [], 0.0
+    found, worst, total, count = [], 0.0, 0.0, 0
+    floor: dict[int, float] = {}
     for s in range(2, L + 1):
         hist_prev, hist = sampler.levels[s - 2].histories, sampler.levels[s - 1].histories
         in_hat = set(hats[s - 1])
@@ -455,12 +153,15 @@ def _validate(cache, sampler: LPSampler, paths: torch.Tensor, coefs: dict, hats,
                 direct = torch.einsum("ni,niv->nv", coefs[t][s], Ld)  # (n, V)
                 gap = (pushed - direct).abs()  # (n, V)
                 worst = max(worst, float(gap.max()))
+                total, count = total + float(gap.sum()), count + gap.numel()
                 for u, a in (gap > g).nonzero().tolist():
                     word = tuple(paths[u, s - 1 : r - 1].tolist()) + (a,)
                     if word not in in_hat:
                         found.append((u, t, s, r, a, float(gap[u, a]), word))
+                    else:
+                        floor[s] = max(floor.get(s, 0.0), float(gap[u, a]))
     found.sort(key=lambda c: c[:5])
-    return found, worst
+    return found, worst, (total / count if count else 0.0), floor
 
 
 def _pick(candidates: list, rule: str, per_epoch: str) -> list:
@@ -474,40 +175,68 @@ def _pick(candidates: list, rule: str, per_epoch: str) -> list:
     return [pick(grp) for grp in groups if grp]
 
 
-def _add_witnesses(run: _Run, epoch: int, candidates: list, settings: ApproxSettings) -> None:
-    """Step 4, end: add the picked witnesses to F̂_s for the next epoch."""
-    for _u, _t, s, _r, _a, gap, word in _pick(candidates, settings.witness_rule, settings.witnesses_per_epoch):
+def _eligible(candidates: list, run: _Run, floor: dict, settings: ApproxSettings) -> list:
+    """Candidates that may become witnesses: above the level's noise floor (``noise_floor``) and at a
+    level below its cap (``witness_cap="rank"``: at most ``rank`` witnesses per level)."""
+    out = candidates
+    if settings.noise_floor:
+        out = [c for c in out if c[5] > floor.get(c[2], 0.0)]
+    if settings.witness_cap == "rank":
+        out = [c for c in out if run.witnesses[c[2] - 1] < settings.rank]
+    return out
+
+
+def _add_witnesses(run: _Run, epoch: int, candidates: list, settings: ApproxSettings) -> int:
+    """Step 4, end: add the picked witnesses to F̂_s for the next epoch; → how many were added."""
+    picked = _pick(candidates, settings.witness_rule, settings.witnesses_per_epoch)
+    for _u, _t, s, _r, _a, gap, word in picked:
         run.hats[s - 1].append(word)
         run.witnesses[s - 1] += 1
         run.log.append((epoch, s, word, gap))
+    return len(picked)
 
 
-def _failure(run: _Run, K: int, g: float, returned_validated_lps: bool) -> str:
+def _certify(cache, counter, sampler: LPSampler, gen, *, n: int, delta: float, settings: ApproxSettings,
+             horizon: int) -> tuple[TVCertificate, int, int]:
+    """The held-out TV certificate of one epoch's sampler (:mod:`~logitrank.algorithms._certificate`).
+
+    n fresh paths y ~ P through the oracle, drawn after the sampler is fixed; log P(y) from the
+    oracle's logits along y (cached, counted), log Q(y) from the sampler. → (certificate, distinct
+    oracle queries it made, new uniform-fallback prefixes the sampler met on these paths).
+    """
+    before = counter.queries
+    y = _draw_paths(cache, n, gen)  # (n, T)
+    log_p = torch.zeros(n, dtype=torch.float64)
+    for t in range(horizon):
+        lp = torch.log_softmax(cache.logits(y[:, :t]).to(torch.float64), dim=-1)  # (n, V)
+        log_p += lp.gather(1, y[:, t : t + 1]).squeeze(1)
+    fallbacks = sampler.fallback_prefixes
+    with warnings.catch_warnings():  # counted below and in the report, not shown per epoch
+        warnings.simplefilter("ignore", UniformFallbackWarning)
+        log_q = sampler.log_prob(y).to(torch.float64)  # (n,)
+    cert = tv_certificate(tv_statistic(log_p, log_q), delta=delta, method=settings.cert_bound, horizon=horizon,
+                          oracle_error=settings.oracle_error)
+    return cert, counter.queries - before, sampler.fallback_prefixes - fallbacks
+
+
+def _failure(run: _Run, K: int, g: float, chosen: _Epoch, epoch: int, settings: ApproxSettings, stopped_early: bool) -> str:
     """The non-convergence signature in words."""
     last_gap = next((x for x in reversed(run.max_gaps) if not math.isnan(x)), float("nan"))
-    parts = [(f"non-convergence: no epoch passed validation in K={K} epochs; {len(run.dropped)} dropped for "
+    ran = (f"stopped at epoch {epoch} of K={K} after {settings.patience} epochs without a witness or a smaller "
+            "certified bound"
+           if stopped_early else f"K={K} epochs")
+    parts = [(f"non-convergence: no epoch passed the {settings.acceptance} rule in {ran}; {len(run.dropped)} dropped for "
               f"infeasible LPs (LP infeasibility rate {run.lp_infeasible / max(run.lp_solves, 1):.3g})")]
     if run.spanner_fallbacks:
         parts.append(f"{len(run.spanner_fallbacks)} spanner level(s) replaced by a zero row (epoch, level) "
                      f"{run.spanner_fallbacks[:4]}")
     parts.append(f"{len(run.log)} witnesses added (largest gap of the last validated epoch {last_gap:.3g} vs g={g:.3g})")
-    returned = "that of the last epoch with feasible LPs" if returned_validated_lps else "the last epoch's"
-    return "; ".join(parts) + f". The returned sampler is {returned} and was not validated."
-
-
-def _settings_from(settings, options: dict) -> ApproxSettings:
-    """``settings=`` and/or keywords → one validated ApproxSettings (keywords override)."""
-    unknown = sorted(set(options) - set(ApproxSettings.fields()))
-    if unknown:
-        raise TypeError(f"learn_approx got unexpected keyword(s) {unknown}; settings are {ApproxSettings.fields()}")
-    if settings is None:
-        missing = [k for k in ("rank", "epsilon") if k not in options]
-        if missing:
-            raise TypeError(f"learn_approx needs {' and '.join(missing)} (as keywords or through settings=ApproxSettings(...))")
-        return ApproxSettings(**options)
-    if not isinstance(settings, ApproxSettings):
-        raise TypeError(f"settings must be an ApproxSettings; got {type(settings).__name__}")
-    return dataclasses.replace(settings, **options) if options else settings
+    if chosen.cert is not None:
+        returned = (f"that of epoch {chosen.number}, the smallest certified bound: TV <= {chosen.cert.bound:.3g} "
+                    f"(estimate {chosen.cert.estimate:.3g}) at level {chosen.cert.delta:.3g}, vs epsilon={settings.epsilon:g}")
+    else:
+        returned = f"that of epoch {chosen.number} (no epoch had feasible LPs to certify)"
+    return "; ".join(parts) + f". The returned sampler is {returned}; it was not accepted."
 
 
 def learn_approx(
@@ -541,13 +270,33 @@ def learn_approx(
        gaps on words already in F̂_s are chain slack, governed by step 3. [choice]
        ``witness_rule`` picks the first witness in the order (u, t, s, r, a) (the restatement) or the
        largest gap; ``witnesses_per_epoch`` adds one witness per epoch (the restatement) or one per level.
-    5. No witness and no fallback (every validation LP feasible, no zero-row spanner level): return
-       the learned sampler, ``report.accepted = True``. After K epochs without acceptance the restatement (docs/approx-learner.md)
-       reports non-convergence: ``report.accepted = False``, ``report.failure`` says why, and an
-       :class:`ApproxNotAcceptedWarning` is issued. [choice] The sampler returned then is that of
-       the last epoch whose validation LPs were all feasible (the last epoch's when none was): a
-       dropped epoch's sampler answers the failing prefixes with uniform tokens, while a rejected
-       one only missed a witness.
+    3½. The certificate (``acceptance`` "certificate" or "either"; computed for every validated
+       epoch whatever the rule, to choose the sampler returned on failure): ``n_cert`` fresh paths
+       y ~ P, x = (1 − Q(y)/P(y))₊ with E_P[x] = TV(P, Q), and an upper confidence bound at level
+       δ/K (:func:`~logitrank.algorithms.tv_certificate`). A bound ≤ ε with no fallback accepts the
+       epoch, before step 4 is run. This replaces the restatement's acceptance for the approximate
+       regime (see :class:`ApproxSettings` ``acceptance`` for the measured reason); the
+       restatement's validation stays available and is still what chooses witnesses.
+    4. Validation: for every (u, t), level 2 <= s <= t, end r ∈ [s, t+1] and token a, with
+       w = y_{s:r−1}·a, compare pushed Σ_j c_{s−1,j} L(h_{s−1,j}∘y_{s−1}∘w) with direct
+       Σ_i c_{s,i} L(h_{s,i}∘w) (both through the query cache). Level s = 1 is skipped: c_1 = e_1
+       and both sides are the true L(w). A gap above g on a word not yet in F̂_s is a witness
+       candidate; gaps on words already in F̂_s are chain slack, governed by step 3. [choice]
+       ``witness_rule`` picks the first witness in the order (u, t, s, r, a) (the restatement) or the
+       largest gap; ``witnesses_per_epoch`` adds one witness per epoch (the restatement) or one per
+       level. Deviation, measured in ``benchmarks/bench_certificate.py``: by default a candidate must
+       also exceed its level's chain slack (``noise_floor``) and a level stops at ``rank`` witnesses
+       (``witness_cap``); the restatement adds every gap above g, which for an approximately low-rank
+       model adds noise "witnesses" every epoch (8–12 at a level where d − 1 suffice).
+    5. Acceptance (``acceptance``) with no fallback (every validation and certificate LP feasible,
+       no zero-row spanner level): return the learned sampler, ``report.accepted = True``. Otherwise
+       the run ends after K epochs, or earlier after ``patience`` epochs in a row that neither added
+       a witness nor gave a smaller certified bound (the futures are then fixed and further epochs
+       only redraw samples), and reports non-convergence as the restatement does
+       (docs/approx-learner.md): ``report.accepted = False``, ``report.failure`` says why, and an
+       :class:`ApproxNotAcceptedWarning` is issued. The sampler returned then is the epoch's with
+       the smallest certified bound (``report.returned_epoch``, ``report.tv_bound``), the last
+       epoch's when none was certified.
 
     Parameters
     ----------
@@ -576,12 +325,19 @@ def learn_approx(
     >>> from logitrank.synth import random_isan
     >>> truth = random_isan(2, 4, 2, generator=0)
     >>> learned, rep = learn_approx(truth, rank=2, epsilon=0.1, n_validation=8, n_spanner=16, generator=0)
-    >>> rep.accepted, rep.witnesses, rep.lp_infeasible
-    (True, [0, 1, 1, 0], 0)
-    >>> 0.5 * (truth.distribution() - learned.distribution()).abs().sum().item() < 1e-9
+    >>> rep.accepted, rep.accepted_by, rep.lp_infeasible, rep.tv_bound < 0.1
+    (True, 'certificate', 0, True)
+    >>> 0.5 * (truth.distribution() - learned.distribution()).abs().sum().item() <= rep.tv_bound
     True
+
+    The restatement's acceptance (validation only; exact at exact rank):
+
+    >>> old = dict(acceptance="validation", witness_cap="none", noise_floor=False, patience=None, witnesses_per_epoch="one")
+    >>> learned, rep = learn_approx(truth, rank=2, epsilon=0.1, n_validation=8, n_spanner=16, generator=0, **old)
+    >>> rep.accepted_by, 0.5 * (truth.distribution() - learned.distribution()).abs().sum().item() < 1e-9
+    ('validation', True)
     """
-    settings = _settings_from(settings, options)
+    settings = settings_from(settings, options)
     check_model("oracle", oracle, needs=("vocab_size", "horizon", "logits"))
     T = oracle.horizon
     if T is None:
@@ -589,12 +345,16 @@ def learn_approx(
     V = oracle.vocab_size
     plan = settings.resolved(T)
     gen = as_generator(generator, torch.device(getattr(oracle, "device", "cpu")))
+    # the certificate draws from its own stream, so certifying never changes what is learned (the
+    # learning draws are those of the restatement whatever n_cert); derived from the same seed
+    cert_gen = torch.Generator(gen.device).manual_seed((gen.initial_seed() * 0x9E3779B97F4A7C15 + 21) % 2**63)
     start = time.perf_counter()
     counter = CountingOracle(oracle)
     cache = QueryCache(counter)
     run = _Run(hats=[[(z,) for z in range(V)] for _ in range(T)], witnesses=[0] * T)  # 0. F̂_s, s = 1 … T
-    last = validated = None  # the last epoch, and the last epoch whose validation LPs were all feasible
-    accepted = False
+    last = best = None  # the last epoch, and the epoch with the smallest certified bound
+    accepted_by, since_best, stopped_early = "", 0, False
+    cert_delta = settings.delta / plan.epochs  # a union bound over the K epochs' certificates
     for epoch in range(1, plan.epochs + 1):
         samples = _draw_paths(cache, plan.n_spanner, gen)  # (N, T)
         heldout = _draw_paths(cache, plan.n_heldout, gen)  # (N', T)
@@ -606,34 +366,73 @@ def learn_approx(
         sampler = LPSampler(levels, vocab_size=V, horizon=T, beta=settings.beta, slack_tol=slack_tol,
                             on_infeasible=settings.on_infeasible, solver_options=settings.solver_options,
                             solver=settings.solver)
-        last = _Epoch(sampler, swaps, miss, resid, fell_back)
+        last = _Epoch(sampler, swaps, miss, resid, fell_back, number=epoch)
         run.spanner_fallbacks += [(epoch, s) for s in fell_back]
         paths = _draw_paths(cache, plan.n_validation, gen)  # 2. (n, T)
         coefs, worst_slack = _solve_chains(sampler, paths)  # 3.
-        run.lp_solves += sampler.lp_solves
-        run.lp_infeasible += sampler.lp_infeasible
-        run.lp_cold_restarts += sampler.lp_cold_restarts
-        run.lp_seconds += sampler.lp_seconds
         run.max_slacks.append(worst_slack)
         if coefs is None:
+            _count_lps(run, sampler)
             run.dropped.append(epoch)
-            run.max_gaps.append(float("nan"))
+            for lst in (run.max_gaps, run.mean_gaps, run.cert_estimates, run.cert_bounds):
+                lst.append(float("nan"))
+            since_best += 1
+            if _out_of_patience(settings, since_best, best):
+                stopped_early = epoch < plan.epochs
+                break
             continue
-        validated = last
-        candidates, worst = _validate(cache, sampler, paths, coefs, run.hats, plan.threshold) if T > 2 else ([], 0.0)  # 4.
-        run.max_gaps.append(worst)
-        fallbacks = sampler.lp_infeasible + sampler.fallback_prefixes + len(fell_back)
-        if not candidates and fallbacks == 0:
-            accepted = True  # 5.
+        cert, cert_queries, cert_fallbacks = _certify(cache, counter, sampler, cert_gen, n=plan.n_cert, delta=cert_delta,
+                                                      settings=settings, horizon=T)  # 3½.
+        last.cert = cert
+        run.cert_queries += cert_queries
+        run.cert_estimates.append(cert.estimate)
+        run.cert_bounds.append(cert.bound)
+        if best is None or cert.bound < best.cert.bound:
+            best, since_best = last, 0
+        else:
+            since_best += 1
+        fallbacks = sampler.lp_infeasible + sampler.fallback_prefixes + cert_fallbacks + len(fell_back)
+        if settings.acceptance != "validation" and fallbacks == 0 and cert.certifies(settings.epsilon):
+            _count_lps(run, sampler)
+            run.max_gaps.append(float("nan"))
+            run.mean_gaps.append(float("nan"))
+            accepted_by = "certificate"
             break
-        _add_witnesses(run, epoch, candidates, settings)
-    return _finish(run, settings, plan, accepted, epoch, last, validated, counter, cache, start)
+        if T > 2:  # 4.
+            candidates, worst, mean_gap, floor = _validate(cache, sampler, paths, coefs, run.hats, plan.threshold)
+        else:
+            candidates, worst, mean_gap, floor = [], 0.0, 0.0, {}
+        _count_lps(run, sampler)
+        run.max_gaps.append(worst)
+        run.mean_gaps.append(mean_gap)
+        passed = not candidates if settings.validation_statistic == "max" else mean_gap <= plan.threshold
+        if settings.acceptance != "certificate" and passed and fallbacks == 0:
+            accepted_by = "validation"
+            break
+        if _add_witnesses(run, epoch, _eligible(candidates, run, floor, settings), settings):
+            since_best = 0  # F̂ changed: the next epoch learns something new
+        if _out_of_patience(settings, since_best, best):
+            stopped_early = epoch < plan.epochs
+            break
+    return _finish(run, settings, plan, accepted_by, epoch, last, best, counter, cache, start, stopped_early)
 
 
-def _finish(run, settings, plan, accepted, epoch, last, validated, counter, cache, start):
+def _count_lps(run: _Run, sampler: LPSampler) -> None:
+    run.lp_solves += sampler.lp_solves
+    run.lp_infeasible += sampler.lp_infeasible
+    run.lp_cold_restarts += sampler.lp_cold_restarts
+    run.lp_seconds += sampler.lp_seconds
+
+
+def _out_of_patience(settings: ApproxSettings, since_best: int, best) -> bool:
+    return settings.patience is not None and best is not None and since_best >= settings.patience
+
+
+def _finish(run, settings, plan, accepted_by, epoch, last, best, counter, cache, start, stopped_early):
     """Step 5: pick the sampler to return, write the report, warn when not accepted."""
-    chosen = last if accepted or validated is None else validated
-    failure = "" if accepted else _failure(run, plan.epochs, plan.threshold, validated is not None)
+    accepted = bool(accepted_by)
+    chosen = last if accepted or best is None else best
+    failure = "" if accepted else _failure(run, plan.epochs, plan.threshold, chosen, epoch, settings, stopped_early)
     report = ApproxLearnReport(
         accepted=accepted, epochs=epoch, max_epochs=plan.epochs, witnesses=run.witnesses, witness_log=run.log,
         future_sizes=[len(F) for F in run.hats], spanner_sizes=chosen.sampler.spanner_sizes, spanner_swaps=chosen.swaps,
@@ -645,6 +444,9 @@ def _finish(run, settings, plan, accepted, epoch, last, validated, counter, cach
         witnesses_per_epoch=settings.witnesses_per_epoch, lp_seconds=run.lp_seconds,
         seconds=time.perf_counter() - start, failure=failure, max_slacks=run.max_slacks,
         spanner_fallbacks=run.spanner_fallbacks, lp_cold_restarts=run.lp_cold_restarts, settings=settings,
+        accepted_by=accepted_by, returned_epoch=chosen.number, cert_estimates=run.cert_estimates,
+        cert_bounds=run.cert_bounds, mean_gaps=run.mean_gaps, n_cert=plan.n_cert, cert_queries=run.cert_queries,
+        acceptance=settings.acceptance, cert_bound=settings.cert_bound, stopped_early=stopped_early,
     )
     if not accepted:
         warnings.warn(f"learn_approx: {failure}", ApproxNotAcceptedWarning, stacklevel=3)

@@ -16,7 +16,14 @@ from matplotlib.ticker import NullLocator
 from ._figures import save_figure
 from ._style import PALETTE, finish, math_symbols, paper_figure, paper_style
 
-__all__ = ["plot_tv_vs_error", "plot_witnesses", "plot_coefficient_norms", "plot_queries", "plot_sensitivity"]
+__all__ = [
+    "plot_coefficient_norms",
+    "plot_queries",
+    "plot_regime_map",
+    "plot_sensitivity",
+    "plot_tv_vs_error",
+    "plot_witnesses",
+]
 
 _FLOOR = 1e-17  # log axes: exact zeros are drawn here
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -166,3 +173,38 @@ def plot_sensitivity(parameter: str, rows: Sequence[dict], out_dir, *, name: str
         finish(ax, integer_x=parameter == "epochs", integer_y=integer, legend=False)
     fig.suptitle(f"sensitivity of learn_approx to {symbol} (hollow: not accepted)", fontsize=8)
     return save_figure(fig, out_dir, name or f"sensitivity_{parameter}")
+
+
+@paper_style
+def plot_regime_map(rows: Sequence[dict], out_dir, *, name: str = "B5_regime_map"):
+    """Two heatmaps over (model, rank budget) × target ε: the fraction of seeds accepted, and the median
+    exact TV / ε (annotated; a cell above 1 means the returned sampler misses the target).
+
+    ``rows`` hold "model", "rank", "epsilon", "accepted" and "TV" (one per seed).
+    """
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    cols = sorted({(r["epsilon"], r["rank"]) for r in rows})
+    acc = np.full((len(models), len(cols)), np.nan)
+    ratio = np.full((len(models), len(cols)), np.nan)
+    for i, m in enumerate(models):
+        for j, (eps, rank) in enumerate(cols):
+            cell = [r for r in rows if r["model"] == m and r["epsilon"] == eps and r["rank"] == rank]
+            if cell:
+                acc[i, j] = np.mean([bool(r["accepted"]) for r in cell])
+                ratio[i, j] = np.median([r["TV"] for r in cell]) / eps
+    fig, (ax, bx) = paper_figure("two", cols=2, height=0.45 * len(models) + 1.6)
+    labels = [f"ε={e:g}\nr={r}" for e, r in cols]
+    for axis, data, title, cmap, vmax in ((ax, acc, "accepted (fraction of seeds)", "Greens", 1.0),
+                                          (bx, ratio, "median TV / ε", "RdYlBu_r", 2.0)):
+        im = axis.imshow(data, cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto")
+        for i in range(len(models)):
+            for j in range(len(cols)):
+                if not np.isnan(data[i, j]):
+                    axis.text(j, i, f"{data[i, j]:.2g}", ha="center", va="center", fontsize=6)
+        axis.set_xticks(range(len(cols)), labels, fontsize=6)
+        axis.set_yticks(range(len(models)), [math_symbols(m) for m in models] if axis is ax else [], fontsize=6)
+        axis.grid(False)
+        axis.set_title(title)
+        fig.colorbar(im, ax=axis, fraction=0.05)
+    fig.suptitle("B5: where the certificate accepts (rank budget r, target ε)")
+    return save_figure(fig, out_dir, name)

@@ -2,6 +2,7 @@
 
 from . import (
     _approx_claims,  # noqa: F401
+    _certificate_claims,  # noqa: F401
     _generator_claims,  # noqa: F401
     _isan_claims,  # noqa: F401
     _learner_claims,  # noqa: F401
@@ -9,7 +10,7 @@ from . import (
     _real_claims,  # noqa: F401
     _real_structure_claims,  # noqa: F401
     _spectral_claims,  # noqa: F401
-    _theory_claims,  # noqa: F401
     _surrogate_claims,  # noqa: F401
     _sweep_claims,  # noqa: F401
+    _theory_claims,  # noqa: F401
 )

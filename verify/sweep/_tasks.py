@@ -159,8 +159,10 @@ def _tv(truth, learned, seed: int, config: Mapping) -> dict:
     return {"tv": est.value, "tv_half_width": est.half_width, "tv_samples": est.samples}
 
 
-_LEARN_KEYS = {"learner", "epsilon", "rank", "max_rank", "rank_tol", "beta", "threshold", "epochs", "n_validation",
-               "n_spanner", "tv_to", "tv_half_width", "measure_tv"}
+_APPROX_KEYS = ("beta", "threshold", "epochs", "n_validation", "n_spanner", "acceptance", "n_cert", "cert_bound",
+                "witness_cap", "noise_floor", "patience", "witnesses_per_epoch", "validation_statistic")
+_LEARN_KEYS = {"learner", "epsilon", "rank", "max_rank", "rank_tol", "tv_to", "tv_half_width", "measure_tv",
+               *_APPROX_KEYS}
 
 
 def learn(config: Mapping, seed: int) -> dict:
@@ -181,12 +183,14 @@ def learn(config: Mapping, seed: int) -> dict:
                                   max_rank=int(config.get("max_rank", max(8, 2 * d))), generator=sub_seed(seed, 4))
         out = {"queries": rep.queries, "rounds": rep.rounds, "dim": rep.hidden_dim, "rank_margin": rep.rank_margin}
     else:
-        kwargs = {k: config[k] for k in ("beta", "threshold", "epochs", "n_validation", "n_spanner") if k in config}
+        kwargs = {k: config[k] for k in _APPROX_KEYS if k in config}
         learned, rep = learn_approx(oracle, rank=int(config.get("rank", d)), epsilon=eps, generator=sub_seed(seed, 4),
                                     **kwargs)
         out = {"queries": rep.queries, "accepted": int(rep.accepted), "epochs": rep.epochs,
                "witnesses": sum(rep.witnesses), "lp_solves": rep.lp_solves, "lp_infeasible": rep.lp_infeasible,
-               "infeasibility_rate": rep.infeasibility_rate, "dropped_epochs": len(rep.dropped_epochs)}
+               "infeasibility_rate": rep.infeasibility_rate, "dropped_epochs": len(rep.dropped_epochs),
+               "accepted_by_certificate": int(rep.accepted_by == "certificate"), "tv_bound": rep.tv_bound,
+               "cert_queries": rep.cert_queries}
     out["learn_seconds"] = time.perf_counter() - start
     if family == "eps_avg_isan":
         from logitrank.synth import approx_rank_error
