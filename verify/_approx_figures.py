@@ -194,14 +194,14 @@ def plot_regime_map(rows: Sequence[dict], out_dir, *, name: str = "B5_regime_map
                 ratio[i, j] = np.median([r["TV"] for r in cell]) / eps
     fig, (ax, bx) = paper_figure("two", cols=2, height=0.45 * len(models) + 1.6)
     labels = [f"ε={e:g}\nr={r}" for e, r in cols]
-    for axis, data, title, cmap, vmax in ((ax, acc, "accepted (fraction of seeds)", "Greens", 1.0),
+    for axis, data, title, cmap, vmax in ((ax, acc, "accepted (fraction of runs)", "Greens", 1.0),
                                           (bx, ratio, "median TV / ε", "RdYlBu_r", 2.0)):
         im = axis.imshow(data, cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto")
         for i in range(len(models)):
             for j in range(len(cols)):
                 if not np.isnan(data[i, j]):
                     axis.text(j, i, f"{data[i, j]:.2g}", ha="center", va="center", fontsize=6)
-        axis.set_xticks(range(len(cols)), labels, fontsize=6)
+        axis.set_xticks(range(len(cols)), labels, fontsize=5)
         axis.set_yticks(range(len(models)), [math_symbols(m) for m in models] if axis is ax else [], fontsize=6)
         axis.grid(False)
         axis.set_title(title)
