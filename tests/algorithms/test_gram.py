@@ -82,9 +82,17 @@ def test_left_vectors_span_the_dense_column_space():
 def test_gram_spectrum_hand_worked():
     L = torch.tensor([[3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 4.0, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
     spec = gram_spectrum(L @ L.T, rank=2, shape=(3, 4))
-    assert spec.singular_values.tolist() == [4.0, 3.0, 0.0]
-    assert spec.left_vectors.tolist() == [[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]
-    assert gram_spectrum(torch.eye(3, dtype=torch.float64), shape=(3, 2)).singular_values.tolist() == [1.0, 1.0]
+    # LAPACK's eigh happens to be exact on a diagonal matrix (every reflector is the identity), but
+    # that is the solver's business: a backward-stable eigensolver is within c·n·eps·‖G‖ on λ = σ²
+    # (n = 3, ‖G‖ = 16, c = 8) and within that over the gap 16 − 9 = 7 on the vectors. σ is compared
+    # squared: √ of a rounding-level λ ≈ 0 would be ~1e-7.
+    eps = torch.finfo(torch.float64).eps
+    want_sv2 = torch.tensor([16.0, 9.0, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(spec.singular_values**2, want_sv2, rtol=0, atol=8 * 3 * eps * 16)
+    want_u = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(spec.left_vectors, want_u, rtol=0, atol=8 * 3 * eps * 16 / 7)
+    sv = gram_spectrum(torch.eye(3, dtype=torch.float64), shape=(3, 2)).singular_values
+    torch.testing.assert_close(sv**2, torch.ones(2, dtype=torch.float64), rtol=0, atol=8 * 3 * eps)
 
 
 def test_downsized_spectra_match_explicit_submatrices():
@@ -103,8 +111,9 @@ def test_lowrank_path_is_seeded_and_leaves_global_rng_alone():
     L = torch.randn(40, 3, generator=g, dtype=torch.float64) @ torch.randn(3, 200, generator=g, dtype=torch.float64)
     before = torch.random.get_rng_state()
     a = lowrank_spectrum(L, 6, generator=1)
-    assert torch.equal(torch.random.get_rng_state(), before)
+    assert torch.equal(torch.random.get_rng_state(), before)  # exact: the generator state's bytes
     b = lowrank_spectrum(L, 6, generator=1)
+    # exact: the same seeded sketch and the same computation on the same L, rerun
     assert torch.equal(a.singular_values, b.singular_values) and torch.equal(a.left_vectors, b.left_vectors)
     exact = torch.linalg.svdvals(L)[:3]
     torch.testing.assert_close(a.singular_values[:3], exact, rtol=1e-10, atol=0)  # rank 3 < q: exact range
@@ -239,6 +248,7 @@ def test_tiled_mirror_is_exactly_the_mirrored_lower_triangle(n):
 
     A = torch.randn(n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
     expected = torch.tril(A) + torch.tril(A, -1).T
+    # exact: the mirror copies entries (and x + 0 = x for the expected matrix), no arithmetic
     assert torch.equal(_mirror_lower_(A.clone(), tile=4), expected)  # tiles of 4: edges and a ragged last tile
     assert torch.equal(_mirror_lower_(A.clone()), expected)
 

@@ -24,6 +24,9 @@ from logitrank.synth import all_sequences, perturbed, random_isan
 from logitrank.synth.strategies import isans, power_law_isans
 from logitrank.verify import tv_distance
 
+# learners' float decisions and distributions against the model and across LP routes: .ci/run reruns these on other BLAS kernels
+pytestmark = pytest.mark.numerics
+
 # With exact rank the learned LP sampler writes every prefix in its unique coordinates, computed by
 # simplex LU solves to float64 rounding (logit errors ~1e-13 measured), so TV stays below ~1e-13;
 # a missed future direction costs TV of order 1e-2. 1e-9 separates the two with room on both sides.
@@ -122,7 +125,10 @@ def test_same_seed_same_learner():
     model = random_isan(3, 4, 2, generator=3)
     _, a = learn_approx(model, rank=2, epsilon=0.1, generator=5, **SMALL)
     _, b = learn_approx(model, rank=2, epsilon=0.1, generator=5, **SMALL)
-    assert a.witness_log == b.witness_log and a.queries == b.queries and a.max_gaps == b.max_gaps
+    # exact: the same computation rerun in one process. max_gaps holds nan for a dropped epoch, and
+    # nan != nan, so the gaps are compared with equal_nan (a list == would fail on identical runs).
+    assert a.witness_log == b.witness_log and a.queries == b.queries
+    assert np.array_equal(a.max_gaps, b.max_gaps, equal_nan=True)
 
 
 REPRO = {"rank": 3, "epsilon": 0.1, "n_validation": 16, "n_spanner": 32, "epochs": 6, "generator": 100, **RESTATEMENT}
@@ -182,6 +188,7 @@ def test_settings_object_and_keywords_give_the_same_run():
     _, b = learn_approx(model, rank=2, epsilon=0.1, generator=5, **SMALL)
     _, c = learn_approx(model, settings=ApproxSettings(rank=1, epsilon=0.1, **SMALL), rank=2, generator=5)  # keyword wins
     assert a.settings == b.settings == c.settings == s
+    # exact: the same settings give the same computation, rerun (witness_log carries float gaps)
     assert a.witness_log == b.witness_log == c.witness_log and a.queries == b.queries == c.queries
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.rank = 3
@@ -200,7 +207,12 @@ def test_the_cvxpy_reference_path_learns_the_same_model():
     model = perturbed(random_isan(3, 4, 2, generator=1), 1e-4, generator=0)
     a, ra = learn_approx(model, rank=2, epsilon=0.1, threshold=0.01, generator=0, **SMALL)
     b, rb = learn_approx(model, rank=2, epsilon=0.1, threshold=0.01, generator=0, solver="cvxpy", **SMALL)
-    assert ra.accepted and rb.accepted and ra.witness_log == rb.witness_log
+    assert ra.accepted and rb.accepted
+    # The witness decisions (epoch, level, word) must agree exactly. Each log entry also carries its
+    # float gap, which the two HiGHS routes (a kept-alive, warm-started model vs cvxpy from scratch)
+    # reach only to the solver's tolerances (1e-7), not bit for bit: gaps agree to 1e-6.
+    assert [w[:3] for w in ra.witness_log] == [w[:3] for w in rb.witness_log]
+    assert all(abs(x[3] - y[3]) <= 1e-6 for x, y in zip(ra.witness_log, rb.witness_log))
     assert tv_distance(a.distribution(), b.distribution()) < 1e-9
 
 
@@ -251,4 +263,4 @@ def test_horizon_one_and_two():
         learned, rep = learn_approx(model, rank=2, epsilon=0.1, generator=0, **SMALL)
         assert rep.accepted and rep.epochs == 1
         assert tv_distance(model.distribution(), learned.distribution()) <= TV_TOL
-    assert torch.equal(learned.sample(3, generator=0), learned.sample(3, generator=0))
+    assert torch.equal(learned.sample(3, generator=0), learned.sample(3, generator=0))  # exact: integer tokens, rerun

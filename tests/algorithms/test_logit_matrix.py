@@ -22,6 +22,8 @@ def test_entries_are_logits_of_concatenations_future_major():
     for i, h in enumerate(H):
         for j, f in enumerate(F):
             expected = m.logits(torch.tensor([h + f], dtype=torch.long).reshape(1, -1))[0]
+            # exact: H and F have distinct lengths, so every (len h, len f) group of the generic path is
+            # this one cell, sent to m.logits as the same (1, len h + len f) prefix: the same computation
             torch.testing.assert_close(L[i, 3 * j : 3 * j + 3], expected, rtol=0, atol=0)
 
 
@@ -31,8 +33,10 @@ def test_tensor_input_and_batching_agree():
     F = m.sample(5, generator=1)[:, :2]
     full = logit_matrix(m, H, F)
     # a different batch size may change the BLAS kernel and so the last bit (seen on some CPUs):
-    # float64 agreement to 1e-14 is the stated tolerance; the list input takes the same batches
+    # float64 agreement to 1e-14 is the stated tolerance
     torch.testing.assert_close(logit_matrix(m, H, F, batch_size=4), full, rtol=0, atol=1e-14)
+    # exact: the list input is converted to the same (9, 3) and (5, 2) token tables and takes the
+    # same batches, so every m.logits call is the same computation on the same prefixes
     torch.testing.assert_close(logit_matrix(m, H.tolist(), [tuple(f) for f in F.tolist()]), full, rtol=0, atol=0)
 
 

@@ -35,6 +35,8 @@ def test_auto_dispatches_to_logit_block_and_agrees_with_generic():
     model = _BlockModel()
     got = logit_matrix(model, H, F, top_k=2)
     assert model.calls == [(3, 3)]
+    # exact: the hook runs the generic path of the same ISAN on the same groups of prefixes, with the
+    # same top-k columns (chosen by the same m.logits calls): the same computation
     assert torch.equal(got, logit_matrix(model, H, F, top_k=2, path="generic"))
     assert len(model.calls) == 1  # the generic path never calls the hook
 

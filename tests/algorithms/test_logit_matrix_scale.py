@@ -17,6 +17,10 @@ from logitrank.algorithms import (
 from logitrank.synth import CountingOracle, TimeVaryingISAN, all_sequences, random_isan
 from logitrank.synth.strategies import isans
 
+# float results compared across code paths (generic, isan) and batchings: .ci/run runs these again on
+# other BLAS kernels
+pytestmark = pytest.mark.numerics
+
 # Fast and generic paths add the same O(1) products in different orders (orthogonal A, unit x0,
 # N(0, 1) readouts), so they differ by a few T·d·eps ≈ 1e-14; 1e-12 leaves a factor 100.
 PATH_ATOL = 1e-12
@@ -68,6 +72,7 @@ def test_top_k_are_the_largest_logits_of_the_future_alone():
 
 def test_random_k_is_seeded_sorted_and_distinct():
     a = random_k_columns(50, 30, 7, generator=3)
+    # exact: integer token ids from the same uniform draws (same seed, same shapes)
     assert torch.equal(a, random_k_columns(50, 30, 7, generator=torch.Generator().manual_seed(3)))
     assert not torch.equal(a, random_k_columns(50, 30, 7, generator=4))
     assert (a.diff(dim=1) > 0).all() and a.min() >= 0 and a.max() < 50
@@ -78,6 +83,8 @@ def test_columns_round_trip_and_all_token_default():
     m = random_isan(6, 7, 3, generator=2)
     H, F = [(0,), (5, 1), (2,)], [(), (3,), (1, 4)]
     res = logit_matrix(m, H, F, random_k=3, generator=0, return_columns=True)
+    # exact (both here): 9 cells take the generic path, whose m.logits calls are the same batches
+    # whatever the columns; the columns only gather entries from those same logits
     torch.testing.assert_close(logit_matrix(m, H, F, columns=res.columns), res.values, rtol=0, atol=0)
     full = logit_matrix(m, H, F, return_columns=True)
     assert full.columns.tolist() == [list(range(6))] * 3
@@ -126,6 +133,7 @@ def test_auto_path_is_exact_below_threshold_and_fast_above():
     m = random_isan(5, 10, 3, generator=0)
     seqs = m.sample(70, generator=1).tolist()
     H, F = [tuple(s[:3]) for s in seqs], [tuple(s[3 : 3 + i % 4]) for i, s in enumerate(seqs)]
+    # exact: 9 cells < FAST_PATH_MIN_CELLS, so "auto" runs the generic path itself (same batches)
     torch.testing.assert_close(logit_matrix(m, H[:3], F[:3]), logit_matrix(m, H[:3], F[:3], path="generic"), rtol=0, atol=0)
     torch.testing.assert_close(logit_matrix(m, H, F), logit_matrix(m, H, F, path="generic"), rtol=0, atol=PATH_ATOL)
 

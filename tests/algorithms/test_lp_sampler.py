@@ -218,7 +218,7 @@ def test_infeasible_prefixes_fall_back_to_uniform_and_are_counted():
     bad = next(k for k, sol in s._solutions.items() if not sol.feasible)
     assert s._solutions[bad].slack_max > 1e-6
     y = torch.tensor([list(bad) + [0]])
-    assert float(s.logits(y).abs().max()) == 0.0  # uniform after the failure
+    assert float(s.logits(y).abs().max()) == 0.0  # uniform after the failure (exact: zeros written, no arithmetic)
 
 
 def test_infeasible_prefix_raises_with_the_solver_status():

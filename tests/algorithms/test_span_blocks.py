@@ -12,6 +12,9 @@ from logitrank.synth import TimeVaryingISAN, random_isan
 from logitrank.synth.strategies import isans
 from logitrank.verify import tv_distance
 
+# block, memo and sketch paths compared (decisions and distributions): .ci/run reruns these on other BLAS kernels
+pytestmark = pytest.mark.numerics
+
 # Both paths solve the same least-squares systems on logits that agree to ~1e-15 (the factorised
 # block vs single queries), so learned distributions agree to ~1e-15; 1e-12 leaves room and still
 # catches any different decision (a missed or extra direction moves TV by >= 1e-3).

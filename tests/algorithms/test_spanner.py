@@ -13,6 +13,9 @@ from logitrank.algorithms._spanner import COEF_TOL
 from logitrank.synth import perturbed, random_isan
 from logitrank.synth.strategies import isans, power_law_isans
 
+# spanner coefficients and boxes from float pivots: .ci/run reruns these on other BLAS kernels
+pytestmark = pytest.mark.numerics
+
 # Coefficients are exact up to float64 rounding of a projection onto a basis whose condition number
 # stays below ~1e6 here: reconstruction error <= 1e-9 relative to the largest row norm.
 RECON_RTOL = 1e-9

@@ -22,6 +22,10 @@ from logitrank.synth import (
 )
 from logitrank.synth.strategies import isans, power_law_isans
 
+# float results (Gram matrices, spectra, truncation errors) checked against planted values: .ci/run
+# runs these again on other BLAS kernels
+pytestmark = pytest.mark.numerics
+
 
 def rot(angle: float) -> torch.Tensor:
     c, s = math.cos(angle), math.sin(angle)
@@ -87,6 +91,7 @@ def test_power_law_isans_are_centred_rank_bounded_and_planted(model):
     logits = model.logits(model.sample(4, generator=0)[:, : model.horizon - 1])
     torch.testing.assert_close(logits.sum(-1), torch.zeros(4, dtype=torch.float64), rtol=0, atol=1e-12)
     assert max(level_ranks(model)) <= d
+    # exact: repeat_interleave copies each block's scale into both coordinates of the pair
     assert float((model.scales[0::2] - model.scales[1::2]).abs().max()) == 0.0  # equal in pairs
     assert bool((model.scales[2::2] < model.scales[:-2:2]).all())  # strictly decreasing blocks
     assert abs(float((model.scales[0::2] ** 2).sum()) - 1.0) <= 1e-12  # Σ_k s_k² = scale² = 1
@@ -123,6 +128,7 @@ def test_perturbation_is_deterministic_and_keyed_by_the_seed():
     base = random_isan(4, 5, 2, generator=0)
     p = base.sample(50, generator=0)[:, :3]
     a, b, c = perturbed(base, 1.0, generator=7), perturbed(base, 1.0, generator=7), perturbed(base, 1.0, generator=8)
+    # exact (all three): eps = 1 times a ±1/0 pattern hashed from the integer tokens, row by row
     assert torch.equal(a.perturbation(p), b.perturbation(p))
     assert not torch.equal(a.perturbation(p), c.perturbation(p))
     assert torch.equal(a.perturbation(p[:5]), a.perturbation(p)[:5])  # a function of the prefix only
@@ -144,6 +150,8 @@ def test_hand_worked_copying_one_bit():
     """copying(1, C): at level 1 the rows are ±(C/4, −C/4) (futures are all empty), so the rank-0
     error is C/4 exactly and rank 1 is exact; level 0 has one row."""
     err0 = approx_rank_error(copying(1, 8.0), 0, n_histories=10, n_futures=12, generator=0)
+    # exact: with C = 8 every level-1 logit is ±2 (0/1 states times readouts 4 and 8, centred), the
+    # rank-0 approximation is the zero matrix, and the mean of equal |entries| 2.0 has no rounding
     assert err0[1] == 2.0 and 0.0 < err0[0] <= 2.0
     err1 = approx_rank_error(copying(1, 8.0), 1, n_histories=10, n_futures=12, generator=0)
     assert float(err1.max()) <= 1e-14  # SVD rounding: a few eps × the logit scale 2

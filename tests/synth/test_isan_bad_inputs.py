@@ -60,6 +60,7 @@ def test_numpy_integers_are_accepted():
     m = random_isan(np.int64(4), np.int64(6), np.int64(3), generator=np.int64(0))
     assert m.sample(np.int64(10), generator=0).shape == (10, 6)
     ref = m.logits([[1, 2]])
+    # exact (all three): numpy integers become the same (1, 2) LongTensor, then the same computation
     torch.testing.assert_close(m.logits(np.array([[1, 2]], dtype=np.int64)), ref, rtol=0, atol=0)
     torch.testing.assert_close(m.logits([[np.int64(1), np.int64(2)]]), ref, rtol=0, atol=0)
     L = logit_matrix(m, [(np.int64(1),)], [(np.int32(2),)])

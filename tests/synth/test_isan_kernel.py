@@ -44,6 +44,7 @@ def test_plan_gives_every_row_its_own_slot(skew):
     V, B, t = 17, 500, 6
     p = _prefixes(V, B, t, 3, skew)
     plan = _Plan(p, V, tolerance=0.15)
+    # exact (here and below): integer slot and source tables, no floats
     torch.testing.assert_close(plan.slot[0].long(), p[:, 0], rtol=0, atol=0)  # step 1: the table of V first states
     for s in range(1, t):
         slots = plan.slot[s]

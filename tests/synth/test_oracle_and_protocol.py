@@ -1,5 +1,6 @@
 """CountingOracle accounting and the LogitModel base class (generic protocol paths)."""
 
+import pytest
 import torch
 from hypothesis import given
 
@@ -26,6 +27,7 @@ def test_protocol_is_structural():
     assert not isinstance(object(), LanguageModel)
 
 
+@pytest.mark.numerics  # float results of two code paths compared: .ci/run reruns it on other BLAS kernels
 @given(isans(max_horizon=4))
 def test_generic_paths_agree_with_isan_paths(model):
     generic = ScoresOnly(model)
@@ -35,7 +37,9 @@ def test_generic_paths_agree_with_isan_paths(model):
     torch.testing.assert_close(generic.logits(prefix), model.logits(prefix), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(generic.log_probs(prefix), model.log_probs(prefix), rtol=1e-12, atol=1e-12)
     # Both samplers draw one categorical per position from the same generator stream, so the
-    # same seed gives the same sequences.
+    # same seed gives the same sequences. Their probabilities come from different routes (scores + 5
+    # re-run per prefix vs the recurrence), equal only to rounding: a token can differ only if two of
+    # multinomial's ratios p_i/q_i tie to ~1e-16 (odds ~1e-16 per draw), so integer equality is kept.
     assert torch.equal(generic.sample(7, generator=3), seqs)
 
 

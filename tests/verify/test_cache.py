@@ -29,12 +29,13 @@ H = [(1, 2), (3,), (4, 5, 6)]
 F = [(7,), (8, 9), (), (10,), (11, 12, 13)]
 
 
+@pytest.mark.numerics  # chunked blocks against one block call: .ci/run reruns it on other BLAS kernels
 def test_second_run_reads_the_cache(lm, tmp_path):
     first = cached_logit_matrix(lm, H, F, cache_dir=tmp_path, chunk=2)
     assert _Counting.cells == len(H) * len(F)
     second = cached_logit_matrix(lm, H, F, cache_dir=tmp_path, chunk=2)
     assert _Counting.cells == len(H) * len(F)  # nothing recomputed
-    assert torch.equal(first, second)
+    assert torch.equal(first, second)  # exact: the second run loads the bytes the first one saved
     assert torch.allclose(first, logit_matrix(lm, H, F), atol=1e-6, rtol=0)
 
 
@@ -126,13 +127,15 @@ def test_bad_chunk_is_named_deleted_and_recomputed(lm, tmp_path, corrupt):
     with pytest.warns(CacheChunkWarning, match=re.escape(str(path)) + r" is bad: .*; deleted, recomputing it"):
         again = cached_logit_matrix(lm, H, F, cache_dir=tmp_path, chunk=2)
     assert _Counting.cells == len(H) * 2  # only the bad chunk was recomputed
+    # exact: the other chunks are the saved bytes, and the bad one is recomputed by the same
+    # computation (same chunk of futures, same process, same thread count) as the reference's
     assert torch.equal(again, reference)
     _Counting.cells = 0
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert torch.equal(cached_logit_matrix(lm, H, F, cache_dir=tmp_path, chunk=2), reference)
+        assert torch.equal(cached_logit_matrix(lm, H, F, cache_dir=tmp_path, chunk=2), reference)  # exact: as above
     assert _Counting.cells == 0  # the recomputed chunk verifies
 
 
@@ -164,6 +167,8 @@ def test_two_processes_share_one_cache_folder(tmp_path):
     errs = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errs
     L0, L1 = (torch.load(tmp_path / f"L{i}.pt", weights_only=True) for i in range(2))
+    # exact: each chunk is either read from the other worker's file or computed by the same code on
+    # the same chunk with one thread on the same machine (same kernels), so the bytes agree
     assert torch.equal(L0, L1)
     lm = TinyLM.untrained(TinyConfig(n_layer=1, n_head=2, n_embd=16, block_size=16), seed=0)
     H2 = [(i % 50, (3 * i) % 50) for i in range(6)]
@@ -172,6 +177,7 @@ def test_two_processes_share_one_cache_folder(tmp_path):
     assert not list(cache.rglob("*.tmp")) and len(list(cache.rglob("*.pt"))) == 40
 
 
+@pytest.mark.numerics  # chunked blocks against one block call: .ci/run reruns it on other BLAS kernels
 def test_unwritable_cache_warns_and_still_returns_the_matrix(lm, tmp_path):
     from logitrank.verify._cache import CacheChunkWarning
 
@@ -203,6 +209,8 @@ def test_any_byte_damage_to_a_chunk_never_changes_the_result(tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a detected chunk warns; that is tested above
             again = cached_logit_matrix(base, H, F, cache_dir=tmp_path, chunk=2)
+        # exact: a damaged chunk is detected (sha256) and recomputed by the same computation, or the
+        # undamaged bytes are loaded; a damaged payload that slipped through would differ here
         assert torch.equal(again, reference)
 
     damaged()

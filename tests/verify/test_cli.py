@@ -118,6 +118,7 @@ def test_resume_skips_finished_claims_with_the_same_settings(tmp_path, capsys, m
     assert ran == ["T4"]
     assert "T3    holds      run 1" in capsys.readouterr().out
     again = {r["id"]: r for r in json.loads(path.read_text())}
+    # exact: the reused figures are the stored ones, read back
     assert again["T3"]["figures"] == first[0]["figures"] and again["T3"]["reused_from"] == 1
     assert main(["check", "T3", "--resume", "--seed", "5", "--json", str(path)]) == 0  # other settings: runs again
     assert ran == ["T4", "T3"]
@@ -255,6 +256,7 @@ def test_a_seeded_claim_interrupted_between_seeds_resumes_from_its_next_seed(tmp
         assert main(["check", "SEEDY", "--seeds", "3", "--resume", "--json", str(path)]) == 0
         assert calls == [0, 1, 2]  # seed 0 was not run again
         (row,) = json.loads(path.read_text())
+        # exact: median and range of the small integers seed² (0, 1, 4), read back from JSON
         assert row["verdict"] == "holds" and row["figures"]["x"] == 1.0 and row["spread"]["x"] == [0.0, 4.0]
         assert [r["setting"]["seed"] for r in row["per_seed"]] == [0, 1, 2]
         assert main(["check", "SEEDY", "--seeds", "3", "--json", str(tmp_path / "fresh.json")]) == 0

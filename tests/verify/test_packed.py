@@ -18,6 +18,9 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 from logitrank.verify.models import HFCausalLM, TinyConfig, TinyLM, _packed
 from logitrank.verify.models._packed import pack_futures, packed_logit_block
 
+# the packed path against the straightforward one: .ci/run reruns these on other BLAS kernels
+pytestmark = pytest.mark.numerics
+
 TOL64 = 1e-12
 V = 60
 H = [(1, 2, 3), (4,), (5, 6, 7), (), (8, 9), (10, 11, 12, 13, 14, 15, 16, 17)]

@@ -24,6 +24,7 @@ def test_seeded_check_reports_median_and_spread(scratch_claim):
     cid = scratch_claim(lambda c: ClaimResult("X1", "holds", figures={"tv": float(c.seed), "name": "x"}, headline="tv"),
                         seeded=True, rule="holds in every seed")
     r = reg.run_check(cid, CheckConfig(seed=10, seeds=3))
+    # exact: median and range of the small integers 10, 11, 12
     assert r.verdict == "holds" and r.figures == {"tv": 11.0} and r.spread == {"tv": [10.0, 12.0]}
     assert [p["setting"]["seed"] for p in r.per_seed] == [10, 11, 12] and r.setting["seeds"] == [10, 11, 12]
     assert r.rule == "holds in every seed" and r.headline == "tv"

@@ -231,6 +231,7 @@ def test_model_seed_shares_one_model_across_cells_and_measure_tv_false_skips_tv(
     a, _ = build_model({"V": 3, "T": 3, "d": 2, "model_seed": 5}, 1)
     b, _ = build_model({"V": 3, "T": 3, "d": 2, "model_seed": 5}, 2)
     c, _ = build_model({"V": 3, "T": 3, "d": 2}, 2)
+    # exact: a and b are the same model (same model_seed), so the same computation, rerun
     assert (a.distribution() == b.distribution()).all() and not (a.distribution() == c.distribution()).all()
     out = learn({"V": 2, "T": 3, "d": 1, "measure_tv": False}, 0)
     assert "tv" not in out and out["queries"] > 0
