@@ -170,6 +170,8 @@ def test_symmetric_product_and_shared_states_equal_the_old_route(budget):
     for product in ("symmetric", "full", "factorised"):
         new = gram_matrix(m, H, F, columns=cols, path="isan", memory_budget=budget, product=product)
         torch.testing.assert_close(new, old, rtol=0, atol=1e-13 * scale)
+        # exact: every product returns an exactly symmetric G on any BLAS (a mirrored triangle, or
+        # (G + Gᵀ)/2 whose (i, j) and (j, i) entries are the same float sum) — issue 20
         torch.testing.assert_close(new, new.T, rtol=0, atol=0)
 
 
