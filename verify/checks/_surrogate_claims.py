@@ -250,7 +250,7 @@ def check_x4(config: CheckConfig) -> ClaimResult:
         if not rep.accepted:
             fallbacks.append(r)
         runs.append({"learner": "learn_approx", "rank": r, "d": r, "queries": rep.queries, "accepted": rep.accepted,
-                     **score, "warnings": _rewarn(caught, f"learn_approx rank={r}")})
+                     "accepted by": rep.accepted_by, "certified TV bound": rep.tv_bound, **score, "warnings": _rewarn(caught, f"learn_approx rank={r}")})
     for run in runs:
         if "TV" in run:
             run["TV rank-d truncation"] = _trunc_tv(data, run["d"])
