@@ -9,6 +9,8 @@ from ._certificate import TVCertificate, default_n_cert, tv_certificate, tv_stat
 from ._complete_span import IncompleteSpanError, RankExceededError, SpanningSets, SpanSettings, complete_span
 from ._dist_spanner import DistSpanner, dist_spanner, word_rows
 from ._gram import Spectrum, downsized_spectra, gram_matrix, gram_spectrum, logit_spectrum, lowrank_spectrum
+from ._gram_accumulator import GramAccumulator
+from ._gram_sum import GramSum
 from ._greedy import GreedySampler, greedy_coefficients, greedy_sampler
 from ._learn_approx import learn_approx
 from ._learn_isan import LearnReport, RankMarginWarning, default_n_samples, isan_from_spanning_sets, learn_isan
@@ -60,6 +62,8 @@ __all__ = [
     "ContextWindow",
     "DistSpanner",
     "FutureGrams",
+    "GramAccumulator",
+    "GramSum",
     "GreedySampler",
     "IncompleteSpanError",
     "InfeasibleLPError",

@@ -32,7 +32,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["DEFAULT_SOLVER_OPTIONS", "LP_SOLVERS", "Chain", "CvxpyChainLP", "HighsChainLP", "quiet_highs"]
+__all__ = ["DEFAULT_SOLVER_OPTIONS", "LP_SOLVERS", "Chain", "CvxpyChainLP", "HighsChainLP", "quiet_highs", "set_highs_options"]
 
 #: Solvers of the chain LP: "highs" (highspy, model kept alive) and "cvxpy" (the reference path).
 LP_SOLVERS = ("highs", "cvxpy")
@@ -116,6 +116,21 @@ class Chain:
         return (sum(self.P[s].shape[0] for s in range(2, t + 1)), sum(self.P[s].shape[1] for s in range(2, t + 1)))
 
 
+def set_highs_options(h, options: Mapping) -> None:
+    """Set every HiGHS option of ``options`` on the ``highspy.Highs`` model ``h``; raise ValueError naming
+    the first option HiGHS refuses (an unknown name or a value of the wrong type or range)."""
+    import highspy
+
+    for name, value in options.items():
+        try:
+            ok = h.setOptionValue(name, value) == highspy.HighsStatus.kOk
+        except Exception:  # noqa: BLE001  (a value of the wrong type raises inside highspy)
+            ok = False
+        if not ok:
+            raise ValueError(f"solver_options[{name!r}] = {value!r} is not a valid HiGHS option "
+                             "(unknown name or bad value; see the HiGHS option list)")
+
+
 class HighsChainLP:
     """The chain LP of prefix length t >= 2 as one live ``highspy.Highs`` model.
 
@@ -133,8 +148,7 @@ class HighsChainLP:
         self.t, self.chain = t, chain
         h = self.h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        for k, v in options.items():
-            h.setOptionValue(k, v)
+        set_highs_options(h, options)
         self.cold_restarts = 0
         self._c0, self._r0 = {}, {}  # s → first column of c_s, first row of level s
         col = row = 0

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
 from logitrank.synth import LanguageModel
 
 from ._logit_matrix import logit_matrix
+from ._span_blocks import complete_level_blocks
+from ._span_linalg import future_columns, pick_future, rank_above, row_space, unseen_rows
+from ._spanning_sets import IncompleteSpanError, RankExceededError, SpanningSets, Word
 
 __all__ = ["IncompleteSpanError", "RankExceededError", "SpanSettings", "SpanningSets", "complete_span"]
-
-Word = tuple[int, ...]
-
-
-class RankExceededError(RuntimeError):
-    """The learner found more independent histories at some level than ``max_rank`` allows."""
-
-    def __init__(self, level: int, found: int, max_rank: int):
-        self.level, self.found, self.max_rank = level, found, max_rank
-        super().__init__(
-            f"level t={level} needs at least {found} spanning histories (the learned ISAN would have hidden "
-            f"dim >= {found}), more than max_rank={max_rank}: "
-            f"the model's logit rank exceeds max_rank (or rank_tol is too small for the oracle's noise). "
-            f"Raise max_rank, or raise rank_tol if the oracle is noisy."
-        )
-
-
-class IncompleteSpanError(RuntimeError):
-    """CompleteSpan still found new directions after ``max_rounds`` rounds."""
-
 
 @dataclass(frozen=True)
 class SpanSettings:
@@ -79,37 +61,6 @@ class SpanSettings:
         object.__setattr__(self, "memory_budget", check_int("memory_budget", self.memory_budget, minimum=2**20))
 
 
-@dataclass
-class SpanningSets:
-    """Histories H_t and futures F_t for t = 0 … T−1 (paper A, Algorithm 2, lines 2–3), plus a log.
-
-    Attributes
-    ----------
-    histories : list of T lists of token tuples; histories[t] ⊂ Σ^t
-    futures : list of T lists of token tuples; futures[t] words of length <= T−1−t
-    rounds : iterations of Algorithm 3's while-loop, the last (clean) one included
-    additions : (round, t, h, f) for every pair added, in order
-    """
-
-    histories: list[list[Word]]
-    futures: list[list[Word]]
-    rounds: int = 0
-    additions: list[tuple[int, int, Word, Word | None]] = field(default_factory=list)
-    #: Smallest (residual of an accepted history) / (rank tolerance) over all additions: how far the
-    #: weakest direction kept stood above the threshold. Near 1 the decision was a coin flip, which
-    #: is what oracle noise at the tolerance looks like.
-    min_margin: float = float("inf")
-    #: Sketch picks (block path) that the full columns did not confirm; 0 for exact logits.
-    sketch_rejections: int = 0
-    #: The block path's level caches (a ``SpanQueries``), reused by ``learn_isan`` to build the ISAN.
-    block_cache: Any = None
-
-    @classmethod
-    def initial(cls, horizon: int, token: int = 0) -> SpanningSets:
-        """H_t = {y^t} for a fixed token y and F_t = {Null} (Algorithm 2, lines 2–3)."""
-        return cls([[(token,) * t] for t in range(horizon)], [[()] for _ in range(horizon)])
-
-
 def _prefix_rows(model: LanguageModel, rows: torch.Tensor, futures: list[Word]) -> torch.Tensor:
     """L_M(rows, futures) for a (n, t) tensor of histories: (n, |F|·V).
 
@@ -121,70 +72,6 @@ def _prefix_rows(model: LanguageModel, rows: torch.Tensor, futures: list[Word]) 
     if callable(block) and rows.shape[0]:
         return block(rows, futures).reshape(rows.shape[0], -1)  # (n, |F|·V)
     return logit_matrix(model, rows, futures)
-
-
-def _new_rows(rows: torch.Tensor, known: set[Word]) -> torch.Tensor:
-    """The rows of a (n, t) tensor whose token tuples are not in ``known``: (n', t)."""
-    if not known or rows.shape[0] == 0:
-        return rows
-    keep = [tuple(r) not in known for r in rows.tolist()]
-    return rows[torch.tensor(keep, dtype=torch.bool, device=rows.device)]
-
-
-def _row_space(M: torch.Tensor, tol: float) -> torch.Tensor:
-    """Orthonormal basis (r, m) of the row space of M (k, m), singular values above tol.
-
-    For a wide M (k < m) the SVD is taken of the (k, k) factor R of Mᵀ = Q R (Householder QR, backward
-    stable): M = Rᵀ Qᵀ has the singular values of R and right singular vectors Q·U, at O(m·k²)
-    instead of the full SVD's larger constant.
-    """
-    if M.shape[0] == 0:
-        return M.new_zeros(0, M.shape[1])
-    if 2 * M.shape[0] <= M.shape[1]:
-        Qm, R = torch.linalg.qr(M.T)  # (m, k), (k, k)
-        U, S, _ = torch.linalg.svd(R, full_matrices=False)  # R = U S Vᵀ: M = V S (Qm U)ᵀ
-        return (Qm @ U[:, : int((S > tol).sum())]).T
-    _, S, Vh = torch.linalg.svd(M, full_matrices=False)
-    return Vh[: int((S > tol).sum())]
-
-
-def _rank(M: torch.Tensor, tol: float) -> int:
-    if M.numel() == 0:
-        return 0
-    return int((torch.linalg.svdvals(M) > tol).sum())
-
-
-def _future_columns(futures: list[Word], chosen: list[Word], V: int) -> torch.Tensor:
-    """Column indices of the futures ``chosen`` inside the future-major layout of ``futures``."""
-    pos = {f: i for i, f in enumerate(futures)}
-    return torch.tensor([pos[f] * V + z for f in chosen for z in range(V)], dtype=torch.long)
-
-
-def _pick_future(
-    basis: torch.Tensor, row: torch.Tensor, columns: list[Word], F: list[Word], V: int, tol: float, rank_F: int
-) -> Word | None:
-    """Line 12's future: some f in Σ∘F_{t+1} but not in F_t, with rank L(H_t ∪ {h}, F_t ∪ {f}) = rank_F + 1.
-
-    Futures are tried in order of how much of the new row (``row``, (1, m), empty when only the
-    future side lacks rank) the basis leaves unexplained on them after fitting it on F_t.
-    """
-    f_cols = _future_columns(columns, F, V)
-    known = set(F)
-    new_futures = [f for f in columns if f not in known]
-    if row.shape[0]:
-        coef = torch.linalg.lstsq(basis[:, f_cols].T, row[:, f_cols].T).solution  # (k, 1)
-        err = row - coef.T @ basis  # (1, m): what the basis cannot explain from F_t's fit
-        per_future = err.view(len(columns), V).norm(dim=1)  # (|columns|,) future-major blocks
-        pos = {f: j for j, f in enumerate(columns)}
-        gain = per_future[torch.tensor([pos[f] for f in new_futures], dtype=torch.long)].tolist()
-    else:
-        gain = [0.0] * len(new_futures)
-    for j in sorted(range(len(new_futures)), key=lambda j: -gain[j]):
-        cols = torch.cat([f_cols, _future_columns(columns, [new_futures[j]], V)])
-        trial = torch.cat([basis[:, cols], row[:, cols]])  # (k(+1), (|F_t|+1)·V)
-        if _rank(trial, tol) > rank_F:
-            return new_futures[j]
-    return None
 
 
 def _complete_level(
@@ -211,7 +98,7 @@ def _complete_level(
     structured = [h for h in dict.fromkeys(structured) if h not in in_H]
     # Sampled rows already among H_t or the structured rows are dropped: under a non-repeatable noisy
     # oracle a second copy looks independent and would be added again (issue 11, defect 4).
-    sample_rows = _new_rows(sample_rows, in_H.union(structured))
+    sample_rows = unseen_rows(sample_rows, in_H.union(structured))
     basis = logit_matrix(model, H, columns).double()  # (|H_t|, m)
     cand = logit_matrix(model, structured, columns).double() if structured else basis[:0]
     fresh = getattr(model, "uncached", model)  # sample rows are new every round: skip the cache
@@ -227,19 +114,19 @@ def _complete_level(
     # Residual of each candidate row off the row space of the basis rows on all columns; kept up
     # to date by Gram–Schmidt as rows join the basis (the new direction is re-orthogonalised
     # against Q), so each addition costs one pass over the candidate matrix, not a new projection.
-    Q = _row_space(basis, tol)  # (r, m)
+    Q = row_space(basis, tol)  # (r, m)
     resid = rows - (rows @ Q.T) @ Q if rows.shape[0] else rows.clone()  # (n_cand, m)
     while limit is None or len(found) < limit:
-        rank_F = _rank(basis[:, _future_columns(columns, F, V)], tol)
+        rank_F = rank_above(basis[:, future_columns(columns, F, V)], tol)
         norms = resid.norm(dim=1) if rows.shape[0] else rows.new_zeros(0)
         if norms.numel() and float(norms.max()) > tol:
             i = int(norms.argmax())
             h, row = names[i], rows[i : i + 1]
-        elif _rank(basis, tol) > rank_F:
+        elif rank_above(basis, tol) > rank_F:
             h, row = None, basis[:0]  # basis rows independent only on the extension columns
         else:
             break
-        f = _pick_future(basis, row, columns, F, V, tol, rank_F) if ext else None
+        f = pick_future(basis, row, columns, F, V, tol, rank_F) if ext else None
         if h is None and f is None:
             break
         found.append((h, f))
@@ -315,19 +202,19 @@ def complete_span(
     settings = SpanSettings() if settings is None else settings
     T = model.horizon
     if settings.path == "blocks":
-        from ._span_blocks import complete_level_blocks
         from ._span_store import SpanQueries
 
         if sets.block_cache is None:
             sets.block_cache = SpanQueries(model, store_all=settings.sketch_futures is None)
 
         def level(t, rows):
-            found, rejected = complete_level_blocks(
+            out = complete_level_blocks(
                 sets.block_cache, sets, t, rows, rank_tol, additions_per_level,
                 sketch_futures=settings.sketch_futures, chunk_rows=settings.chunk_rows,
                 memory_budget=settings.memory_budget, generator=generator)
-            sets.sketch_rejections += rejected
-            return found
+            sets.sketch_rejections += out.sketch_rejections
+            sets.min_margin = min(sets.min_margin, out.min_margin)
+            return out.pairs
     else:
         def level(t, rows):
             return _complete_level(model, sets, t, rows, rank_tol, additions_per_level)

@@ -18,13 +18,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
-from logitrank._validation import as_generator, check_int, check_memory, check_model
+from logitrank._validation import check_int, check_memory, check_model
 from logitrank.synth import LanguageModel, TimeVaryingISAN
 
+from ._gram_spectrum import Spectrum, gram_spectrum, lowrank_spectrum
+from ._gram_sum import GramSum, RowPermuted
 from ._logit_matrix import (
     _PATHS,
     DEFAULT_MEMORY_BUDGET,
@@ -38,25 +39,6 @@ from ._logit_matrix import (
 )
 
 __all__ = ["Spectrum", "downsized_spectra", "gram_matrix", "gram_spectrum", "logit_spectrum", "lowrank_spectrum"]
-
-
-@dataclass(frozen=True)
-class Spectrum:
-    """Singular values (and optionally leading left singular vectors) of a logit matrix.
-
-    Attributes
-    ----------
-    singular_values : (min(n, M),) float64 tensor
-        In decreasing order (M = m·k columns).
-    left_vectors : (n, r) float64 tensor or None
-        The top-r left singular vectors, each with its largest-magnitude entry positive.
-    shape : (int, int)
-        (n, M), the shape of the matrix.
-    """
-
-    singular_values: torch.Tensor
-    left_vectors: torch.Tensor | None
-    shape: tuple[int, int]
 
 
 def _resolve_columns(model, F, top_k, random_k, columns, generator, batch_size):
@@ -123,7 +105,7 @@ def _future_blocks(model, H, F, cols, *, path, batch_size, memory_budget, progre
             start = 0
             for end, block in model.logit_blocks(H_sorted, F, cols, futures_per_block=chunk, stops=stops, reuse=True):
                 if moved:
-                    block = _RowPermuted(block, inv.to(block.device))
+                    block = RowPermuted(block, inv.to(block.device))
                 bar.update(n * (end - start))
                 start = end
                 yield end, block
@@ -199,149 +181,10 @@ def _check_product(product) -> str:
 _PRODUCTS = ("symmetric", "full", "factorised")
 
 
-class _GramSum:
-    """G = Σ blocks·blocksᵀ in float64 on the blocks' device.
-
-    ``product="symmetric"`` forms only the lower triangle — half the FLOPs: BLAS ``dsyrk`` for
-    float64 on the CPU (OpenBLAS through scipy: 0.88–0.92 of torch's float64 matmul FLOP rate here,
-    level with MKL's own dsyrk and with MKL ``addmm`` on block-triangular panels), otherwise
-    ``addmm`` on 8 row panels of the lower triangle (9/16 of the FLOPs of the full product) — and
-    mirrors it when read.
-    ``product="full"`` is the plain ``addmm`` of every entry (the route before issue 14), read as
-    (G + Gᵀ)/2. Both are exact sums of the same products; they differ only in rounding (tests
-    compare them).
-
-    What is exact and what is rounding: whatever the route, the G returned by :meth:`leading` is
-    *exactly* symmetric on every BLAS and CPU — the triangle routes copy one triangle onto the
-    other, the full route averages the two halves (IEEE addition commutes, so entry (i, j) and
-    entry (j, i) are the same float). Its entries equal L Lᵀ only up to float64 summation
-    rounding (≈ eps·c·max|b|² per block of c columns), which depends on the BLAS kernel, the
-    thread count and the block sizes; no test may assume more.
-    """
-
-    PANELS = 8
-
-    def __init__(self, n: int, device, product: str):
-        check_memory(f"the ({n}, {n}) float64 Gram matrix", 2 * 8 * n * n, device,
-                     "use fewer histories (the Gram path's memory is O(n²)) or downsized_spectra")
-        self.G = torch.zeros(n, n, dtype=torch.float64, device=device)
-        self.product = product
-        self.inv = None  # row i of L is row inv[i] of the accumulated blocks
-
-    def add(self, block) -> None:
-        if isinstance(block, _RowPermuted):  # rows in another order: accumulate there, map back when read
-            if self.inv is not None and not torch.equal(self.inv, block.inv):
-                raise RuntimeError("internal: blocks of one Gram sum arrived in two different row orders")
-            self.inv = block.inv
-            block = block.block
-        b = block.to(torch.float64)  # (n, c)
-        if self.product == "full":
-            self.G.addmm_(b, b.T)  # (n, n)
-        elif b.device.type == "cpu" and b.shape[0] and b.shape[1]:
-            from scipy.linalg import blas
-
-            # C-ordered G and b are Fortran Gᵀ and bᵀ: dsyrk(trans=1) adds b bᵀ to G's lower triangle
-            b = b.contiguous()
-            out = blas.dsyrk(1.0, b.numpy().T, beta=1.0, c=self.G.numpy().T, trans=1, lower=0, overwrite_c=1)
-            if torch.from_numpy(out.T).data_ptr() != self.G.data_ptr():  # pragma: no cover - scipy copied
-                self.G.copy_(torch.from_numpy(out.T))
-        else:
-            _add_lower_panels_(self.G, b, self.PANELS)
-
-    def leading(self, n_i: int, *, final: bool = False) -> torch.Tensor:
-        """The symmetric (n_i, n_i) leading block of G, a new tensor (``final``: G itself may be
-        overwritten, saving n² temporaries at the end of the sum)."""
-        G = self.G
-        if self.product == "full":
-            # every entry was summed, but whether BLAS wrote bitwise-equal halves depends on its
-            # kernel (MKL on AVX-512 does not): (G + Gᵀ)/2 is exactly symmetric on any BLAS, since
-            # a + b == b + a in IEEE arithmetic, and differs from either half by rounding only
-            G = (G + G.T) / 2  # a new tensor: the running sum is untouched
-            if final:
-                self.G = None
-        else:
-            if not final:
-                G = G.clone() if self.inv is not None else G[:n_i, :n_i].clone()
-            _mirror_lower_(G)
-        if self.inv is not None:
-            idx = self.inv[:n_i].to(G.device)
-            rows = G.index_select(0, idx)
-            if final:
-                del G
-                self.G = None
-            return rows.index_select(1, idx)
-        if n_i == G.shape[0] and (final or G is not self.G):
-            return G
-        return G[:n_i, :n_i].clone()  # never a view of the running sum nor of a larger temporary
-
-    def spectrum(self, rank: int, shape: tuple[int, int]) -> Spectrum:
-        """The final sum's spectrum, as :func:`gram_spectrum` of :meth:`leading` would give, read
-        straight off the accumulated lower triangle (it consumes the sum).
-
-        The triangle is what ``eigh``/``eigvalsh`` read (``UPLO="L"``), so neither the mirror nor the
-        symmetrisation (both exact for this sum) is formed; the rows stay in accumulation order,
-        which changes no eigenvalue (G and PGPᵀ share them) and only permutes eigenvector rows,
-        mapped back here. Equal to the other route up to LAPACK's rounding.
-        """
-        if self.product == "full":  # every entry summed: symmetrise as gram_spectrum does
-            return gram_spectrum(self.leading(self.G.shape[0], final=True), rank=rank, shape=shape)
-        G, self.G = self.G, None
-        if rank:
-            evals, evecs = torch.linalg.eigh(G, UPLO="L")  # ascending
-            del G
-            evals, evecs = evals.flip(0), evecs[:, -rank:].flip(1)  # (n,), (n, rank) descending
-            if self.inv is not None:
-                evecs = evecs.index_select(0, self.inv.to(evecs.device))  # rows in L's order
-        else:
-            evals = torch.linalg.eigvalsh(G, UPLO="L").flip(0)
-        return _spectrum(evals, evecs if rank else None, shape)
-
-
-def _add_lower_panels_(G: torch.Tensor, b: torch.Tensor, panels: int) -> torch.Tensor:
-    """G += b bᵀ on and below the diagonal (some entries above it too), in place: (n, n), (n, c).
-
-    Row panel i gets b[panel i] · b[: end of panel i]ᵀ, one ``addmm`` each, so ``panels`` = p costs
-    (p + 1)/(2p) of the full product's FLOPs. The entries above the diagonal that the diagonal
-    tiles also receive are never read (the sum is read from its lower triangle).
-    """
-    n = b.shape[0]
-    step = max(1, -(-n // panels))
-    for i in range(0, n, step):
-        e = min(i + step, n)
-        G[i:e, :e].addmm_(b[i:e], b[:e].T)  # (e − i, e)
-    return G
-
-
-def _mirror_lower_(G: torch.Tensor, tile: int = 512) -> torch.Tensor:
-    """Copy the strict lower triangle of the (n, n) ``G`` onto its upper triangle, in place.
-
-    Tile by tile, so each transposed copy stays in cache: 0.25 s at n = 10⁴ on one core here, where
-    ``G += torch.tril(G, -1).T`` took 2.7 s. The result is exactly symmetric (copies, no arithmetic).
-    """
-    n = G.shape[0]
-    for i in range(0, n, tile):
-        D = G[i : i + tile, i : i + tile]
-        D.copy_(torch.tril(D) + torch.tril(D, -1).T)  # the diagonal tile: adds exact zeros only
-        for j in range(i + tile, n, tile):
-            G[i : i + tile, j : j + tile].copy_(G[j : j + tile, i : i + tile].T)
-    return G
-
-
-class _RowPermuted:
-    """A block of L with its rows in another order: row r of L is ``block[inv[r]]``."""
-
-    def __init__(self, block: torch.Tensor, inv: torch.Tensor):
-        self.block, self.inv = block, inv
-        self.shape = block.shape
-
-    def to(self, dtype):
-        return self.block[self.inv].to(dtype)  # (n, c) in L's row order
-
-
 def _accumulate(model, H, F, cols, path, batch_size, memory_budget, progress, product="symmetric",
                 reuse_states=True, keep_sum=False, into=None):
-    """G = L Lᵀ as an (n, n) float64 tensor, or (``keep_sum``, block products) the :class:`_GramSum`;
-    ``into``: add to this running :class:`_GramSum` of the same histories instead (a sum over slices
+    """G = L Lᵀ as an (n, n) float64 tensor, or (``keep_sum``, block products) the :class:`GramSum`;
+    ``into``: add to this running :class:`GramSum` of the same histories instead (a sum over slices
     of the futures, e.g. checkpointed between slices by ``benchmarks/bench_gram.py --paper-size``)."""
     if product == "factorised":
         if not isinstance(model, TimeVaryingISAN) or path not in ("auto", "isan"):
@@ -354,65 +197,13 @@ def _accumulate(model, H, F, cols, path, batch_size, memory_budget, progress, pr
         Xt, M = model.gram_factors(H, F, cols, futures_per_block=max(1, memory_budget // per_future))
         G = (Xt @ M) @ Xt.T  # (n, n)
         return (G + G.T) / 2  # exactly symmetric, like the block sums
-    acc = _GramSum(len(H), getattr(model, "device", None), product) if into is None else into
+    acc = GramSum(len(H), getattr(model, "device", None), product) if into is None else into
     for _, block in _future_blocks(
         model, H, F, cols, path=path, batch_size=batch_size, memory_budget=memory_budget, progress=progress,
         reuse_states=reuse_states,
     ):
         acc.add(block)
     return acc if keep_sum else acc.leading(len(H), final=True)
-
-
-def gram_spectrum(gram: torch.Tensor, *, rank: int | None = None, shape: tuple[int, int] | None = None) -> Spectrum:
-    """Singular values σ_i = √λ_i(G) (negative rounding clipped to 0) and top-``rank`` left vectors.
-
-    Parameters
-    ----------
-    gram : (n, n) symmetric tensor
-        L Lᵀ, e.g. from :func:`gram_matrix`; used in float64.
-    rank : int, optional
-        How many left singular vectors to return (default none).
-    shape : (n, M), optional
-        The shape of L: when M < n only M singular values are returned.
-
-    Examples
-    --------
-    >>> import torch
-    >>> L = torch.tensor([[3.0, 0.0, 0.0], [0.0, 4.0, 0.0]], dtype=torch.float64)
-    >>> gram_spectrum(L @ L.T, rank=1).singular_values.tolist()
-    [4.0, 3.0]
-    """
-    if not isinstance(gram, torch.Tensor) or gram.ndim != 2 or gram.shape[0] != gram.shape[1]:
-        got = tuple(gram.shape) if isinstance(gram, torch.Tensor) else type(gram).__name__
-        raise ValueError(f"gram must be a square (n, n) tensor; got {got}")
-    n = gram.shape[0]
-    shape = (n, n) if shape is None else (int(shape[0]), int(shape[1]))
-    if shape[0] != n:
-        raise ValueError(f"shape[0] must equal the Gram size n={n}; got shape {shape}")
-    rank = 0 if rank is None else check_int("rank", rank, minimum=0, maximum=n)
-    G = gram.to(torch.float64)
-    if rank:
-        evals, evecs = torch.linalg.eigh((G + G.T) / 2)  # ascending
-        evals, evecs = evals.flip(0), evecs.flip(1)  # descending
-    else:  # values only: ~3× cheaper than with vectors at n = 10⁴
-        evals = torch.linalg.eigvalsh((G + G.T) / 2).flip(0)
-    return _spectrum(evals, evecs[:, :rank] if rank else None, shape)
-
-
-def _spectrum(evals: torch.Tensor, evecs: torch.Tensor | None, shape: tuple[int, int]) -> Spectrum:
-    """Eigenvalues (n,) in decreasing order and top eigenvectors (n, r) or None → Spectrum."""
-    sv = evals.clamp_min(0).sqrt()[: min(shape)]
-    return Spectrum(sv, None if evecs is None else _canonical_signs(evecs), shape)
-
-
-def _canonical_signs(U: torch.Tensor) -> torch.Tensor:
-    """Flip each column so its largest-magnitude entry is positive (reruns give identical vectors)."""
-    if U.numel() == 0:
-        return U
-    idx = U.abs().argmax(dim=0)  # (r,)
-    signs = torch.sign(U[idx, torch.arange(U.shape[1], device=U.device)])
-    signs[signs == 0] = 1
-    return U * signs
 
 
 def logit_spectrum(
@@ -455,48 +246,6 @@ def logit_spectrum(
     if isinstance(acc, torch.Tensor):  # the factorised product's G
         return gram_spectrum(acc, rank=rank, shape=(len(H), len(F) * k))
     return acc.spectrum(rank, (len(H), len(F) * k))
-
-
-def lowrank_spectrum(L: torch.Tensor, q: int, *, niter: int = 2, generator) -> Spectrum:
-    """The randomized path of paper A (Appendix A.1.3): ``torch.svd_lowrank(L, q, niter)``.
-
-    ``torch.svd_lowrank`` draws its test matrix from torch's global generator; here it runs inside
-    ``torch.random.fork_rng`` seeded from ``generator``, so the call is reproducible and leaves the
-    global state untouched.
-
-    Parameters
-    ----------
-    L : (n, M) tensor
-        The materialised matrix.
-    q : int
-        Rank of the sketch (1 <= q <= min(n, M)); the top singular values are accurate only well
-        below q.
-    niter : int
-        Subspace iterations (torch's default 2).
-    generator : torch.Generator or int
-
-    Returns
-    -------
-    Spectrum with q singular values and q left vectors (float64).
-
-    Examples
-    --------
-    >>> import torch
-    >>> L = torch.diag(torch.tensor([5.0, 3.0, 1.0], dtype=torch.float64))
-    >>> [round(s, 6) for s in lowrank_spectrum(L, 3, generator=0).singular_values.tolist()]
-    [5.0, 3.0, 1.0]
-    """
-    if not isinstance(L, torch.Tensor) or L.ndim != 2 or not L.dtype.is_floating_point:
-        raise ValueError(f"L must be a floating (n, M) tensor; got {type(L).__name__} {tuple(getattr(L, 'shape', ()))}")
-    q = check_int("q", q, minimum=1, maximum=min(L.shape))
-    niter = check_int("niter", niter, minimum=0)
-    gen = as_generator(generator, torch.device("cpu"))
-    seed = int(torch.randint(0, 2**62, (1,), generator=gen))
-    devices = [L.device] if L.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        U, S, _ = torch.svd_lowrank(L, q=q, niter=niter)
-    return Spectrum(S.to(torch.float64), _canonical_signs(U.to(torch.float64)), tuple(L.shape))
 
 
 def downsized_spectra(
@@ -547,7 +296,7 @@ def downsized_spectra(
     )
     factors = [check_int(f"factors[{j}]", f, minimum=1) for j, f in enumerate(factors)]
     sizes = {i: (int(len(H) / math.sqrt(i)), int(len(F) / math.sqrt(i))) for i in factors}
-    acc = _GramSum(len(H), getattr(model, "device", None), "symmetric")
+    acc = GramSum(len(H), getattr(model, "device", None), "symmetric")
     snapshots: dict[int, torch.Tensor] = {}
     for i, (n_i, m_i) in sizes.items():
         if m_i == 0:

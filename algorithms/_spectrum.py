@@ -22,7 +22,7 @@ import torch
 
 from logitrank._validation import as_rng, check_int
 
-from ._gram import Spectrum, _canonical_signs
+from ._gram_spectrum import Spectrum, _canonical_signs
 
 __all__ = [
     "PowerLawFit",

@@ -16,7 +16,8 @@ Variants (the first is the restatement as it was before issue 21):
 Then the three certificate bounds (kl, bernstein, min) on the x's of the default variant's returned
 samplers: the bound each gives at the same n, and its ratio to the exact TV.
 
-Run: ``.venv/bin/python benchmarks/bench_certificate.py [--seeds 3] [--json out.json]``.
+Run: ``.venv/bin/python benchmarks/bench_certificate.py [--seeds 3] [--json out.json]``; with
+``--grid-cells`` it times the theorist grid's slowest approximate cells before and after instead.
 """
 
 from __future__ import annotations
@@ -68,8 +69,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
     ap.add_argument("--json", default=None)
+    ap.add_argument("--grid-cells", action="store_true",
+                    help="only time the theorist grid's slowest approximate cells, restatement vs default")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.grid_cells:
+        grid_cells()
+        return
     rows = []
     for seed in range(args.seeds):
         for name, model, rank in models(seed):
@@ -112,6 +118,24 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
+
+
+def grid_cells() -> None:
+    """Per-cell time of the approximate learner on examples/theorist_grid.toml's slowest cells (ξ = 1e-3),
+    before (the restatement's rules) and after (the defaults), in the same run, with exact/Monte Carlo TV."""
+    from logitrank.verify.sweep._tasks import sub_seed
+
+    print("cell (V, T, d), xi=1e-3, seed 0     variant       seconds  accepted  epochs")
+    for V, T, d in ((8, 8, 8), (4, 8, 8), (8, 4, 8), (2, 8, 8)):
+        base = random_isan(V, T, d, generator=sub_seed(0, 1))
+        oracle = perturbed(base, 1e-3, generator=sub_seed(0, 2))
+        for variant in ("restatement", "default"):
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _, rep = learn_approx(oracle, rank=d, epsilon=EPS, generator=sub_seed(0, 4), **VARIANTS[variant])
+            print(f"({V}, {T}, {d})                         {variant:12} {time.perf_counter() - start:8.1f}  "
+                  f"{rep.accepted!s:8}  {rep.epochs}/{rep.max_epochs}", flush=True)
 
 
 if __name__ == "__main__":

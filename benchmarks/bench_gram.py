@@ -61,13 +61,14 @@ import numpy as np
 import torch
 
 from logitrank.algorithms import (
+    GramAccumulator,
+    GramSum,
     gram_spectrum,
     logit_matrix,
     logit_spectrum,
     sample_histories_futures,
     top_k_columns,
 )
-from logitrank.algorithms._logit_matrix import DEFAULT_MEMORY_BUDGET
 from logitrank.synth import random_isan
 
 V, T, D, K = 256, 24, 32, 50
@@ -118,8 +119,6 @@ def child(which: str, n: int, out: str) -> None:
     result: dict = {}
     t0, w0 = clock(), time.perf_counter()
     if which == "gram":
-        from logitrank.algorithms._gram import _GramSum
-
         parts = {"product_cpu": 0.0, "eig_cpu": 0.0}  # where the time goes: the symmetric product, eigvalsh
 
         def timed(fn, name):
@@ -131,16 +130,19 @@ def child(which: str, n: int, out: str) -> None:
                     parts[name] += clock() - t
             return wrapper
 
-        _GramSum.add = timed(_GramSum.add, "product_cpu")
-        _GramSum.spectrum = timed(_GramSum.spectrum, "eig_cpu")
+        GramSum.add = timed(GramSum.add, "product_cpu")
+        GramSum.spectrum = timed(GramSum.spectrum, "eig_cpu")
         sv = logit_spectrum(model, H, F, columns=cols).singular_values
         result |= parts
     elif which == "factorised":
         sv = logit_spectrum(model, H, F, columns=cols, product="factorised").singular_values
     elif which == "before":
-        from logitrank.algorithms._gram import _accumulate
-
-        G = _accumulate(model, H, F, cols, "auto", 4096, 2**28, False, product="full", reuse_states=False)
+        # the route before issue 14: every block of futures through logit_matrix (its own states), addmm
+        G = torch.zeros(len(H), len(H), dtype=torch.float64)
+        step = max(1, 2**28 // (3 * len(H) * K * 8))
+        for a in range(0, len(F), step):
+            L = logit_matrix(model, H, F[a:a + step], columns=cols[a:a + step]).to(torch.float64)
+            G.addmm_(L, L.T)
         sv = gram_spectrum(G, shape=(len(H), len(F) * K)).singular_values
     else:
         L = logit_matrix(model, H, F, columns=cols, path="isan")
@@ -207,20 +209,18 @@ def _save_checkpoint(path: Path, key: dict, G: torch.Tensor, done: list, inv) ->
 def paper_child(n: int, parts: int, max_parts: int | None, checkpoint: str | None, project: bool, out: str) -> None:
     """The Gram sum of ``logit_spectrum`` split at slices of the futures (resumable), then its
     eigvalsh; writes the CPU and wall time of every slice. The running sum is the library's own
-    (``_GramSum``: the lower triangle, rows sorted by history length), so the slices add no work
+    (:class:`GramAccumulator`: the lower triangle, rows sorted by history length), so the slices add no work
     beyond their block boundaries."""
-    from logitrank.algorithms._gram import _accumulate, _GramSum
-
     model, H, F, cols = setting(n)
     threads = torch.get_num_threads()
     key = {"n": n, "k": K, "V": V, "T": T, "d": D, "parts": parts, "threads": threads}
     bounds = [round(i * n / parts) for i in range(parts + 1)]
     path = Path(checkpoint) if checkpoint else None
-    acc = _GramSum(n, None, "symmetric")
+    acc = GramAccumulator(model, H)
     done: list = []
     if path:
-        acc.G, done, inv = _load_checkpoint(path, key, n)
-        acc.inv = None if inv is None else torch.tensor(inv)
+        G, done, inv = _load_checkpoint(path, key, n)
+        acc = GramAccumulator.from_state(model, H, {"G": G, "inv": inv, "columns": K * sum(d["futures"] for d in done)})
     finished = {d["part"] for d in done}
     ran = 0
     for p in range(parts):
@@ -229,17 +229,17 @@ def paper_child(n: int, parts: int, max_parts: int | None, checkpoint: str | Non
         if (max_parts is not None and ran >= max_parts) or (project and ran >= 1):
             break
         t0, w0 = clock(), time.perf_counter()
-        _accumulate(model, H, F[bounds[p]:bounds[p + 1]], cols[bounds[p]:bounds[p + 1]], "auto", 4096,
-                    DEFAULT_MEMORY_BUDGET, False, keep_sum=True, into=acc)
+        acc.add(F[bounds[p]:bounds[p + 1]], columns=cols[bounds[p]:bounds[p + 1]])
         done.append({"part": p, "futures": bounds[p + 1] - bounds[p], "cpu": clock() - t0,
                      "wall": time.perf_counter() - w0, "load": os.getloadavg()[0]})
         ran += 1
         if path:
-            _save_checkpoint(path, key, acc.G, done, None if acc.inv is None else acc.inv.tolist())
+            state = acc.state()
+            _save_checkpoint(path, key, state["G"], done, state["inv"])
     result = {"threads": threads, "parts": parts, "done": done, "complete": len(done) == parts}
     if result["complete"] or project:
         t0, w0 = clock(), time.perf_counter()
-        sv = acc.spectrum(0, (n, n * K)).singular_values
+        sv = acc.spectrum(consume=True).singular_values
         result |= {"eig_cpu": clock() - t0, "eig_wall": time.perf_counter() - w0, "sv": sv[:100].tolist()}
     Path(out).write_text(json.dumps(result))
 

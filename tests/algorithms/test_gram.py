@@ -246,7 +246,7 @@ def test_isan_blocks_stay_within_the_memory_budget():
 
 @pytest.mark.parametrize("n", [1, 3, 4, 5, 13])
 def test_tiled_mirror_is_exactly_the_mirrored_lower_triangle(n):
-    from logitrank.algorithms._gram import _mirror_lower_
+    from logitrank.algorithms._gram_sum import mirror_lower_ as _mirror_lower_
 
     A = torch.randn(n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
     expected = torch.tril(A) + torch.tril(A, -1).T
@@ -258,7 +258,8 @@ def test_tiled_mirror_is_exactly_the_mirrored_lower_triangle(n):
 def test_sum_over_slices_of_the_futures_equals_one_call():
     """The running sum of benchmarks/bench_gram.py --paper-size (slices added into one _GramSum) is the
     sum of one call up to rounding (block boundaries move): 1e-13 of ‖L‖_F² in float64."""
-    from logitrank.algorithms._gram import _accumulate, _GramSum
+    from logitrank.algorithms._gram import _accumulate
+    from logitrank.algorithms._gram_sum import GramSum as _GramSum
 
     m = random_isan(7, 10, 4, generator=6)
     H, F = _mixed_lengths(m, 45, 33, 5)
@@ -296,7 +297,7 @@ def test_cuda_spectrum_off_the_triangle_matches_cpu():
 def test_lower_panels_equal_the_full_product_on_the_lower_triangle(n, panels):
     """The accelerator route of the symmetric product (run here on the CPU): row panels of the lower
     triangle equal tril(G + b bᵀ) to float64 rounding of sums of 40 products (1e-13 relative)."""
-    from logitrank.algorithms._gram import _add_lower_panels_
+    from logitrank.algorithms._gram_sum import add_lower_panels_ as _add_lower_panels_
 
     g = torch.Generator().manual_seed(n)
     b = torch.randn(n, 40, dtype=torch.float64, generator=g)
@@ -304,3 +305,34 @@ def test_lower_panels_equal_the_full_product_on_the_lower_triangle(n, panels):
     out = _add_lower_panels_(G0.clone(), b, panels)
     expected = G0 + b @ b.T
     torch.testing.assert_close(torch.tril(out), torch.tril(expected), rtol=1e-13, atol=1e-13)
+
+
+def test_gram_accumulator_slices_merge_and_state_equal_one_call():
+    """GramAccumulator (public): slices in two accumulators, merged, and a state round trip all give the
+    one-call Gram matrix, to float64 summation rounding; the ISAN path (rows sorted by length) and the
+    generic path (rows as given) merge into one sum."""
+    from logitrank.algorithms import GramAccumulator
+
+    m = random_isan(7, 10, 4, generator=3)
+    H, F = _mixed_lengths(m, 40, 30, 1)
+    whole = gram_matrix(m, H, F, top_k=3)
+    scale = float(whole.diagonal().sum())
+    a = GramAccumulator(m, H, path="isan").add(F[:10], top_k=3)
+    b = GramAccumulator(m, H, path="generic").add(F[10:], top_k=3)
+    a.merge(b)
+    assert a.columns == len(F) * 3 and a.slices == 2
+    torch.testing.assert_close(a.gram, whole, rtol=0, atol=1e-13 * scale)
+    # exact: the Gram read back is a mirrored copy of one triangle
+    assert torch.equal(a.gram, a.gram.T)
+    c = GramAccumulator.from_state(m, H, a.state(), path="isan")
+    # exact: the restored accumulator holds the same tensor and row order
+    assert torch.equal(c.gram, a.gram)
+    sp = c.spectrum()
+    dense = torch.linalg.svdvals(logit_matrix(m, H, F, top_k=3))
+    torch.testing.assert_close(sp.singular_values**2, dense**2, rtol=0, atol=1e-12 * float(dense[0]) ** 2)
+    with pytest.raises(ValueError, match="same histories"):
+        a.merge(GramAccumulator(m, H[:-1]))
+    with pytest.raises(ValueError, match=r"state\['G'\] must be an \(40, 40\) tensor"):
+        GramAccumulator.from_state(m, H, {"G": torch.zeros(3, 3)})
+    with pytest.raises(ValueError, match="cannot be accumulated"):
+        GramAccumulator(m, H, product="factorised")
