@@ -34,8 +34,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from ._check_api import CheckConfig, ClaimResult
 from ._ledger import LEDGER
-from ._registry import CheckConfig, ClaimResult
 from ._store import connect, provenance_json, schema_version
 
 __all__ = ["RESUMABLE", "ClaimStore", "settings_key"]

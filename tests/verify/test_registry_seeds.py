@@ -3,17 +3,18 @@
 import pytest
 
 from logitrank.verify import CheckConfig, ClaimResult
+from logitrank.verify import _check_api as api
 from logitrank.verify import _registry as reg
 
 
 @pytest.fixture
 def scratch_claim(monkeypatch):
     """Register throw-away checks under a ledger ID without disturbing the real registry."""
-    monkeypatch.setattr(reg, "_CHECKS", dict(reg._CHECKS))
+    monkeypatch.setattr(api, "_CHECKS", dict(api._CHECKS))  # the table of registered checks
     monkeypatch.setattr(reg, "_load_checks", lambda: None)
 
     def install(fn, **kw):
-        reg._CHECKS.pop("X1", None)
+        api._CHECKS.pop("X1", None)
         reg.register("X1", **kw)(fn)
         return "X1"
 

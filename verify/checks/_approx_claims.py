@@ -23,8 +23,8 @@ from logitrank.algorithms import learn_approx as _learn_approx
 from logitrank.synth import TimeVaryingISAN, all_sequences, approx_rank_error, perturbed, power_law_isan, random_isan
 
 from .._approx_figures import plot_coefficient_norms, plot_queries, plot_tv_vs_error, plot_witnesses
+from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import tv_distance
-from .._registry import CheckConfig, ClaimResult, register
 
 # Exact rank: the LP sampler's coefficients come from simplex LU solves, exact to float64 rounding
 # (logit errors ~1e-13 measured), so TV stays below ~1e-13; a missed direction costs ~1e-2.

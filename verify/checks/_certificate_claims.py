@@ -15,7 +15,7 @@ from logitrank.algorithms import ApproxNotAcceptedWarning, learn_approx
 from logitrank.synth import all_sequences, approx_rank_error, perturbed, power_law_isan, random_isan
 
 from .._approx_figures import plot_regime_map
-from .._registry import CheckConfig, ClaimResult, register
+from .._check_api import CheckConfig, ClaimResult, register
 
 _SIZES = {
     # (V, T), perturbations ξ of a rank-3 ISAN, power-law exponents, rank budgets, targets ε, runs per cell

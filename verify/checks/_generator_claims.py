@@ -17,8 +17,8 @@ from logitrank.synth import (
     random_linear_ssm,
 )
 
+from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import tv_distance
-from .._registry import CheckConfig, ClaimResult, register
 
 EPS64 = torch.finfo(torch.float64).eps
 

@@ -7,8 +7,8 @@ import torch
 from logitrank.algorithms import generic_level_rank, level_ranks
 from logitrank.synth import random_isan
 
+from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import tv_distance
-from .._registry import CheckConfig, ClaimResult, register
 
 # (V, T, d) grids; quick runs in about a second, full in under a minute.
 _SIZES = {

@@ -9,8 +9,8 @@ import torch
 from logitrank.algorithms import isan_from_spanning_sets, learn_isan, level_logit_matrix, numerical_rank
 from logitrank.synth import all_sequences, random_isan
 
+from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import tv_distance, tv_monte_carlo
-from .._registry import CheckConfig, ClaimResult, register
 
 # Float64 least squares on spanning sets of condition number <= ~1e4 leaves TV below ~1e-12; a
 # missed direction costs TV of order 1e-2. 1e-9 separates the two with room on both sides.

@@ -38,8 +38,8 @@ from logitrank.algorithms import (
     sample_histories_futures,
 )
 
+from .._check_api import CheckConfig, ClaimResult, register
 from .._real_figures import plot_position_kl
-from .._registry import CheckConfig, ClaimResult, register
 from ..models import CorpusUnavailable
 from ._real_setup import corpus_text, get_model, is_tiny, matrix, not_run, sizes_for
 

@@ -22,9 +22,9 @@ import torch
 
 from logitrank.algorithms import avg_kl_to_rank, fit_power_law, logit_matrix, rank_one_baseline_kl
 
+from .._check_api import CheckConfig, ClaimResult, register
 from .._figures import plot_kl_to_rank, plot_singular_values
 from .._real_figures import plot_over_training
-from .._registry import CheckConfig, ClaimResult, register
 from ._real_setup import (
     OPTIONAL_ERRORS,
     corpus_sets,

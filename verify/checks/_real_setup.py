@@ -22,7 +22,7 @@ import torch
 from logitrank.algorithms import random_k_columns, top_k_columns
 
 from .._cache import cached_logit_matrix
-from .._registry import CheckConfig, ClaimResult
+from .._check_api import CheckConfig, ClaimResult
 from ..corpus_cut import corpus_text as _corpus_text
 from ..corpus_cut import cut_histories_futures
 from ..models import CorpusUnavailable

@@ -16,8 +16,8 @@ import torch
 from logitrank.algorithms import nonsense_sequences, principal_angles, random_subspace_angles
 
 from .._cache import atomic_write_text
+from .._check_api import CheckConfig, ClaimResult, register
 from .._figures import plot_principal_angles
-from .._registry import CheckConfig, ClaimResult, register
 from .._style import PALETTE, finish, paper_figure, paper_style
 from ._real_setup import (
     OPTIONAL_ERRORS,

@@ -15,7 +15,7 @@ import torch
 from logitrank.algorithms import fit_power_law, gram_spectrum, logit_matrix
 from logitrank.synth import all_sequences, random_isan
 
-from .._registry import CheckConfig, ClaimResult, register
+from .._check_api import CheckConfig, ClaimResult, register
 
 _EPS = 1e-12  # slack for float64 rounding in "≤" comparisons of O(1) quantities
 

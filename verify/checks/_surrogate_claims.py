@@ -39,9 +39,9 @@ import torch
 from logitrank.algorithms import learn_approx, learn_isan, level_logit_matrix
 from logitrank.synth import LogitModel, all_sequences
 
+from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import kl_divergence, tv_distance, tv_monte_carlo
 from .._real_figures import plot_surrogate
-from .._registry import CheckConfig, ClaimResult, register
 from ._real_setup import OPTIONAL_ERRORS, corpus_text, get_model, not_run
 
 __all__ = ["RULE", "RestrictedLM", "SurrogateSizes", "truncated_distribution"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._registry import CheckConfig, ClaimResult, register
+from .._check_api import CheckConfig, ClaimResult, register
 from ..sweep import SweepSpec, load, plot_sweep, run_sweep
 
 #: the largest exponent k in TV/ε_avg ∝ d^k read as "no polynomial dependence on d" (fixed before any run)

@@ -24,8 +24,8 @@ from logitrank.algorithms import (
 )
 from logitrank.synth import all_sequences, random_isan
 
+from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import kl_divergence
-from .._registry import CheckConfig, ClaimResult, register
 from .._theory_figures import plot_kl_vs_bound
 
 # -- T11: Lemma C.18 / Corollary C.19 --------------------------------------------------------------
