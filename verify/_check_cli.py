@@ -24,7 +24,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ._cache import atomic_write_text
-from ._registry import _MAX_SEED, CheckConfig, ClaimResult, load_plugin, registered, run_check
+from ._check_api import _MAX_SEED, CheckConfig, ClaimResult
+from ._registry import load_plugin, registered, run_check
 from ._report import headline
 
 __all__ = ["DEFAULT_JSON", "add_check_arguments", "cmd_check"]
