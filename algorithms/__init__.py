@@ -3,6 +3,7 @@
 Symbols (B, t, T, V, d, n, k) are defined in the :mod:`logitrank.synth` package docstring.
 """
 
+from ._angles import principal_angles, random_subspace_angles
 from ._approx_report import ApproxLearnReport, ApproxNotAcceptedWarning
 from ._approx_settings import ApproxSettings, default_n_validation, default_slack_tol, default_threshold
 from ._certificate import TVCertificate, default_n_cert, tv_certificate, tv_statistic
@@ -12,6 +13,7 @@ from ._gram import Spectrum, downsized_spectra, gram_matrix, gram_spectrum, logi
 from ._gram_accumulator import GramAccumulator
 from ._gram_sum import GramSum
 from ._greedy import GreedySampler, greedy_coefficients, greedy_sampler
+from ._kl_rank import avg_kl, avg_kl_to_rank, rank_one_baseline_kl
 from ._learn_approx import learn_approx
 from ._learn_isan import LearnReport, RankMarginWarning, default_n_samples, isan_from_spanning_sets, learn_isan
 from ._levels import generic_level_rank, level_logit_matrix, level_ranks
@@ -38,19 +40,11 @@ from ._lp_sampler import (
     lp_sampler,
 )
 from ._mle import MLEReport, fit_isan_mle
+from ._power_law import PowerLawFit, fit_power_law
 from ._query_cache import QueryCache
 from ._rank import default_rank_tol, numerical_rank
 from ._sample_logits import SampleLogitOracle, estimate_logits, logit_error, samples_per_logit
 from ._spanner import Spanner, barycentric_spanner, swap_bound
-from ._spectrum import (
-    PowerLawFit,
-    avg_kl,
-    avg_kl_to_rank,
-    fit_power_law,
-    principal_angles,
-    random_subspace_angles,
-    rank_one_baseline_kl,
-)
 from ._streams import nonsense_sequences, sample_histories_futures
 
 __all__ = [

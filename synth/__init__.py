@@ -15,11 +15,13 @@ k     number of columns (tokens) kept per future
 The protocol is :class:`LanguageModel` (paper A, §2); :class:`TimeVaryingISAN` is Definition 4.2.
 """
 
-from ._approx import PerturbedModel, PowerLawISAN, approx_rank_error, perturbed, power_law_isan
+from ._approx_error import approx_rank_error
 from ._copying import CopyingISAN, copying, copying_distribution, copying_log_prob, copying_tv
 from ._isan import ISAN, MAX_ENUMERATION, TimeVaryingISAN, all_sequences, random_isan
 from ._oracle import CountingOracle
 from ._parity import NoisyParityISAN, noisy_parity, noisy_parity_log_prob
+from ._perturbed import PerturbedModel, perturbed
+from ._power_law_isan import PowerLawISAN, power_law_isan
 from ._protocol import LanguageModel, LogitModel, center_logits
 from ._ssm import LinearSSM, random_linear_ssm
 

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from logitrank._validation import check_int, check_real
 
-from ._approx import PowerLawISAN, power_law_isan
 from ._copying import CopyingISAN, copying
 from ._isan import TimeVaryingISAN, random_isan
 from ._parity import NoisyParityISAN, noisy_parity
+from ._power_law_isan import PowerLawISAN, power_law_isan
 from ._ssm import LinearSSM, random_linear_ssm
 
 __all__ = ["copyings", "isan_sizes", "isans", "linear_ssms", "noisy_parities", "power_law_isans"]

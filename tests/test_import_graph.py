@@ -59,10 +59,10 @@ def import_graph() -> dict[str, set[str]]:
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     """One cycle as a list of modules, or None (iterative DFS with colours)."""
     colour = dict.fromkeys(graph, 0)
-    for start in graph:
+    for start, children0 in graph.items():
         if colour[start]:
             continue
-        stack = [(start, iter(sorted(graph[start])))]
+        stack = [(start, iter(sorted(children0)))]
         path = [start]
         colour[start] = 1
         while stack:
