@@ -17,7 +17,7 @@ from logitrank._validation import check_int, check_real
 
 from ._certificate import CERT_BOUNDS, default_n_cert
 from ._chain_lp import LP_SOLVERS
-from ._lp_sampler import ON_INFEASIBLE, _check_slack_tol
+from ._lp_parts import ON_INFEASIBLE, _check_slack_tol
 
 __all__ = [
     "ACCEPTANCE_RULES",

@@ -57,7 +57,7 @@ def approx_rank_error(
 
     Examples
     --------
-    >>> from logitrank.synth import random_isan
+    >>> from logitrank.synth import perturbed, random_isan
     >>> m = random_isan(3, 5, 2, generator=0)
     >>> bool(approx_rank_error(m, 2, generator=0).max() < 1e-12)      # exact rank 2
     True
