@@ -9,12 +9,13 @@ reads checks → claim API ← registry, with no circle.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from ._ledger import LEDGER, Claim
+from ._presets import Presets, _freeze
 
 __all__ = [
     "DEFAULT_SEEDS",
@@ -47,6 +48,9 @@ class CheckConfig:
     model : the language model of the real-model experiments ("tiny", "tiny@stepN", "smollm2" or a
         Hugging Face name; see :func:`logitrank.verify.models.load_model`)
     seeds : how many seeds a seeded check runs (default 3 at quick scale, 5 at full)
+    overrides : mapping or tuple of (key, value) pairs
+        Settings that replace those of the check's preset (``logitrank check E1 --set n=256``); a
+        key the check does not have is refused before it runs. Stored frozen (lists as tuples).
     """
 
     scale: str = "quick"
@@ -54,6 +58,7 @@ class CheckConfig:
     out_dir: str = "results"
     model: str = "tiny"
     seeds: int | None = None
+    overrides: tuple = ()
 
     def __post_init__(self):
         if self.scale not in SCALES:
@@ -65,6 +70,19 @@ class CheckConfig:
         if self.seeds is not None and (isinstance(self.seeds, bool) or not isinstance(self.seeds, int)
                                        or not 1 <= self.seeds <= 64):
             raise ValueError(f"seeds must be an int in [1, 64] (how many seeds a seeded check runs); got {self.seeds!r}")
+        items = self.overrides.items() if isinstance(self.overrides, Mapping) else self.overrides
+        try:
+            pairs = tuple(sorted((str(k), _freeze(v)) for k, v in items))
+        except (TypeError, ValueError):
+            raise ValueError(f"overrides must be a mapping of setting → value; got {self.overrides!r}") from None
+        object.__setattr__(self, "overrides", pairs)
+
+    def preset(self, presets: Presets | Mapping) -> dict:
+        """The check's settings: the preset of :attr:`scale` with :attr:`overrides` applied (see
+        :class:`logitrank.verify._presets.Presets`); recorded with the result."""
+        if not isinstance(presets, Presets):
+            presets = Presets(presets)
+        return presets.resolve(self.scale, dict(self.overrides))
 
     @property
     def n_seeds(self) -> int:
@@ -95,6 +113,7 @@ class ClaimResult:
     rule : the verdict rule in words, fixed before the numbers were seen
     spread : for a seeded check, [min, max] over seeds of every scalar figure
     per_seed : for a seeded check, each seed's own result (as a dict)
+    config : what ran: {"preset": scale, "overrides": {...}, "resolved": every setting the check read}
     """
 
     id: str
@@ -107,6 +126,7 @@ class ClaimResult:
     rule: str = ""
     spread: dict = field(default_factory=dict)
     per_seed: list = field(default_factory=list)
+    config: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -126,6 +146,7 @@ class _Entry:
     seeded: bool
     rule: str
     combine: CombineFn | None
+    presets: Presets | None = None
 
 
 _CHECKS: dict[str, _Entry] = {}
@@ -135,12 +156,14 @@ _USER_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 def register(claim_id: str, *, seeded: bool = False, rule: str = "",
              combine: CombineFn | None = None, statement: str | None = None,
-             source: str = "user") -> Callable[[CheckFn], CheckFn]:
+             source: str = "user", presets: Presets | Mapping | None = None) -> Callable[[CheckFn], CheckFn]:
     """Decorator: make ``fn(config) -> ClaimResult`` the check of ledger claim ``claim_id``.
 
     ``seeded=True`` runs the check once per seed and combines the results (module docstring);
     ``rule`` states the verdict rule in words; ``combine(results) -> (verdict, reason)`` replaces
-    the default rule across seeds.
+    the default rule across seeds. ``presets`` are the check's settings per scale (a
+    :class:`~logitrank.verify._presets.Presets` or its table), which the check reads with
+    ``config.preset(...)``: declaring them lets ``--set`` be validated and ``--show-config`` print them.
 
     A claim of your own: pass an ID that is not in the ledger with its ``statement`` (and
     ``source``); it joins the ledger (after the built-in claims) in this process, and ``logitrank
@@ -177,12 +200,14 @@ def register(claim_id: str, *, seeded: bool = False, rule: str = "",
     if combine is not None and not callable(combine):
         raise TypeError(f"combine must be callable (results -> (verdict, reason)); got {combine!r}")
 
+    table = presets if presets is None or isinstance(presets, Presets) else Presets(presets)
+
     def decorate(fn: CheckFn) -> CheckFn:
         if not callable(fn):
             raise TypeError(f"the check of {claim_id} must be callable (config -> ClaimResult); got {fn!r}")
         if claim_id in _CHECKS and _CHECKS[claim_id].fn is not fn:
             raise ValueError(f"claim {claim_id} already has a check ({_CHECKS[claim_id].fn.__qualname__})")
-        _CHECKS[claim_id] = _Entry(fn, seeded, rule, combine)
+        _CHECKS[claim_id] = _Entry(fn, seeded, rule, combine, table)
         return fn
 
     return decorate

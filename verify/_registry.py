@@ -36,6 +36,7 @@ from ._check_api import (
     unregister,
 )
 from ._ledger import LEDGER
+from ._presets import recording
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -132,6 +133,11 @@ def run_check(claim_id: str, config: CheckConfig | None = None, *,
     if claim_id not in _api._CHECKS:
         return ClaimResult(claim_id, "not-run", reason="no check implemented yet")
     entry = _api._CHECKS[claim_id]
+    if config.overrides:  # refused before anything runs
+        if entry.presets is None:
+            raise ValueError(f"claim {claim_id} declares no settings to override; "
+                             f"got {', '.join(k for k, _ in config.overrides)}")
+        entry.presets.check(dict(config.overrides))
     start = time.perf_counter()
     if not entry.seeded:
         result = _run_once(claim_id, entry, config)
@@ -158,8 +164,10 @@ def run_check(claim_id: str, config: CheckConfig | None = None, *,
 
 def _run_once(claim_id: str, entry: _Entry, config: CheckConfig) -> ClaimResult:
     start = time.perf_counter()
+    record: dict = {}
     try:
-        result = entry.fn(config)
+        with recording() as record:
+            result = entry.fn(config)
     except Exception as err:  # noqa: BLE001  report, never hide: any error becomes an 'error' verdict naming it
         last = traceback.format_exception_only(type(err), err)[-1].strip()
         result = ClaimResult(claim_id, "error", reason=f"check raised {last}",
@@ -167,6 +175,7 @@ def _run_once(claim_id: str, entry: _Entry, config: CheckConfig) -> ClaimResult:
     if not isinstance(result, ClaimResult) or result.id != claim_id:
         result = ClaimResult(claim_id, "error", reason=f"check of {claim_id} returned {result!r}, not its ClaimResult")
     result.seconds = round(time.perf_counter() - start, 3)
+    result.config = {"preset": config.scale, "overrides": dict(config.overrides), "resolved": dict(record)}
     return result
 
 
@@ -203,7 +212,8 @@ def _combine(claim_id: str, entry: _Entry, config: CheckConfig, runs: list[Claim
     spread = {k: [min(float(r.figures[k]) for r in ran), max(float(r.figures[k]) for r in ran)] for k in keys}
     setting = {k: v for k, v in ran[0].setting.items() if k != "seed"}
     return ClaimResult(claim_id, verdict, setting=setting, figures=figures, reason=reason,
-                       headline=ran[0].headline, spread=spread, per_seed=[r.to_dict() for r in runs])
+                       headline=ran[0].headline, spread=spread, per_seed=[r.to_dict() for r in runs],
+                       config=dict(ran[0].config))
 
 
 def _load_checks() -> None:
