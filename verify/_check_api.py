@@ -77,12 +77,12 @@ class CheckConfig:
             raise ValueError(f"overrides must be a mapping of setting → value; got {self.overrides!r}") from None
         object.__setattr__(self, "overrides", pairs)
 
-    def preset(self, presets: Presets | Mapping) -> dict:
-        """The check's settings: the preset of :attr:`scale` with :attr:`overrides` applied (see
-        :class:`logitrank.verify._presets.Presets`); recorded with the result."""
+    def preset(self, presets: Presets | Mapping, name: str | None = None) -> dict:
+        """The check's settings: the preset ``name`` (default :attr:`scale`) with :attr:`overrides`
+        applied (see :class:`logitrank.verify._presets.Presets`); recorded with the result."""
         if not isinstance(presets, Presets):
             presets = Presets(presets)
-        return presets.resolve(self.scale, dict(self.overrides))
+        return presets.resolve(self.scale if name is None else name, dict(self.overrides))
 
     @property
     def n_seeds(self) -> int:
