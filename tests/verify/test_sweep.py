@@ -74,8 +74,10 @@ def test_failing_cells_are_recorded_and_the_sweep_goes_on(tmp_path):
     failed = df[df["status"] == "failed"]
     assert failed["d"].tolist() == [3] and "RankExceededError" in failed["error"].iloc[0]
     assert math.isnan(failed["tv"].iloc[0])
-    assert run_sweep(spec, store=db, engine=Engine(retry_failed=False)).cached == 2
-    assert run_sweep(spec, store=db).failed == 1  # failed rows are retried by default
+    again = run_sweep(spec, store=db)  # failed rows are kept by default (a failure is a result)
+    assert again.cached == 2 and again.first_error is None
+    retried = run_sweep(spec, store=db, engine=Engine(retry_failed=True))
+    assert retried.failed == 1 and "RankExceededError" in retried.first_error and "d=3" in retried.first_error
 
 
 def test_summary_reports_median_and_iqr_over_seeds(tmp_path):
@@ -153,11 +155,11 @@ def test_bad_specs_name_the_key_and_the_allowed_values(data, pattern):
 
 
 BAD_RUNS = [
-    (_spec(task="nope"), None, r"task must be a built-in task \[.*'learn'.*\] or 'package.module:function'; got 'nope'"),
+    (_spec(task="nope"), None, r"task must be a registered task \[.*'learn'.*\] \(or 'package.module:function' with --allow-import-task\); got 'nope'"),
     (_spec(task="learn", fixed={"family": "isan"}), None, r"family must be one of \[.*'random_isan'.*\]; got 'isan'"),
     (_spec(task="learn", fixed={"learner": "both"}), None, r"learner must be one of \['exact', 'approx'\]; got 'both'"),
     (_spec(task="learn", fixed={"Vocab": 2}), None, r"task 'learn': unknown config key\(s\) \['Vocab'\]; allowed keys"),
-    (_spec(task="json:nope"), None, r"module 'json' has no attribute 'nope'"),
+    (_spec(task="json:nope"), None, r"task 'json:nope' is not a registered task .*--allow-import-task"),
     (_spec(), {"jobs": 0}, r"jobs must be an int >= 1 or -1"),
     (_spec(), {"backend": "dask"}, r"backend 'dask' needs scheduler"),
     (_spec(), {"backend": "ray"}, r"backend must be one of \('loky', 'dask'\); got 'ray'"),

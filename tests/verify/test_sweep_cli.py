@@ -16,10 +16,10 @@ def test_run_show_plot(tmp_path, capsys):
     assert "0 done, 0 failed, 8 cached of 8" in capsys.readouterr().out
     assert main(["sweep", "show", "--store", str(db), "--metrics", "max_rank"]) == 0
     out = capsys.readouterr().out
-    assert "median [IQR] over seeds" in out and "2 [2, 2]" in out
+    assert "median [min, max] over seeds" in out and "2 [2, 2]" in out  # 2 seeds: a range, not an IQR
     assert main(["sweep", "plot", "cli", "--store", str(db), "--x", "d", "--y", "max_rank", "--hue", "V",
                  "--where", "T=3"]) == 0
-    assert (tmp_path / "figures" / "cli_max_rank_vs_d_by_V.png").is_file()
+    assert (tmp_path / "figures" / "cli_max_rank_vs_d_by_V_T=3.png").is_file()  # the filter is in the file name
     assert main(["sweep", "plot", "--store", str(db), "--x", "d", "--y", "max_rank", "--hue", "V", "--heatmap"]) == 0
 
 

@@ -3,7 +3,7 @@
 A spec is a frozen :class:`SweepSpec`; :func:`load_spec` reads one from TOML::
 
     name = "tv-vs-d"
-    task = "learn"                 # a built-in task name or "package.module:function"
+    task = "learn"                 # a registered task (built-in or entry point; see _tasks.py)
     seeds = 3                      # seeds per cell
     seed = 0                       # base entropy of every cell's seeds (optional, default 0)
     [fixed]                        # merged into every cell (optional)
@@ -96,6 +96,9 @@ def expand_grid(grid, fixed: Mapping | None = None) -> tuple[dict, ...]:
         where = "grid" if isinstance(grid, Mapping) else f"grid[{i}]"
         if not isinstance(part, Mapping):
             raise TypeError(f"{where} must be a table (dict) of lists; got {type(part).__name__}")
+        if not part:
+            raise ValueError(f"{where} must name at least one key with its values (e.g. d = [2, 4]); got an empty "
+                             "table. To run a single cell, give one key one value (d = [2])")
         axes = []
         for key, values in part.items():
             _check_key(where, key)
@@ -164,7 +167,9 @@ class SweepSpec:
     Attributes
     ----------
     name : sweep name, the key of its rows in the store (letters, digits, ``-_.``)
-    task : a built-in task name (:func:`logitrank.verify.sweep.tasks`) or ``"package.module:function"``
+    task : a registered task name (built-ins :data:`logitrank.verify.sweep.TASKS`, entry points of the
+        group ``logitrank.sweep_tasks``) or ``"package.module:function"`` (imported only when the
+        run allows it; see :func:`logitrank.verify.sweep.resolve_task`)
     grid : dict of lists, or a list of dicts of lists (see :func:`expand_grid`)
     seeds : seeds per cell, 1 … 1000
     seed : base entropy of the cells' seed sequences (>= 0)
@@ -231,10 +236,15 @@ class SweepSpec:
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a TOML sweep spec (see the module docstring for the format)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"spec {str(path)!r} is a directory; give the path of a TOML spec file inside it "
+                         f"(e.g. {str(path / 'grid.toml')!r})")
     if not path.is_file():
         raise FileNotFoundError(f"spec file {str(path)!r} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"spec {str(path)!r} is not a UTF-8 text file; give a TOML sweep spec") from None
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML: {err}") from None
     return SweepSpec.from_dict(data, source=str(path))

@@ -4,9 +4,12 @@ Built-in tasks (names for a spec's ``task``):
 
 * ``learn`` — learn the cell's model with the exact learner (``learner = "exact"``, paper A,
   Algorithms 2–3, :func:`logitrank.algorithms.learn_isan`) or the approximate one
-  (``learner = "approx"``, paper B, :func:`logitrank.algorithms.learn_approx`); metrics: ``tv``
-  (to the oracle; exact when V^T <= 2^20, else :func:`logitrank.verify.tv_estimate` with its
-  ``tv_half_width``), ``queries``, ``seconds`` and the learner's own counters.
+  (``learner = "approx"``, paper B, :func:`logitrank.algorithms.learn_approx`); metrics:
+  ``tv_truth`` (TV of the learned model to the noiseless model, the one that matters) and, when
+  the oracle is noisy (ξ > 0), ``tv_oracle`` beside it (TV to the model the learner queried); both
+  exact when V^T <= 2^20, else :func:`logitrank.verify.tv_estimate` to ±``tv_half_width``;
+  ``queries``, ``learn_seconds`` and the learner's own counters. The exact learner's ``rank_tol``
+  may be ``"auto"``: max(1e-8, 10·ξ), above the oracle's noise as X3 measures it.
 * ``spectrum`` — the singular values of one level's logit matrix (paper A, §3.1): power-law
   exponent ``alpha`` (Appendix A.1.1), average KL to rank r (Definition 3.1) and the sampled
   ε_avg at rank r (:func:`logitrank.synth.approx_rank_error`).
@@ -27,8 +30,17 @@ copying          n (bits), strength (paper A, Fact C.9; V = 2, T = 2n)
 ssm              V, T, state_dim, input_dim, output_dim (paper A, Def. C.6)
 ===============  ============================================================
 
-Any other function is a task when the spec names it ``"package.module:function"``; it must be
-importable on every worker. Randomness: a task derives everything from its ``seed`` argument.
+Every cell is checked against its task before any cell runs (``task.validate``, see
+:mod:`._cell_checks`): a bad value, type or size is an error naming the key, not a failed row.
+
+Other tasks. A spec file is data and never runs code on its own: its ``task`` may name a built-in,
+a task registered by an installed package under the entry-point group ``logitrank.sweep_tasks``
+(``[project.entry-points."logitrank.sweep_tasks"] mytask = "mypkg.tasks:mytask"``; the spec names
+it ``"mytask"`` or ``"mypkg.tasks:mytask"``), or, only when the caller allows it explicitly
+(``run_sweep(..., allow_import_task=True)``, ``logitrank sweep run --allow-import-task``), any
+``"package.module:function"``, imported and called on every worker. From Python, pass the
+function itself (``run_sweep(spec, task=fn)``). Randomness: a task derives everything from its
+``seed`` argument.
 """
 
 from __future__ import annotations
@@ -39,20 +51,23 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-__all__ = ["FAMILIES", "TASKS", "build_model", "resolve_task", "sub_seed", "task_ref"]
+from ._cell_checks import (
+    APPROX_KEYS,
+    FAMILIES,
+    check_learn,
+    check_logit_ranks,
+    check_spectrum,
+    rank_tol_for,
+)
+
+__all__ = ["ENTRY_POINT_GROUP", "FAMILIES", "TASKS", "build_model", "resolve_task", "sub_seed", "task_ref"]
 
 Task = Callable[[Mapping, int], Mapping]
 
-FAMILIES = {
-    "random_isan": {"V": 2, "T": 4, "d": 2},
-    "power_law_isan": {"V": 4, "T": 4, "d": 4, "alpha": 1.0},
-    "perturbed_isan": {"V": 2, "T": 4, "d": 2, "perturbation": 1e-3},
-    "eps_avg_isan": {"V": 3, "T": 5, "d": 2, "eps_avg": 0.05},
-    "noisy_parity": {"n": 4, "noise": 0.1},
-    "copying": {"n": 3, "strength": 8.0},
-    "ssm": {"V": 2, "T": 4, "state_dim": 2, "input_dim": 2, "output_dim": 2},
-}
-_MODEL_KEYS = {"family", "xi", "model_seed"}
+#: entry-point group of installed packages' sweep tasks (a spec may name them without --allow-import-task)
+ENTRY_POINT_GROUP = "logitrank.sweep_tasks"
+#: tasks of this package that live outside this module, named by import path in their specs and stores
+_PACKAGE_TASKS = ("logitrank.verify._sensitivity:sensitivity_cell",)
 #: V^T above which TV is estimated by Monte Carlo instead of enumerated
 ENUMERATION_LIMIT = 2**20
 
@@ -60,12 +75,6 @@ ENUMERATION_LIMIT = 2**20
 def sub_seed(seed: int, k: int) -> int:
     """An independent seed for the k-th random piece of a cell (``SeedSequence(seed, spawn_key=(k,))``)."""
     return int(np.random.SeedSequence(seed, spawn_key=(k,)).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-def _check_keys(task: str, config: Mapping, allowed: set) -> None:
-    unknown = sorted(set(config) - allowed)
-    if unknown:
-        raise ValueError(f"task {task!r}: unknown config key(s) {unknown}; allowed keys are {sorted(allowed)}")
 
 
 def _family(config: Mapping) -> tuple[str, dict]:
@@ -148,27 +157,29 @@ def _distribution(model):
     return model.log_prob(all_sequences(model.vocab_size, model.horizon)).exp()
 
 
-def _tv(truth, learned, seed: int, config: Mapping) -> dict:
-    """TV(truth, learned): exact up to V^T = 2^20, else Monte Carlo to ±``tv_half_width`` at 95%."""
+def _tv(targets: Mapping, learned, seed: int, config: Mapping) -> dict:
+    """TV(target, learned) for each named target: exact up to V^T = 2^20, else Monte Carlo to ±``tv_half_width``."""
     from .._metrics import tv_distance, tv_estimate
 
-    if truth.vocab_size ** truth.horizon <= ENUMERATION_LIMIT:
-        p, q = _distribution(truth), _distribution(learned).to(_distribution(truth).dtype)
-        return {"tv": tv_distance(p, q / q.sum(), atol=1e-6), "tv_half_width": 0.0}
-    est = tv_estimate(truth, learned, half_width=float(config.get("tv_half_width", 0.005)), generator=sub_seed(seed, 3))
-    return {"tv": est.value, "tv_half_width": est.half_width, "tv_samples": est.samples}
-
-
-_APPROX_KEYS = ("beta", "threshold", "epochs", "n_validation", "n_spanner", "acceptance", "n_cert", "cert_bound",
-                "witness_cap", "noise_floor", "patience", "witnesses_per_epoch", "validation_statistic")
-_LEARN_KEYS = {"learner", "epsilon", "rank", "max_rank", "rank_tol", "tv_to", "tv_half_width", "measure_tv",
-               *_APPROX_KEYS}
+    out = {}
+    for name, target in targets.items():
+        if target.vocab_size ** target.horizon <= ENUMERATION_LIMIT:
+            p = _distribution(target)
+            q = _distribution(learned).to(p.dtype)
+            out[name] = tv_distance(p, q / q.sum(), atol=1e-6)
+            out["tv_half_width"] = 0.0
+        else:
+            est = tv_estimate(target, learned, half_width=float(config.get("tv_half_width", 0.005)),
+                              generator=sub_seed(seed, 3))
+            out.update({name: est.value, "tv_half_width": est.half_width, f"{name}_samples": est.samples})
+    return out
 
 
 def learn(config: Mapping, seed: int) -> dict:
-    """Learn the cell's oracle; TV to the oracle (``tv_to = "oracle"``, default) or to the noiseless model ("truth").
+    """Learn the cell's oracle; TV to the noiseless model (``tv_truth``) and, under noise, to the oracle (``tv_oracle``).
 
-    ``measure_tv = false`` skips the TV (cost-only sweeps such as query scaling).
+    ``measure_tv = false`` skips the TV (cost-only sweeps such as query scaling). ``tv_to`` is read
+    from specs written before both were measured and has no effect.
     """
     from logitrank.algorithms import learn_approx, learn_isan
 
@@ -179,11 +190,11 @@ def learn(config: Mapping, seed: int) -> dict:
     d = int(p.get("d", 2))
     start = time.perf_counter()
     if learner == "exact":
-        learned, rep = learn_isan(oracle, epsilon=eps, rank_tol=float(config.get("rank_tol", 1e-8)),
+        learned, rep = learn_isan(oracle, epsilon=eps, rank_tol=rank_tol_for(config),
                                   max_rank=int(config.get("max_rank", max(8, 2 * d))), generator=sub_seed(seed, 4))
         out = {"queries": rep.queries, "rounds": rep.rounds, "dim": rep.hidden_dim, "rank_margin": rep.rank_margin}
     else:
-        kwargs = {k: config[k] for k in _APPROX_KEYS if k in config}
+        kwargs = {k: config[k] for k in APPROX_KEYS if k in config}
         learned, rep = learn_approx(oracle, rank=int(config.get("rank", d)), epsilon=eps, generator=sub_seed(seed, 4),
                                     **kwargs)
         out = {"queries": rep.queries, "accepted": int(rep.accepted), "epochs": rep.epochs,
@@ -198,20 +209,11 @@ def learn(config: Mapping, seed: int) -> dict:
         out["eps_avg_measured"] = float(approx_rank_error(truth, d, generator=sub_seed(seed, 5)).max())
     if not config.get("measure_tv", True):
         return out
-    target = oracle if config.get("tv_to", "oracle") == "oracle" else truth
-    return {**_tv(target, learned, seed, config), **out}
+    targets = {"tv_truth": truth, **({"tv_oracle": oracle} if oracle is not truth else {})}
+    return {**_tv(targets, learned, seed, config), **out}
 
 
-def _validate_learn(config: Mapping) -> None:
-    family, _ = _family(config)
-    _check_keys("learn", config, _LEARN_KEYS | _MODEL_KEYS | set(FAMILIES[family]))
-    if config.get("learner", "exact") not in ("exact", "approx"):
-        raise ValueError(f"learner must be one of ['exact', 'approx']; got {config.get('learner')!r}")
-    if config.get("tv_to", "oracle") not in ("oracle", "truth"):
-        raise ValueError(f"tv_to must be one of ['oracle', 'truth']; got {config.get('tv_to')!r}")
-
-
-learn.validate = _validate_learn
+learn.validate = check_learn
 
 
 def spectrum(config: Mapping, seed: int) -> dict:
@@ -236,8 +238,7 @@ def spectrum(config: Mapping, seed: int) -> dict:
             "sigma_ratio": float(s[min(r, s.numel() - 1)] / s[0]) if s[0] > 0 else 0.0}
 
 
-spectrum.validate = lambda config: _check_keys(
-    "spectrum", config, {"level", "r"} | _MODEL_KEYS | set(FAMILIES[_family(config)[0]]))
+spectrum.validate = check_spectrum
 
 
 def logit_ranks(config: Mapping, seed: int) -> dict:
@@ -249,8 +250,7 @@ def logit_ranks(config: Mapping, seed: int) -> dict:
     return {"max_rank": max(ranks), "mean_rank": float(np.mean(ranks)), **{f"rank_{t}": r for t, r in enumerate(ranks)}}
 
 
-logit_ranks.validate = lambda config: _check_keys(
-    "logit_ranks", config, _MODEL_KEYS | set(FAMILIES[_family(config)[0]]))
+logit_ranks.validate = check_logit_ranks
 
 
 def noop(config: Mapping, seed: int) -> dict:
@@ -264,6 +264,16 @@ def busy(config: Mapping, seed: int) -> dict:
     for _ in range(int(config.get("work", 10)) * 100_000):
         x = (1103515245 * x + 12345) % 2**31
     return {"x": x / 2**31}
+
+
+def _check_busy(config: Mapping) -> None:
+    from logitrank._validation import check_int
+
+    if "work" in config:
+        check_int("work", config["work"], minimum=0, maximum=10**6)
+
+
+busy.validate = _check_busy
 
 
 TASKS: dict[str, Task] = {"learn": learn, "spectrum": spectrum, "logit_ranks": logit_ranks, "noop": noop, "busy": busy}
@@ -281,17 +291,23 @@ def task_ref(task: str | Callable) -> str:
     return f"{task.__module__}:{task.__qualname__}"
 
 
-def resolve_task(task: str | Callable) -> Task:
-    """The function of a built-in name, of ``"package.module:function"``, or ``task`` itself when callable."""
-    if callable(task):
-        return task
-    if not isinstance(task, str):
-        raise TypeError(f"task must be a built-in name, 'package.module:function' or a callable; got {type(task).__name__}")
-    if task in TASKS:
-        return TASKS[task]
-    if ":" not in task:
-        raise ValueError(f"task must be a built-in task {sorted(TASKS)} or 'package.module:function'; got {task!r}")
-    module, _, name = task.partition(":")
+def registered_tasks() -> dict[str, str]:
+    """Task names a spec may use without ``allow_import_task``: built-ins, then entry points (name → value).
+
+    Built-ins map to their own name; an entry point of the group :data:`ENTRY_POINT_GROUP` maps its
+    name to its ``"module:function"`` value (a spec may give either).
+    """
+    from importlib.metadata import entry_points
+
+    out = {name: name for name in TASKS}
+    out.update({ref: ref for ref in _PACKAGE_TASKS})
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        out.setdefault(ep.name, ep.value)
+    return out
+
+
+def _import(task: str, ref: str) -> Task:
+    module, _, name = ref.partition(":")
     try:
         obj = importlib.import_module(module)
     except ImportError as err:
@@ -301,5 +317,34 @@ def resolve_task(task: str | Callable) -> Task:
         if obj is None:
             raise ValueError(f"task {task!r}: module {module!r} has no attribute {name!r}")
     if not callable(obj):
-        raise TypeError(f"task {task!r} is not callable")
+        raise TypeError(f"task {task!r} is not callable; got {type(obj).__name__}")
     return obj
+
+
+def resolve_task(task: str | Callable, *, allow_import: bool = False) -> Task:
+    """The function of a registered task name, or ``task`` itself when callable.
+
+    Registered: the built-ins (:data:`TASKS`) and the entry points of :data:`ENTRY_POINT_GROUP`
+    (by name or by value). Any other ``"package.module:function"`` is imported only with
+    ``allow_import=True``: a spec file must not run code its reader did not choose to run.
+    """
+    if callable(task):
+        return task
+    if not isinstance(task, str):
+        raise TypeError(f"task must be a built-in name, 'package.module:function' or a callable; got {type(task).__name__}")
+    if task in TASKS:
+        return TASKS[task]
+    registered = registered_tasks()
+    if task in registered:
+        return _import(task, registered[task])
+    if task in registered.values():
+        return _import(task, task)
+    if ":" not in task:
+        raise ValueError(f"task must be a registered task {sorted(registered)} (or 'package.module:function' with "
+                         f"--allow-import-task); got {task!r}")
+    if not allow_import:
+        raise ValueError(f"task {task!r} is not a registered task {sorted(registered)}: a spec may name only those, "
+                         f"so that a spec file cannot run arbitrary code. Register it under the entry-point group "
+                         f"{ENTRY_POINT_GROUP!r}, or, if you trust this spec, pass --allow-import-task "
+                         f"(run_sweep(..., allow_import_task=True))")
+    return _import(task, task)
