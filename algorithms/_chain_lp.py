@@ -41,6 +41,9 @@ LP_SOLVERS = ("highs", "cvxpy")
 #: 7 / 110 ms per solve, against 11 / 183 ms with HiGHS's defaults and 34 / 430 ms with primal simplex.
 DEFAULT_SOLVER_OPTIONS = {"presolve": "off", "simplex_strategy": 1}
 
+#: keyword arguments of cvxpy's ``Problem.solve`` (not HiGHS options) that ``solver_options`` may carry
+_CVXPY_SOLVE_KEYS = ("verbose", "ignore_dpp", "enforce_dpp", "canon_backend")
+
 _banner_lock = threading.Lock()
 _banner_done = False
 
@@ -229,8 +232,12 @@ class CvxpyChainLP:
 
     def __init__(self, chain: Chain, t: int, beta: float, options: Mapping):
         import cvxpy as cp
+        import highspy
 
         quiet_highs()
+        scratch = highspy.Highs()  # HiGHS checks the options here, not deep inside cvxpy's first solve
+        scratch.setOptionValue("output_flag", False)
+        set_highs_options(scratch, {k: v for k, v in options.items() if k not in _CVXPY_SOLVE_KEYS})
         self.t, self.chain, self.options = t, chain, {"verbose": False, **options}
         P = chain.P
         self.c = {s: cp.Variable(P[s].shape[0], bounds=[-beta, beta], name=f"c{s}") for s in range(2, t + 1)}

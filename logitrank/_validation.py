@@ -16,6 +16,7 @@ __all__ = [
     "as_generator",
     "as_rng",
     "check_device",
+    "check_enumeration",
     "check_int",
     "check_memory",
     "check_model",
@@ -140,7 +141,14 @@ def check_tokens(
         except ValueError as err:  # ragged lists
             raise ValueError(f"{name} must be a rectangular (B, t) array of token ids; {err}") from None
         if array.dtype == object:
-            raise ValueError(f"{name} must be a rectangular (B, t) array of token ids; got ragged rows")
+            raise ValueError(f"{name} must be a rectangular (B, t) array of int token ids; got ragged rows or "
+                             "entries that are not numbers")
+        if array.dtype.kind in "US":
+            first = array.reshape(-1)[0].item() if array.size else ""
+            raise TypeError(f"{name} must hold integer token ids, not text; got {first!r} (encode text to token ids "
+                            "first, e.g. with the model's encode())")
+        if array.dtype.kind not in "biufc":
+            raise TypeError(f"{name} must hold integer token ids (torch.long); got numpy dtype {array.dtype}")
         if array.size == 0 and array.dtype.kind == "f":
             array = array.astype(np.int64)
         tensor = torch.from_numpy(array)
@@ -225,6 +233,27 @@ def available_bytes(device) -> int:
     import os
 
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_enumeration(what: str, vocab_size: int, length: int, max_sequences, *, bytes_per_sequence: int, device,
+                      way_out: str) -> int:
+    """Refuse an enumeration of all V**length sequences before allocating anything.
+
+    ``max_sequences`` is checked as an int >= 1; then V**length must be at most ``max_sequences``
+    (ValueError naming both and ``way_out``), and V**length · ``bytes_per_sequence`` must fit the
+    device's memory (MemoryError through :func:`check_memory`). Returns ``max_sequences`` as an int.
+
+    >>> check_enumeration("distribution()", 2, 3, 100, bytes_per_sequence=64, device="cpu", way_out="sample")
+    100
+    """
+    max_sequences = check_int("max_sequences", max_sequences, minimum=1)
+    count = vocab_size**length
+    if count > max_sequences:
+        raise ValueError(f"{what} enumerates V**T = {vocab_size}**{length} = {count} sequences, more than "
+                         f"max_sequences={max_sequences}; {way_out} or raise max_sequences")
+    check_memory(f"{what} over V**T = {vocab_size}**{length} = {count} sequences", count * bytes_per_sequence,
+                 device, way_out)
+    return max_sequences
 
 
 def check_memory(what: str, nbytes: int, device, way_out: str) -> None:

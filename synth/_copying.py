@@ -56,6 +56,9 @@ class CopyingISAN(TimeVaryingISAN):
         C = _check_strength(strength)
         dtype = resolve_dtype("dtype", dtype)
         device = check_device("device", device)
+        if C > torch.finfo(dtype).max:
+            raise ValueError(f"strength={C:g} overflows dtype {dtype} (largest finite value {torch.finfo(dtype).max:.3g}): "
+                             "the readout B holds C and C/2; use dtype=torch.float64 or a smaller strength")
         d, T = n + 1, 2 * n
         kw = {"dtype": torch.float64}
         # 1. Writing steps s = 1..n (index s−1): A[s−1, z] = I + z·e_{s−1} e_nᵀ stores z in coordinate s−1.

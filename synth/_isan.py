@@ -18,6 +18,7 @@ import torch
 from logitrank._validation import (
     as_generator,
     check_device,
+    check_enumeration,
     check_int,
     check_memory,
     check_real,
@@ -274,12 +275,10 @@ class TimeVaryingISAN(LogitModel):
         (V**T,) tensor of probabilities summing to 1.
         """
         V, T = self.vocab_size, self.horizon
-        max_sequences = check_int("max_sequences", max_sequences, minimum=1)
-        if V**T > max_sequences:
-            raise ValueError(
-                f"distribution() enumerates V**T = {V}**{T} = {V**T} sequences, more than "
-                f"max_sequences={max_sequences}; use sampling (logitrank.verify.tv_monte_carlo) or raise max_sequences"
-            )
+        # refused before anything is allocated: too many sequences, or more memory than the device has
+        check_enumeration("distribution()", V, T, max_sequences,
+                          bytes_per_sequence=(3 + self.hidden_dim) * self.B.element_size(), device=self.device,
+                          way_out="use sampling (logitrank.verify.tv_monte_carlo)")
         x = self.x0.unsqueeze(0)  # (1, d): one node per prefix
         logp = torch.zeros(1, dtype=self.dtype, device=self.device)
         for s in range(T):

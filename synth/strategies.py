@@ -31,6 +31,22 @@ __all__ = ["copyings", "isan_sizes", "isans", "linear_ssms", "noisy_parities", "
 _SEEDS = st.integers(min_value=0, max_value=2**31 - 1)
 
 
+#: the defaults of the synth constructors (dtype None means float64): arguments at these values are left out
+_DEFAULTS = {"scale": 1.0, "dtype": torch.float64, "device": None}
+
+
+def _fixed(**values) -> dict:
+    """Fixed keyword arguments as ``st.just`` strategies, leaving out those at the constructor's default.
+
+    Strategies call the public constructor through ``st.builds(constructor, ...)`` with every drawn
+    value an argument, so a failing example prints as a call with literal values, e.g.
+    ``random_isan(2, 1, 1, generator=0)``: pasteable after ``from logitrank.synth import random_isan``
+    (and ``import torch`` for a dtype). Hypothesis prints the call only when it is shorter than the
+    model's repr, hence no default-valued arguments.
+    """
+    return {k: st.just(v) for k, v in values.items() if not (v is _DEFAULTS[k] or v == _DEFAULTS[k])}
+
+
 def _bounds(name: str, lo: int, hi: int, minimum: int) -> tuple[int, int]:
     lo = check_int(f"min_{name}", lo, minimum=minimum)
     hi = check_int(f"max_{name}", hi, minimum=minimum)
@@ -81,17 +97,11 @@ def isans(
     is exactly ``hidden_dim`` at every level where that is possible (see :func:`random_isan`).
     """
     scale = check_real("scale", scale, low=0.0, low_open=True)
-    sizes = isan_sizes(
-        min_vocab_size=min_vocab_size, max_vocab_size=max_vocab_size,
-        min_horizon=min_horizon, max_horizon=max_horizon,
-        min_hidden_dim=min_hidden_dim, max_hidden_dim=max_hidden_dim,
-    )
-    seeds = st.integers(min_value=0, max_value=2**31 - 1)
-    return st.builds(
-        lambda vtd, seed: random_isan(*vtd, generator=seed, scale=scale, dtype=dtype, device=device),
-        sizes,
-        seeds,
-    )
+    v, t, d = (_bounds(name, lo, hi, low) for name, lo, hi, low in (
+        ("vocab_size", min_vocab_size, max_vocab_size, 2), ("horizon", min_horizon, max_horizon, 1),
+        ("hidden_dim", min_hidden_dim, max_hidden_dim, 1)))
+    return st.builds(random_isan, st.integers(*v), st.integers(*t), st.integers(*d), generator=_SEEDS,
+                     **_fixed(scale=scale, dtype=dtype, device=device))
 
 
 def noisy_parities(
@@ -123,13 +133,9 @@ def noisy_parities(
     dims = _bounds("hidden_dim", min_hidden_dim, max_hidden_dim, 1)
     if dims[1] > 2:
         raise ValueError(f"max_hidden_dim must be <= 2 (noisy parity ISANs have dim 1 or 2); got {dims[1]}")
-    secrets = st.integers(*n).flatmap(lambda k: st.lists(st.integers(0, 1), min_size=k, max_size=k))
-    return st.builds(
-        lambda y, p, d: noisy_parity(y, p, hidden_dim=d, dtype=dtype, device=device),
-        secrets,
-        st.floats(*noise, allow_nan=False, allow_infinity=False),
-        st.integers(*dims),
-    )
+    secrets = st.lists(st.integers(0, 1), min_size=n[0], max_size=n[1])
+    return st.builds(noisy_parity, secrets, st.floats(*noise, allow_nan=False, allow_infinity=False),
+                     hidden_dim=st.integers(*dims), **_fixed(dtype=dtype, device=device))
 
 
 def copyings(
@@ -147,11 +153,8 @@ def copyings(
     """
     n = _bounds("n_bits", min_n_bits, max_n_bits, 1)
     c = _real_bounds("strength", min_strength, max_strength, low=0.0, low_open=True)
-    return st.builds(
-        lambda k, C: copying(k, C, dtype=dtype, device=device),
-        st.integers(*n),
-        st.floats(*c, allow_nan=False, allow_infinity=False),
-    )
+    return st.builds(copying, st.integers(*n), st.floats(*c, allow_nan=False, allow_infinity=False),
+                     **_fixed(dtype=dtype, device=device))
 
 
 def linear_ssms(
@@ -172,20 +175,14 @@ def linear_ssms(
 ) -> st.SearchStrategy[LinearSSM]:
     """Random linear-in-state SSMs (:func:`logitrank.synth.random_linear_ssm`) with drawn sizes and seed."""
     scale = check_real("scale", scale, low=0.0, low_open=True)
-    sizes = st.tuples(
+    return st.builds(
+        random_linear_ssm,
         st.integers(*_bounds("vocab_size", min_vocab_size, max_vocab_size, 2)),
         st.integers(*_bounds("horizon", min_horizon, max_horizon, 1)),
-        st.integers(*_bounds("state_dim", min_state_dim, max_state_dim, 1)),
-        st.integers(*_bounds("input_dim", min_input_dim, max_input_dim, 1)),
-        st.integers(*_bounds("output_dim", min_output_dim, max_output_dim, 1)),
-    )
-    return st.builds(
-        lambda vtdpq, seed: random_linear_ssm(
-            vtdpq[0], vtdpq[1], state_dim=vtdpq[2], input_dim=vtdpq[3], output_dim=vtdpq[4],
-            generator=seed, scale=scale, dtype=dtype, device=device,
-        ),
-        sizes,
-        _SEEDS,
+        state_dim=st.integers(*_bounds("state_dim", min_state_dim, max_state_dim, 1)),
+        input_dim=st.integers(*_bounds("input_dim", min_input_dim, max_input_dim, 1)),
+        output_dim=st.integers(*_bounds("output_dim", min_output_dim, max_output_dim, 1)),
+        generator=_SEEDS, **_fixed(scale=scale, dtype=dtype, device=device),
     )
 
 
@@ -219,12 +216,8 @@ def power_law_isans(
         )
     a = _real_bounds("alpha", min_alpha, max_alpha, low=0.0, low_open=True)
     return st.builds(
-        lambda V, T, k, alpha, seed: power_law_isan(
-            V, T, 2 * k, alpha, generator=seed, scale=scale, dtype=dtype, device=device
-        ),
-        st.integers(*v),
-        st.integers(*t),
-        st.integers(*half),
-        st.floats(*a, allow_nan=False, allow_infinity=False),
-        _SEEDS,
+        power_law_isan, st.integers(*v), st.integers(*t),
+        st.sampled_from(range(2 * half[0], 2 * half[1] + 1, 2)),  # the even hidden dims in the bounds
+        st.floats(*a, allow_nan=False, allow_infinity=False), generator=_SEEDS,
+        **_fixed(scale=scale, dtype=dtype, device=device),
     )

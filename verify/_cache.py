@@ -28,7 +28,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 import warnings
 from pathlib import Path
 
@@ -46,30 +46,46 @@ class CacheChunkWarning(UserWarning):
     """A cached chunk did not verify (named in the message); it was deleted and recomputed."""
 
 
+def _new_temporary(path: Path) -> tuple[int, Path]:
+    """Create a uniquely named temporary file beside ``path`` with mode 0o666; the kernel applies the
+    process umask (and any default ACL of the folder) to it, so its mode is a new file's default."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a unique temporary file beside {str(path)!r}")
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a uniquely named temporary path beside ``path``; on success it replaces ``path`` atomically.
 
     Readers see the old file or the new one, never a part; concurrent writers never share a
-    temporary file. The new file gets the old file's permissions, or the umask's default for a new
-    one (a bare temporary file would be private to its owner). On error the temporary file is removed.
+    temporary file. The new file gets the old file's permissions, or a new file's default (the
+    umask applied by the kernel when the temporary file is created: the umask is never read or
+    changed, so no other thread can see it altered). While being written the temporary file is
+    private to its owner. On error the temporary file is removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    fd, tmp = _new_temporary(path)
     try:
-        yield Path(tmp)
+        default_mode = os.fstat(fd).st_mode & 0o7777  # 0o666 less the umask
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    try:
+        yield tmp
         try:
             mode = path.stat().st_mode & 0o7777
         except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
+            mode = default_mode
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path, data: bytes) -> None:

@@ -7,8 +7,13 @@ at any point keeps every finished claim, and ``--resume`` skips claims already f
 settings. ``checks.json`` is rewritten atomically after each claim as an export of the newest result of
 every claim in the store (a run of T3 then one of T10 keeps both).
 
+Every stored row carries a checksum, and the whole store is verified before any work: a damaged row
+is a usage error naming the row and ``--recompute``, which drops the damaged rows so that the run
+computes those claims again; a file SQLite cannot read is named with what to do.
+
 Exit status: 0 when the run completed (whatever the verdicts; the demo's contract), 1 with
-``--strict`` when any requested claim does not hold, 2 for usage errors, 130 when interrupted.
+``--strict`` when any requested claim does not hold or when the store is found damaged mid-run, 2 for
+usage errors, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import argparse
 import functools
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import asdict
@@ -85,6 +89,9 @@ def add_check_arguments(check: argparse.ArgumentParser) -> None:
                        help=f"SQLite store of run records and results (default {STORE_NAME} beside --json)")
     check.add_argument("--resume", action="store_true",
                        help="skip claims already finished (holds/fails/mixed) with the same scale, seed(s) and model")
+    check.add_argument("--recompute", action="store_true",
+                       help="drop the stored rows that fail their checksum (named in the error that suggests this "
+                            "option) before running, so those claims are computed again")
     check.add_argument("--strict", action="store_true",
                        help="exit 1 unless every requested claim holds (CI); without it a completed run exits 0")
     check.add_argument("--threads", type=_int_option("--threads", 1, MAX_THREADS), default=1, metavar="N",
@@ -99,7 +106,7 @@ def add_check_arguments(check: argparse.ArgumentParser) -> None:
 
 def model_problem(spec: str) -> str | None:
     """Why ``spec`` cannot name a model (one line), or None when it can; never touches the network."""
-    from .models._named import _TINY_SPEC, TINY_RUNS, tiny_steps
+    from .models._named import _TINY_SPEC, TINY_RUNS, in_hf_cache, tiny_steps
 
     if not spec or not spec.strip():
         return "--model must be a model name; got an empty string"
@@ -121,30 +128,38 @@ def model_problem(spec: str) -> str | None:
         if not path.is_dir() or not (path / "config.json").is_file():
             return f"--model {spec!r} is not a model folder (no config.json in it)"
         return None
-    hub_name = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?", spec)
-    if hub_name and _in_hf_cache(spec):
+    if in_hf_cache(spec):
         return None
     return (f"--model {spec!r} is not tiny, tiny@stepN, tiny-b, smollm2, a local model folder or a Hugging Face "
             "model in the local cache (logitrank never downloads)")
 
 
-def _in_hf_cache(name: str) -> bool:
-    """Whether the Hugging Face cache holds ``name``'s config.json (no network)."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        return isinstance(try_to_load_from_cache(name, "config.json"), str)
-    except Exception:  # noqa: BLE001  (no hub library or a malformed name: not available either way)
-        return False
-
-
-def _check_store(path: Path) -> None:
+def _check_store(path: Path, *, recompute: bool = False) -> list:
+    """Open the store and verify every row's checksum; raise ValueError (one line) when it cannot be used or
+    holds damaged rows, unless ``recompute``: then the damaged rows are dropped and returned."""
     from ._claim_store import ClaimStore
 
     try:
-        ClaimStore(str(path)).close()
+        store = ClaimStore(str(path))
     except Exception as err:  # noqa: BLE001  (one line, whatever sqlite says)
-        raise ValueError(f"--store {str(path)!r} cannot be used: {str(err).splitlines()[0]}") from None
+        raise ValueError(f"--store {str(path)!r} cannot be used: {(str(err).splitlines() or [''])[0]}") from None
+    try:
+        if recompute:
+            return store.drop_damaged()
+        damaged = store.damaged()
+    except Exception as err:  # noqa: BLE001  (StoreDamagedError for an unreadable file: its one line)
+        raise ValueError(f"--store {str(path)!r} cannot be used: {(str(err).splitlines() or [''])[0]}") from None
+    finally:
+        store.close()
+    if damaged:
+        claims = sorted({c for _, _, c in damaged if c})
+        first = damaged[0][1] + (f" and {len(damaged) - 1} more" if len(damaged) > 1 else "")
+        redo = f"logitrank check {' '.join(claims)} --recompute" if claims else "logitrank check --recompute"
+        one = len(damaged) == 1
+        raise ValueError(f"--store {str(path)!r}: the {first} fail{'s its' if one else ' their'} checksum (stored "
+                         f"values changed after they were written, e.g. a flipped bit); run `{redo}` to drop "
+                         f"{'it' if one else 'them'} and compute {'it' if one else 'them'} again")
+    return []
 
 
 def _headline(result: ClaimResult, width: int = 70) -> str:
@@ -157,7 +172,8 @@ def _headline(result: ClaimResult, width: int = 70) -> str:
 
 
 def export_json(path: Path, store) -> None:
-    """Rewrite ``path`` atomically with the newest result of every claim in the store."""
+    """Rewrite ``path`` atomically with the newest result of every claim in the store (every row verified
+    against its digest on the way: a damaged row raises StoreDamagedError instead of being exported)."""
     atomic_write_text(path, json.dumps(store.latest(), indent=2, default=str))
 
 
@@ -175,23 +191,39 @@ def cmd_check(args, parser, argv: list[str] | None = None) -> int:
     have = registered()
     unknown = [i for i in args.ids if i not in LEDGER]
     if unknown:
-        _usage(parser, f"unknown claim id(s) {', '.join(unknown)}; known: {', '.join(LEDGER)}")
+        cased = {i: i.upper() for i in unknown if i.upper() in LEDGER}
+        hint = (f" (IDs are upper case: did you mean {' '.join(cased.values())}?)" if cased else "")
+        _usage(parser, f"unknown claim id(s) {', '.join(unknown)}{hint}; known: {', '.join(LEDGER)}")
     problem = model_problem(args.model)
     if problem:
         _usage(parser, problem)
     try:
-        _check_store(store_path)
+        dropped = _check_store(store_path, recompute=args.recompute)
     except ValueError as err:
         _usage(parser, str(err))
+    if dropped:
+        print(f"--recompute: dropped {len(dropped)} damaged row(s) from {store_path}: "
+              f"{'; '.join(d for _, d, _ in dropped)}", file=sys.stderr)
     import torch
 
-    from ._claim_store import ClaimStore
+    from ._claim_store import ClaimStore, StoreDamagedError
 
     torch.set_num_threads(args.threads)
     config = CheckConfig(scale=args.scale, seed=args.seed, out_dir=str(json_path.parent), model=args.model,
                          seeds=args.seeds)
     ids = list(dict.fromkeys(args.ids)) or have
     store = ClaimStore(str(store_path))
+    try:
+        return _run_claims(args, store, store_path, json_path, config, ids, argv)
+    except StoreDamagedError as err:  # damage found mid-run (checked at the start too): one line, exit 1
+        print(f"logitrank check: error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
+def _run_claims(args, store, store_path: Path, json_path: Path, config: CheckConfig, ids: list[str], argv) -> int:
+    """Run ``ids`` (reusing finished claims with ``--resume``), record each, export, print the table."""
     done = store.finished(config) if args.resume else {}
     run_id = store.start_run(config, ids, argv)
     start = time.perf_counter()
@@ -231,7 +263,6 @@ def cmd_check(args, parser, argv: list[str] | None = None) -> int:
     print(f"run {run_id} completed: {summary}" + (f" ({reused} reused by --resume)" if reused else ""))
     print(f"run record in {store_path}")
     print(f"results written to {json_path}")
-    store.close()
     if args.strict and any(r.verdict != "holds" for r, _ in results):
         return 1
     return 0
@@ -259,17 +290,17 @@ def cmd_runs(args, parser) -> int:
     from ._claim_store import ClaimStore
 
     store = ClaimStore(str(path))
-    runs = store.runs()[-args.last:]
-    verdicts = {(r["run_id"], r["claim_id"]): r["verdict"] for r in store.conn.execute(
-        "SELECT run_id, claim_id, verdict FROM claim_results").fetchall()}
-    store.close()
+    try:
+        runs = store.runs()[-args.last:]
+    finally:
+        store.close()
     print(f"{'run':>4} {'status':<11} {'started':<25} {'scale':<5} {'seed':>4} {'seeds':>5} {'model':<10} "
           f"{'git':<10} {'wall':>8}  claims")
     for r in runs:
         cfg, prov = r["config"], r["provenance"]
         sha = (prov.get("git_sha") or "-")[:10]
         wall = f"{r['wall_s']:.1f}s" if r["wall_s"] is not None else "-"
-        claims = " ".join(f"{c}:{verdicts.get((r['run_id'], c), '…')}" for c in r["claims"])
+        claims = " ".join(f"{c}:{r['verdicts'].get(c, '…')}" for c in r["claims"])
         print(f"{r['run_id']:>4} {r['status']:<11} {r['started']:<25} {cfg['scale']:<5} {cfg['seed']:>4} "
               f"{cfg['seeds']:>5} {cfg['model'][:10]:<10} {sha:<10} {wall:>8}  {claims}")
     return 0

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 
 import torch
 
+from logitrank._validation import check_model
+
 __all__ = ["TVEstimate", "TVPrecisionWarning", "kl_divergence", "tv_distance", "tv_estimate", "tv_monte_carlo"]
 
 
 def _check_atol(atol) -> float:
-    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not math.isfinite(atol) or atol < 0:
+    if isinstance(atol, bool) or not isinstance(atol, numbers.Real) or not math.isfinite(atol) or atol < 0:
         raise ValueError(f"atol must be a finite float >= 0 (the slack of the probability checks); got {atol!r}")
     return float(atol)
 
@@ -105,13 +108,16 @@ def tv_monte_carlo(p_model, q_model, n: int, *, generator, confidence: float = 0
     """
     import math
 
+    for name, model in (("p_model", p_model), ("q_model", q_model)):
+        check_model(name, model, needs=("vocab_size", "horizon", "sample", "log_prob"))
     if p_model.vocab_size != q_model.vocab_size or p_model.horizon != q_model.horizon:
         raise ValueError(
             f"p_model and q_model must share vocabulary and horizon; got (V={p_model.vocab_size}, "
             f"T={p_model.horizon}) and (V={q_model.vocab_size}, T={q_model.horizon})"
         )
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int; got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:  # numpy integers welcome
+        raise ValueError(f"n must be a positive int; got {int(n) if isinstance(n, numbers.Integral) else n!r}")
+    n = int(n)
     _check_confidence(confidence)
     seqs = p_model.sample(n, generator=generator)  # (n, T)
     log_ratio = q_model.log_prob(seqs).double().cpu() - p_model.log_prob(seqs).double().cpu()  # (n,)
@@ -122,7 +128,7 @@ def tv_monte_carlo(p_model, q_model, n: int, *, generator, confidence: float = 0
 
 
 def _check_confidence(confidence) -> float:
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
         raise ValueError(f"confidence must be a float in (0, 1); got {confidence!r}")
     return float(confidence)
 
@@ -249,6 +255,8 @@ def tv_estimate(
     >>> est.value, est.half_width <= 0.005
     (0.0, True)
     """
+    for name, model in (("p_model", p_model), ("q_model", q_model)):
+        check_model(name, model, needs=("vocab_size", "horizon", "sample", "log_prob"))
     if p_model.vocab_size != q_model.vocab_size or p_model.horizon != q_model.horizon:
         raise ValueError(
             f"p_model and q_model must share vocabulary and horizon; got (V={p_model.vocab_size}, "
@@ -256,14 +264,15 @@ def tv_estimate(
         )
     if p_model.horizon is None or p_model.horizon < 1:
         raise ValueError(f"p_model must have a finite horizon T >= 1; got {p_model.horizon!r}")
-    if isinstance(half_width, bool) or not isinstance(half_width, (int, float)) or not 0 < half_width < math.inf:
+    if isinstance(half_width, bool) or not isinstance(half_width, numbers.Real) or not 0 < half_width < math.inf:
         raise ValueError(f"half_width must be a float > 0; got {half_width!r}")
     delta = 1 - _check_confidence(confidence)
     if bound not in _BOUNDS:
         raise ValueError(f"bound must be one of {tuple(_BOUNDS)}; got {bound!r}")
     for name, v in (("pilot", pilot), ("batch", batch), ("max_samples", max_samples)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 2:
-            raise ValueError(f"{name} must be an int >= 2; got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 2:
+            raise ValueError(f"{name} must be an int >= 2; got {int(v) if isinstance(v, numbers.Integral) else v!r}")
+    pilot, batch, max_samples = int(pilot), int(batch), int(max_samples)
     if not isinstance(generator, torch.Generator):
         generator = torch.Generator().manual_seed(int(generator))
     half = _BOUNDS[bound]

@@ -7,7 +7,7 @@ the README's table differs from :func:`claims_table` of the committed reference 
 
 Per claim the report gives the statement and its source (paper, section, figure), the setting, our
 headline figure as the median over seeds with its [min, max] spread, the paper's number beside it,
-the verdict with its rule, and the figure.
+the verdict with its rule, and every figure it drew (named in the result or found beside it by name).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import html
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -28,6 +29,7 @@ __all__ = [
     "README_BEGIN",
     "README_END",
     "claims_table",
+    "figure_paths",
     "load_results",
     "render_html",
     "render_markdown",
@@ -61,21 +63,35 @@ def load_results(path) -> tuple[list[dict], dict]:
     """Results and run record from a results file written by ``logitrank check``.
 
     Accepts the list-of-rows export (one result dictionary per claim, run fields inline) or a
-    mapping ``{"run": {...}, "results": [...]}``. Returns (rows in ledger order, run record).
+    mapping ``{"run": {...}, "results": [...]}``. Returns (rows in ledger order, run record). Raises
+    ValueError naming the file (and the entry) for anything else.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"results file {str(path)!r} does not exist; run `logitrank check` first")
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_text())
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"results file {str(path)!r} is not UTF-8 text (undecodable byte at offset {err.start}): "
+                         "--results must name the checks.json written by `logitrank check`") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"results file {str(path)!r} is not valid JSON ({err})") from None
     if isinstance(data, Mapping):
-        rows, run = list(data.get("results", [])), dict(data.get("run", {}))
+        rows, run = data.get("results", []), data.get("run", {})
+        if not isinstance(rows, list):
+            raise ValueError(f"results file {str(path)!r}: 'results' must be a list of claim results; "
+                             f"got {type(rows).__name__} {json.dumps(rows)[:40]}")
+        if not isinstance(run, Mapping):
+            raise ValueError(f"results file {str(path)!r}: 'run' must be a mapping of run fields; got {type(run).__name__}")
+        run = dict(run)
     elif isinstance(data, list):
         rows, run = data, {}
     else:
-        raise ValueError(f"results file {str(path)!r} must hold a list of results or a mapping with 'results'")
+        raise ValueError(f"results file {str(path)!r} must hold a list of results or a mapping with 'results'; "
+                         f"got {type(data).__name__}")
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping) or "id" not in row or "verdict" not in row:
             raise ValueError(f"results file {str(path)!r}: entry {i} is not a claim result (needs 'id' and 'verdict')")
@@ -122,29 +138,64 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def claims_table(rows: Iterable[Mapping]) -> str:
-    """The README's claims table (markdown) from result rows: one line per ledger claim."""
+def claims_table(rows: Iterable[Mapping], *, every_claim: bool = True) -> str:
+    """The claims table (markdown) from result rows.
+
+    With ``every_claim`` (the README's table) one line per ledger claim, "not run" where there is no
+    row; without it (the report's summary) one line per row, in the rows' order.
+    """
+    rows = list(rows)
     by_id = {r["id"]: r for r in rows}
     lines = ["| ID | claim | source | verdict | our figure: median [min, max] | paper |", "| --- | --- | --- | --- | --- | --- |"]
-    for cid, claim in LEDGER.items():
-        row = by_id.get(cid)
+    for cid in (LEDGER if every_claim else list(by_id)):
+        claim, row = LEDGER.get(cid), by_id.get(cid)
         verdict = f"**{row['verdict']}**" if row else "not run"
         figure = headline(row) if row else "—"
         if row and row["verdict"] != "holds" and row.get("reason"):
             reason = row["reason"].splitlines()[0]
             figure += f" — {reason[:160] + '…' if len(reason) > 160 else reason}"
-        lines.append(f"| {cid} | {_cell(claim.statement)} | {_cell(claim.source)} | {verdict} | {_cell(figure)} | "
+        statement, source = (claim.statement, claim.source) if claim else (row.get("statement", ""), "—")
+        lines.append(f"| {cid} | {_cell(statement)} | {_cell(source)} | {verdict} | {_cell(figure)} | "
                      f"{_cell(PAPER_FIGURES.get(cid, '—'))} |")
     return "\n".join(lines) + "\n"
 
 
-def _figure_paths(row: Mapping) -> list[Path]:
-    """PNG files named in a result (its own figures, then the first seed's)."""
-    found: list[Path] = []
+def _not_run_line(rows: list[Mapping]) -> str:
+    missing = [cid for cid in LEDGER if cid not in {r["id"] for r in rows}]
+    return f"Not in these results: {', '.join(missing)}." if missing else ""
+
+
+def _figure_dir(row: Mapping, results_dir: Path) -> Path | None:
+    """Where ``logitrank check`` put the figures of ``row``'s run (its base seed), beside the results file."""
+    from ._check_api import CheckConfig
+
+    try:
+        return CheckConfig(scale=row.get("scale", "quick"), seed=int(row.get("seed", 0)), out_dir=str(results_dir),
+                           model=row.get("model") or "tiny").figure_dir
+    except (TypeError, ValueError):
+        return None
+
+
+def _relocated(path: Path, results_dir: Path | None) -> Path:
+    """``path`` itself when it exists, else the same ``figures/…`` tail under ``results_dir`` (results moved
+    with their figures, e.g. a run made in /tmp and copied), else ``path``."""
+    if path.is_file() or results_dir is None or "figures" not in path.parts:
+        return path
+    tail = path.parts[len(path.parts) - 1 - path.parts[::-1].index("figures"):]
+    moved = results_dir.joinpath(*tail)
+    return moved if moved.is_file() else path
+
+
+def figure_paths(row: Mapping, results_dir=None) -> list[Path]:
+    """Every figure (PNG) of a claim's result: those named in it (its own figures, then its first seed's),
+    then those found by name in its run's figure folder beside the results (``<results_dir>/figures/<model>/
+    <scale>/seed<seed>/<ID>_*.png``: the checks name every figure after their claim, and E1–E12 write
+    figures without naming them in the result). Paths that do not exist are kept (the report marks them)."""
+    named: list[str] = []
 
     def walk(obj):
         if isinstance(obj, str) and obj.endswith(".png"):
-            found.append(Path(obj))
+            named.append(obj)
         elif isinstance(obj, Mapping):
             for v in obj.values():
                 walk(v)
@@ -154,9 +205,37 @@ def _figure_paths(row: Mapping) -> list[Path]:
 
     walk(row.get("figures") or {})
     seeds = row.get("per_seed") or []
-    if seeds:
+    if seeds and isinstance(seeds[0], Mapping):
         walk(seeds[0].get("figures") or {})
-    return list(dict.fromkeys(found))
+    base = Path(results_dir) if results_dir is not None else None
+    found = [_relocated(Path(p), base) for p in named]
+    folder = _figure_dir(row, base) if base is not None else None
+    if folder is not None and folder.is_dir():
+        mine = re.compile(rf"{re.escape(str(row['id']))}_", re.IGNORECASE)
+        found += sorted(p for p in folder.glob("*.png") if mine.match(p.name))
+    unique: dict[Path, None] = {}
+    for p in found:
+        unique.setdefault(p.resolve() if p.is_file() else p, None)
+    return list(unique)
+
+
+_NO_FIGURE = "none named in the result or found beside it (this check may draw none)"
+
+#: CSS pixels per inch of figure: the style's 8-pt text then shows at about 17 px (a two-column figure,
+#: 7 in, is shrunk to the page's 60rem, where its text stays above 14 px)
+_CSS_PX_PER_INCH = 150
+
+
+def _png_inches(data: bytes) -> float | None:
+    """Width in inches of a PNG from its IHDR and pHYs chunks (None when unknown)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    width = int.from_bytes(data[16:20], "big")
+    at = data.find(b"pHYs", 0, 4096)
+    if at < 0 or data[at + 12] != 1:  # unit 1: metres
+        return None
+    per_metre = int.from_bytes(data[at + 4 : at + 8], "big")
+    return width / (per_metre * 0.0254) if per_metre else None
 
 
 def _setting_lines(setting: Mapping) -> list[str]:
@@ -176,10 +255,14 @@ def _run_header(run: Mapping, rows: list[Mapping]) -> list[str]:
     return [f"{k}: {v}" for k, v in fields.items()]
 
 
-def render_markdown(rows: list[Mapping], run: Mapping, *, base: Path | None = None) -> str:
-    """The report as markdown; figure links are relative to ``base`` when given."""
+def render_markdown(rows: list[Mapping], run: Mapping, *, base: Path | None = None, results_dir=None) -> str:
+    """The report as markdown: the same claims as :func:`render_html` (those in ``rows``), each with every
+    figure of :func:`figure_paths`; figure links are relative to ``base`` when given."""
     out = ["# logitrank claims report", "", *[f"- {line}" for line in _run_header(run, rows)], "",
-           "## Summary", "", claims_table(rows), "## Claims", ""]
+           "## Summary", "", claims_table(rows, every_claim=False)]
+    if _not_run_line(rows):
+        out += [_not_run_line(rows), ""]
+    out += ["## Claims", ""]
     for row in rows:
         cid = row["id"]
         claim = LEDGER.get(cid)
@@ -193,21 +276,40 @@ def render_markdown(rows: list[Mapping], run: Mapping, *, base: Path | None = No
         setting = _setting_lines(row.get("setting") or {})
         if setting:
             out.append("- setting: " + "; ".join(setting))
-        for p in _figure_paths(row)[:2]:
-            link = os.path.relpath(p.resolve(), base.resolve()) if base is not None else str(p)
-            out.append(f"\n![{cid}]({link})")
+        figures = figure_paths(row, results_dir)
+        for p in figures:
+            if p.is_file():
+                link = os.path.relpath(p.resolve(), base.resolve()) if base is not None else str(p)
+                out.append(f"\n![{cid}: {p.stem}]({link})")
+            else:
+                out.append(f"\n*figure {p} is missing*")
+        if not figures:
+            out.append(f"- figures: {_NO_FIGURE}")
         out.append("")
     return "\n".join(out)
 
 
-def render_html(rows: list[Mapping], run: Mapping) -> str:
-    """The report as one self-contained HTML page (figures embedded as base64 PNG)."""
+def _img(cid: str, path: Path) -> str:
+    """One figure as an embedded PNG, sized so its 8-pt text is legible (see :data:`_CSS_PX_PER_INCH`)."""
+    esc = html.escape
+    data = path.read_bytes()
+    inches = _png_inches(data)
+    width = f"width:{round(inches * _CSS_PX_PER_INCH)}px;" if inches else ""
+    return (f"<figure><img alt='{esc(cid)}: {esc(path.stem)}' style='{width}max-width:100%;height:auto' "
+            f"src='data:image/png;base64,{base64.b64encode(data).decode('ascii')}'>"
+            f"<figcaption>{esc(path.name)}</figcaption></figure>")
+
+
+def render_html(rows: list[Mapping], run: Mapping, *, results_dir=None) -> str:
+    """The report as one self-contained HTML page (figures embedded as base64 PNG): the same claims as
+    :func:`render_markdown`, each with every figure of :func:`figure_paths`."""
     esc = html.escape
     verdict_colour = {"holds": "#009E73", "fails": "#D55E00", "mixed": "#E69F00", "not-run": "#777", "error": "#CC79A7"}
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>logitrank claims report</title><style>",
              "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}",
              "table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #ccc;padding:.25rem .4rem;vertical-align:top}",
-             ".v{font-weight:bold}img{max-width:100%;border:1px solid #eee}code{font-size:.85em}",
+             ".v{font-weight:bold}img{max-width:100%;height:auto;border:1px solid #eee}code{font-size:.85em}",
+             "figure{margin:1rem 0}figcaption{font-size:.75rem;color:#666}",
              "</style></head><body><h1>logitrank claims report</h1><ul>"]
     parts += [f"<li>{esc(line)}</li>" for line in _run_header(run, rows)]
     parts.append("</ul><h2>Summary</h2><table><tr><th>ID</th><th>claim</th><th>source</th><th>verdict</th>"
@@ -218,7 +320,10 @@ def render_html(rows: list[Mapping], run: Mapping) -> str:
         parts.append(f"<tr><td><a href='#{esc(row['id'])}'>{esc(row['id'])}</a></td><td>{esc(claim.statement if claim else '')}</td>"
                      f"<td>{esc(claim.source if claim else '')}</td><td class='v' style='color:{colour}'>{esc(row['verdict'])}</td>"
                      f"<td>{esc(headline(row))}</td><td>{esc(PAPER_FIGURES.get(row['id'], '—'))}</td></tr>")
-    parts.append("</table><h2>Claims</h2>")
+    parts.append("</table>")
+    if _not_run_line(rows):
+        parts.append(f"<p>{esc(_not_run_line(rows))}</p>")
+    parts.append("<h2>Claims</h2>")
     for row in rows:
         claim = LEDGER.get(row["id"])
         colour = verdict_colour.get(row["verdict"], "#000")
@@ -232,11 +337,13 @@ def render_html(rows: list[Mapping], run: Mapping) -> str:
         setting = _setting_lines(row.get("setting") or {})
         if setting:
             parts.append("<li>setting: " + "; ".join(f"<code>{esc(s)}</code>" for s in setting) + "</li>")
+        figures = figure_paths(row, results_dir)
+        if not figures:
+            parts.append(f"<li>figures: {esc(_NO_FIGURE)}</li>")
         parts.append("</ul>")
-        for p in _figure_paths(row)[:2]:
+        for p in figures:
             if p.is_file():
-                data = base64.b64encode(p.read_bytes()).decode("ascii")
-                parts.append(f"<img alt='{esc(row['id'])} figure' src='data:image/png;base64,{data}'>")
+                parts.append(_img(row["id"], p))
             else:
                 parts.append(f"<p><em>figure {esc(str(p))} is missing</em></p>")
     parts.append("</body></html>")
@@ -244,12 +351,15 @@ def render_html(rows: list[Mapping], run: Mapping) -> str:
 
 
 def write_report(results_path, out_dir=None) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` (default: beside the results file); returns their paths."""
+    """Write ``report.md`` and ``report.html`` (default: beside the results file); returns their paths.
+
+    Figures are those named in the results and those found beside them (:func:`figure_paths`)."""
     rows, run = load_results(results_path)
-    out = Path(out_dir) if out_dir is not None else Path(results_path).parent
+    results_dir = Path(results_path).parent
+    out = Path(out_dir) if out_dir is not None else results_dir
     md, page = out / "report.md", out / "report.html"
-    atomic_write_text(md, render_markdown(rows, run, base=out))
-    atomic_write_text(page, render_html(rows, run))
+    atomic_write_text(md, render_markdown(rows, run, base=out, results_dir=results_dir))
+    atomic_write_text(page, render_html(rows, run, results_dir=results_dir))
     return md, page
 
 

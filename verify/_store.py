@@ -8,6 +8,8 @@ own tables. This module holds what both share:
   timeout, so a reader (``logitrank sweep show``) never blocks the one writer, and a second writer
   waits instead of failing at once. Each table owner creates its own tables with
   ``CREATE TABLE IF NOT EXISTS`` and records its schema version through :func:`schema_version`.
+* :func:`row_digest` is the checksum each stored row carries in its ``digest`` column, verified on
+  read (SQLite's own integrity check passes a row whose digits were altered; this does not).
 * :func:`provenance` says what produced a row: package version, git SHA of the source tree when it
   is a git checkout, and the versions of python, numpy, torch and transformers (``None`` when not
   installed). Rows store it as JSON text.
@@ -19,15 +21,17 @@ most the rows it had not committed yet; commit once per finished unit of work.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import sqlite3
 import subprocess
 from pathlib import Path
 
-__all__ = ["DEFAULT_STORE", "connect", "provenance", "provenance_json", "schema_version"]
+__all__ = ["DEFAULT_STORE", "connect", "provenance", "provenance_json", "row_digest", "schema_version"]
 
 #: the default database file, relative to the working directory
 DEFAULT_STORE = Path("results") / "logitrank.sqlite"
@@ -81,7 +85,8 @@ def connect(path: str | os.PathLike = DEFAULT_STORE, *, timeout: float = BUSY_TI
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as err:
         conn.close()
-        raise ValueError(f"path {str(path)!r} is not a usable SQLite database: {err}") from err
+        raise ValueError(f"path {str(path)!r} is not a usable SQLite database: {err} (name another file, or move "
+                         "this one aside and rerun to start a new one)") from err
     conn.execute("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
     conn.commit()
     return conn
@@ -107,6 +112,23 @@ def schema_version(conn: sqlite3.Connection, component: str, version: int) -> No
     if int(row[0]) != int(version):
         raise RuntimeError(f"the database holds {component!r} tables of schema version {row[0]}; this logitrank "
                            f"reads version {version}. Use another --store file or remove the old one.")
+
+
+def row_digest(*values) -> str:
+    """Hex sha256 of a stored row's values (its payload), for a ``digest`` column verified on read.
+
+    The values are hashed as compact JSON (floats by ``repr``, so a REAL read back from SQLite hashes
+    the same; NaN, which SQLite stores as NULL, as None), so one flipped digit in any value changes
+    the digest. Pass the values in a fixed column order, as they are stored.
+
+    Examples
+    --------
+    >>> row_digest(3, "T3", 0.25) == row_digest(3, "T3", 0.25), row_digest(3, "T3", 0.25) == row_digest(3, "T3", 0.75)
+    (True, False)
+    """
+    norm = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+    text = json.dumps(norm, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _dist_version(name: str) -> str | None:

@@ -55,13 +55,31 @@ def corpus_text(corpus: str) -> str:
         return _ascii("\n\n".join(python_docstrings()))
     path = Path(corpus)
     if path.is_file():
-        return path.read_text(encoding="utf-8", errors="replace")
+        return _text_of(path, f"corpus file {corpus!r}")
     if path.is_dir():
-        files = sorted(path.rglob("*.txt"))
-        if files:
-            return "\n\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
-        raise ValueError(f"corpus folder {corpus!r} holds no *.txt files")
+        files = sorted(f for f in path.rglob("*.txt") if f.is_file())
+        if not files:
+            raise ValueError(f"corpus folder {corpus!r} holds no *.txt files (text files are found by that suffix, "
+                             "in subfolders too)")
+        text = "\n\n".join(_text_of(f, f"corpus file {str(f)!r}", allow_empty=True) for f in files)
+        if not text.strip():
+            raise ValueError(f"corpus folder {corpus!r}: its {len(files)} *.txt file(s) hold no text (empty or only "
+                             "whitespace)")
+        return text
     raise ValueError(f"corpus must be one of {CORPUS_NAMES} or an existing text file or folder; got {corpus!r}")
+
+
+def _text_of(path: Path, what: str, *, allow_empty: bool = False) -> str:
+    """The UTF-8 text of ``path`` (undecodable bytes replaced); refuses binary data and, unless
+    ``allow_empty``, a file with no text."""
+    data = path.read_bytes()
+    if b"\x00" in data[:65536]:
+        raise ValueError(f"{what} is not text (it holds NUL bytes); give a UTF-8 text file")
+    text = data.decode("utf-8", errors="replace")
+    if not allow_empty and not text.strip():
+        raise ValueError(f"{what} holds no text ({'empty' if not data else 'only whitespace'}); give a text file "
+                         "with at least a few hundred characters")
+    return text
 
 
 def _word_cut(window: str, cut: int, lo: int) -> int:

