@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import contextvars
+import copy
 import difflib
 import json
 import math
@@ -142,7 +143,8 @@ class Presets:
         overrides = dict(overrides or {})
         self.check(overrides)
         base = self.table[name]
-        out = {k: (_thaw(overrides[k], v) if k in overrides else v) for k, v in base.items()}
+        # copies: a check that edited a list it was handed must not change the table for the next run
+        out = {k: (_thaw(overrides[k], v) if k in overrides else copy.deepcopy(v)) for k, v in base.items()}
         record = _RECORD.get()
         if record is not None:
             record.update({k: _freeze(v) for k, v in out.items()})

@@ -10,13 +10,12 @@ from logitrank.verify._registry import CheckConfig, check_info
 
 
 @pytest.fixture
-def small_b1(monkeypatch, tmp_path):
+def small_b1(tmp_path):
     """B1 at a size that runs in seconds (rules unchanged): one exact-rank model, one perturbed model at
     two sizes (1e-6 is inside the judged regime 2βd·ε_avg <= g), one power-law model."""
-    monkeypatch.setitem(approx_claims._B1, "quick", {
+    return CheckConfig(scale="quick", out_dir=str(tmp_path), overrides={
         "exact": [(3, 5, 3)], "perturbed": [(3, 5, 3)], "eps": [1e-6, 1e-3], "power_law": [(2, 5, 4, 1.0, [2])],
-        "learner": {"n_validation": 16, "n_spanner": 32, "epochs": 6}})
-    return CheckConfig(scale="quick", out_dir=str(tmp_path))
+        "n_validation": 16, "n_spanner": 32, "epochs": 6})
 
 
 def test_b1_is_registered_seeded_with_a_rule():

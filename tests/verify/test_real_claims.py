@@ -7,12 +7,14 @@ logic on planted numbers, not the paper's numbers.
 """
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
 from logitrank.algorithms import PowerLawFit, sample_histories_futures
 from logitrank.verify import CheckConfig, corpus_cut, run_check
+from logitrank.verify._presets import Presets
 from logitrank.verify._registry import check_info
 from logitrank.verify.checks import _lingen_claims, _real_claims, _real_setup, _surrogate_claims
 from logitrank.verify.cli import main
@@ -28,9 +30,9 @@ def toy(monkeypatch):
     docs = corpus_cut.corpus_text("docstrings")
     for module in (corpus_cut, _real_setup, _lingen_claims, _surrogate_claims):
         monkeypatch.setattr(module, "corpus_text", lambda corpus: docs)
-    monkeypatch.setitem(_real_setup._SIZES, ("tiny", "quick"), TOY)
-    monkeypatch.setitem(_surrogate_claims.SIZES, "quick",
-                        _surrogate_claims.SurrogateSizes(3, 3, (0.1,), (1,), (("n_validation", 8), ("n_spanner", 8), ("epochs", 2))))
+    monkeypatch.setattr(_real_setup, "REAL_SIZES", Presets({"quick": asdict(TOY)}))
+    monkeypatch.setattr(_surrogate_claims, "SIZES", Presets({"quick": {
+        "vocab": 3, "horizon": 3, "rank_tols": (0.1,), "ranks": (1,), "n_validation": 8, "n_spanner": 8, "epochs": 2}}))
     _real_setup.text_sets.cache_clear()
     yield
     _real_setup.text_sets.cache_clear()

@@ -25,8 +25,7 @@ def test_shipped_spec_is_the_quick_grid():
 
 
 def test_x1_runs_on_the_engine_and_a_rerun_reads_the_store(tmp_path, monkeypatch):
-    monkeypatch.setitem(x1.X1_GRID, "quick", {"V": 3, "T": 4, "d": [1, 2], "eps_avg": 0.05})
-    config = CheckConfig(scale="quick", out_dir=str(tmp_path), seeds=1)
+    config = CheckConfig(scale="quick", out_dir=str(tmp_path), seeds=1, overrides={"T": 4, "d": [1, 2]})
     first = run_check("X1", config)
     assert first.verdict in ("holds", "fails") and first.per_seed[0]["setting"]["cached cells"] == 0
     again = run_check("X1", config)
@@ -35,38 +34,35 @@ def test_x1_runs_on_the_engine_and_a_rerun_reads_the_store(tmp_path, monkeypatch
     assert Path(again.per_seed[0]["figures"]["figure"]).is_file()
 
 
-def _x3_config(tmp_path):
-    return CheckConfig(scale="quick", out_dir=str(tmp_path), seeds=1)
+def _x3_config(tmp_path, **overrides):
+    return CheckConfig(scale="quick", out_dir=str(tmp_path), seeds=1, overrides=overrides)
 
 
-def test_x3_reads_its_grid_from_the_store_on_a_rerun(tmp_path, monkeypatch):
-    from logitrank.verify.checks import _learner_claims as lc
-
-    monkeypatch.setitem(lc._X3, "quick", {"xi": [1e-10, 1e-2], "rank_tol": [1e-8], "size": (3, 6, 3)})
-    first = run_check("X3", _x3_config(tmp_path))
+def test_x3_reads_its_grid_from_the_store_on_a_rerun(tmp_path):
+    small = {"xi": [1e-10, 1e-2], "rank_tol": [1e-8], "size": (3, 6, 3)}
+    first = run_check("X3", _x3_config(tmp_path, **small))
     assert first.verdict == "holds", first.reason
     assert [g["outcome"] for g in first.per_seed[0]["figures"]["grid"]] == ["learned", "RankExceededError"]
-    again = run_check("X3", _x3_config(tmp_path))
+    again = run_check("X3", _x3_config(tmp_path, **small))
     assert again.per_seed[0]["setting"]["cached cells"] == 2 and again.figures == first.figures
 
 
 def test_x3_fails_when_a_learner_returns_a_wrong_dimension_silently(tmp_path, monkeypatch):
     """Mutation: a learner that answers every cell with a larger model and no warning must turn X3 to 'fails'."""
-    from logitrank.verify.checks import _learner_claims as lc
     from logitrank.verify.sweep import TASKS
 
-    monkeypatch.setitem(lc._X3, "quick", {"xi": [1e-10], "rank_tol": [1e-8], "size": (2, 4, 2)})
     monkeypatch.setitem(TASKS, "learn", lambda config, seed: {"tv": 0.0, "dim": config["d"] + 1, "rank_margin": 1e9})
-    result = run_check("X3", _x3_config(tmp_path))
+    result = run_check("X3", _x3_config(tmp_path, xi=[1e-10], rank_tol=[1e-8], size=(2, 4, 2)))
     assert result.verdict == "fails" and "silently" in result.reason
 
 
-def test_t8_query_scaling_runs_on_the_engine_and_rereads_the_store(tmp_path, monkeypatch):
+def test_t8_query_scaling_runs_on_the_engine_and_rereads_the_store(tmp_path):
     from logitrank.verify.checks import _learner_claims as lc
     from logitrank.verify.sweep import load
 
-    monkeypatch.setitem(lc._SCALING, "quick", {"d": ([1, 2], (2, 4)), "V": ([2, 3], (1, 4)), "T": ([3, 4], (2, 1))})
-    config = CheckConfig(out_dir=str(tmp_path))
+    config = CheckConfig(out_dir=str(tmp_path), overrides={
+        "scaling_d": [1, 2], "scaling_d_at_VT": (2, 4), "scaling_V": [2, 3], "scaling_V_at_dT": (1, 4),
+        "scaling_T": [3, 4], "scaling_T_at_Vd": (2, 1)})
     first = lc._query_scaling(config, 0.1)
     assert set(first) == {"d", "V", "T"} and all(len(q) == 2 and min(q) > 0 for _, q, _ in first.values())
     assert len(load(tmp_path / "logitrank.sqlite", "T8-scaling-quick")) == 4  # (2,4,1) is shared by all three lines

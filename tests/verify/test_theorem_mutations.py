@@ -17,13 +17,13 @@ def config(tmp_path):
 
 
 @pytest.fixture
-def small_t8(monkeypatch):
+def small_t8(tmp_path):
     """T8 at a size that runs in a few seconds (the rules are unchanged)."""
-    monkeypatch.setitem(learner_claims._T8, "quick", {
+    return CheckConfig(scale="quick", out_dir=str(tmp_path), overrides={
         "sizes": [(2, 5, 2), (3, 4, 2)], "seeds": 2, "epsilon": 0.1,
-        "noisy": {"size": (3, 4, 2), "xi": [1e-6], "rank_tol": 1e-3}})
-    monkeypatch.setitem(learner_claims._SCALING, "quick",
-                        {"d": ([1, 2], (2, 4)), "V": ([2, 3], (1, 4)), "T": ([3, 4], (2, 1))})
+        "noisy_size": (3, 4, 2), "noisy_xi": [1e-6], "noisy_rank_tol": 1e-3,
+        "scaling_d": [1, 2], "scaling_d_at_VT": (2, 4), "scaling_V": [2, 3], "scaling_V_at_dT": (1, 4),
+        "scaling_T": [3, 4], "scaling_T_at_Vd": (2, 1)})
 
 
 def _perturb_one_transition(model: TimeVaryingISAN, delta: float = 0.05) -> TimeVaryingISAN:
@@ -77,12 +77,12 @@ def test_t2_fails_when_the_construction_is_perturbed(config, monkeypatch):
 # --- T8: Theorem 4.4 ----------------------------------------------------------------------------------
 
 
-def test_t8_holds_unbroken(config, small_t8):
-    result = learner_claims.check_t8(config)
+def test_t8_holds_unbroken(small_t8):
+    result = learner_claims.check_t8(small_t8)
     assert result.verdict == "holds", result.reason
 
 
-def test_t8_fails_when_one_learned_transition_is_perturbed(config, small_t8, monkeypatch):
+def test_t8_fails_when_one_learned_transition_is_perturbed(small_t8, monkeypatch):
     """The broken learner stays far inside ε (the old rule passed it); the exact-oracle rule does not."""
 
     def broken(model, **kwargs):
@@ -90,12 +90,12 @@ def test_t8_fails_when_one_learned_transition_is_perturbed(config, small_t8, mon
         return _perturb_one_transition(learned), report
 
     monkeypatch.setattr(learner_claims, "learn_isan", broken)
-    result = learner_claims.check_t8(config)
+    result = learner_claims.check_t8(small_t8)
     assert result.verdict == "fails"
     assert learner_claims.TV_EXACT_TOL < result.figures["max TV (exact oracle)"] < 0.1  # the ε rule alone: holds
 
 
-def test_t8_fails_when_the_learner_drops_one_history(config, small_t8, monkeypatch):
+def test_t8_fails_when_the_learner_drops_one_history(small_t8, monkeypatch):
     def broken(model, **kwargs):
         _, report = learn_isan(model, **kwargs)
         H = [list(h) for h in report.histories]
@@ -104,11 +104,11 @@ def test_t8_fails_when_the_learner_drops_one_history(config, small_t8, monkeypat
         return isan_from_spanning_sets(model, H, report.futures), report
 
     monkeypatch.setattr(learner_claims, "learn_isan", broken)
-    assert learner_claims.check_t8(config).verdict == "fails"
+    assert learner_claims.check_t8(small_t8).verdict == "fails"
 
 
-def test_t8_noisy_runs_keep_the_epsilon_rule(config, small_t8):
-    result = learner_claims.check_t8(config)
+def test_t8_noisy_runs_keep_the_epsilon_rule(small_t8):
+    result = learner_claims.check_t8(small_t8)
     noisy = result.figures["noisy runs"]
     assert noisy and all(r["TV"] <= 10 * r["xi"] for r in noisy)
     assert torch.tensor([r["TV"] for r in noisy]).mean() <= result.figures["epsilon"]

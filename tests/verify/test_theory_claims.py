@@ -15,9 +15,8 @@ _SMALL_T11 = {"size": (3, 6, 4), "ell": 2, "scales": [3.0], "targets": 1, "k": [
 
 
 @pytest.fixture
-def small_t11(monkeypatch, tmp_path):
-    monkeypatch.setitem(tc._T11, "quick", _SMALL_T11)
-    return CheckConfig(out_dir=str(tmp_path))
+def small_t11(tmp_path):
+    return CheckConfig(out_dir=str(tmp_path), overrides=_SMALL_T11)
 
 
 def test_t11_and_x2_are_registered():
@@ -62,13 +61,12 @@ def test_t11_lingen_inconsistency_fails(small_t11, monkeypatch):
 
 
 #: a smaller X2 run: three ranges λ, two sweep points around the budget
-_SMALL_X2 = dict(tc._X2["quick"], lambdas=[1.0, 2.0, 3.0], trials=200, N=[10**3, 10**7])
+_SMALL_X2 = {"lambdas": [1.0, 2.0, 3.0], "trials": 200, "N": [10**3, 10**7]}
 
 
 @pytest.fixture
-def small_x2(monkeypatch, tmp_path):
-    monkeypatch.setitem(tc._X2, "quick", _SMALL_X2)
-    return CheckConfig(out_dir=str(tmp_path))
+def small_x2(tmp_path):
+    return CheckConfig(out_dir=str(tmp_path), overrides=_SMALL_X2)
 
 
 def test_x2_holds_on_one_seed(small_x2):

@@ -25,6 +25,7 @@ from logitrank.synth import TimeVaryingISAN, all_sequences, approx_rank_error, p
 from .._approx_figures import plot_coefficient_norms, plot_queries, plot_tv_vs_error, plot_witnesses
 from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import tv_distance
+from .._presets import Presets
 
 # Exact rank: the LP sampler's coefficients come from simplex LU solves, exact to float64 rounding
 # (logit errors ~1e-13 measured), so TV stays below ~1e-13; a missed direction costs ~1e-2.
@@ -64,13 +65,17 @@ def _fit_slope(x, y) -> float:
 
 
 # -- B1 ---------------------------------------------------------------------------------------
-_B1 = {
+#: B1: exact-rank models (V, T, d); perturbed models (V, T, d) × perturbation sizes ``eps``; power-law
+#: models (V, T, D, α, ranks); learn_approx's batch sizes and epochs; whether the (slow) sensitivity
+#: study of β, g and K (the paper's suggested ablations) runs beside the check.
+_B1 = Presets({
     "quick": {"exact": [(3, 5, 3), (2, 6, 2)], "perturbed": [(3, 5, 3)], "eps": [1e-6, 1e-5, 1e-3, 1e-2],
-              "power_law": [(2, 5, 4, 1.0, [2])], "learner": {"n_validation": 16, "n_spanner": 32, "epochs": 6}},
+              "power_law": [(2, 5, 4, 1.0, [2])], "n_validation": 16, "n_spanner": 32, "epochs": 6,
+              "sensitivity_study": False},
     "full": {"exact": [(3, 6, 3), (2, 8, 3), (4, 5, 4)], "perturbed": [(3, 4, 3), (3, 5, 3), (3, 6, 3)],
              "eps": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], "power_law": [(2, 6, 8, 1.0, [2, 4, 6]), (4, 4, 8, 0.5, [2, 4, 6])],
-             "learner": {"n_validation": 32, "n_spanner": 64, "epochs": 12}},
-}
+             "n_validation": 32, "n_spanner": 64, "epochs": 12, "sensitivity_study": True},
+})
 
 
 def _b1_run(model, rank: int, seed: int, learner: dict) -> dict:
@@ -88,7 +93,7 @@ _B1_RULE = ("per seed: holds when (i) at exact rank the TV to the truth and to p
             "holds when every seed holds, fails when every seed fails, mixed otherwise")
 
 
-@register("B1", seeded=True, rule=_B1_RULE)
+@register("B1", seeded=True, rule=_B1_RULE, presets=_B1)
 def check_b1(config: CheckConfig) -> ClaimResult:
     """TV of learn_approx against ε_avg (perturbed and power-law ISANs), and exact agreement at exact rank.
 
@@ -98,8 +103,8 @@ def check_b1(config: CheckConfig) -> ClaimResult:
     rows) — is learned to TV <= ε. Models with larger ε_avg are measured and shown, not judged. Run
     once per seed by the registry (median and [min, max] of each figure across seeds).
     """
-    spec = _B1[config.scale]
-    learner = spec["learner"]
+    spec = config.preset(_B1)
+    learner = {"n_validation": spec["n_validation"], "n_spanner": spec["n_spanner"], "epochs": spec["epochs"]}
     exact = []
     for k, (V, T, d) in enumerate(spec["exact"]):
         seed = config.seed * 1000 + k
@@ -132,7 +137,7 @@ def check_b1(config: CheckConfig) -> ClaimResult:
     not_acc = [r["eps_avg"] for r in rows if not r["accepted"]]
     acc = [r["eps_avg"] for r in rows if r["accepted"]]
     extra = {}
-    if config.scale == "full":  # the paper's suggested ablations: β, g and K across orders of magnitude
+    if spec["sensitivity_study"]:  # the paper's suggested ablations: β, g and K across orders of magnitude
         from .._sensitivity import sensitivity_study
 
         extra["sensitivity (β, g, K)"] = sensitivity_study(seed=config.seed, out_dir=config.figure_dir)
@@ -162,14 +167,16 @@ def check_b1(config: CheckConfig) -> ClaimResult:
 
 
 # -- B2 ---------------------------------------------------------------------------------------
-_B2 = {
+#: B2: exact-rank models (V, T, list of d) × ``seeds`` draws each; the power-law model (V, T, D, α, rank
+#: caps); the validation threshold g and the epochs of the approximate runs
+_B2 = Presets({
     "quick": {"exact": (2, 5, [1, 2, 3]), "seeds": 1, "power_law": (2, 5, 8, 1.0, [2, 4]), "g": 0.01, "epochs": 6},
     "full": {"exact": (2, 7, [1, 2, 3, 4, 5]), "seeds": 3, "power_law": (3, 6, 8, 1.0, [2, 4, 6, 8]), "g": 0.01, "epochs": 20},
-}
+})
 _B2_LEARNER = {"n_validation": 16, "n_spanner": 32, "witnesses_per_epoch": "per_level"}
 
 
-@register("B2", seeded=True, rule=(
+@register("B2", seeded=True, presets=_B2, rule=(
     "per seed: holds when at exact rank every level has <= d − 1 witnesses and, on the power-law model, "
     "every level has <= 2r·ln(1 + 1/g); across seeds: holds when every seed holds, fails when every seed "
     "fails, mixed otherwise"))
@@ -182,7 +189,7 @@ def check_b2(config: CheckConfig) -> ClaimResult:
     <= 2r·ln(1 + 1/g) per level for a rank cap r. Holds when both bounds hold. One witness per level
     per epoch (``witnesses_per_epoch="per_level"``) keeps the epochs few; the count is the same quantity.
     """
-    spec = _B2[config.scale]
+    spec = config.preset(_B2)
     V, T, ds = spec["exact"]
     exact = []
     for d in ds:
@@ -231,10 +238,11 @@ def _gaussian_isan(V: int, T: int, d: int, seed: int, gain: float = 1.0) -> Time
     return TimeVaryingISAN(A, B, torch.randn(d, generator=g, dtype=torch.float64))
 
 
-_B3 = {
+#: B3: the horizon T, sample paths per family, and the families (see ``_b3_model``)
+_B3 = Presets({
     "quick": {"T": 10, "paths": 8, "models": ["exact", "perturbed", "power_law", "gaussian"]},
     "full": {"T": 16, "paths": 32, "models": ["exact", "perturbed", "power_law", "gaussian"]},
-}
+})
 
 
 def _b3_model(kind: str, T: int, seed: int):
@@ -260,7 +268,7 @@ def _b3_sampler(model, rank: int, seed: int):
     return lp_sampler(model, H, hats, slack_tol=math.inf)
 
 
-@register("B3", seeded=True, rule=(
+@register("B3", seeded=True, presets=_B3, rule=(
     "per seed: holds when the LP's ‖c‖_∞ <= β(1 + 1e-6) on every path and, on some family, the greedy median "
     "‖c_t‖_∞ grows geometrically in t (positive log-linear rate, last value above β); across seeds: holds when "
     "every seed holds, fails when every seed fails, mixed otherwise"))
@@ -271,7 +279,7 @@ def check_b3(config: CheckConfig) -> ClaimResult:
     every path and, on some family, the greedy median ‖c_t‖_∞ grows geometrically — a positive
     log-linear growth rate in t with a last value above β.
     """
-    spec = _B3[config.scale]
+    spec = config.preset(_B3)
     T, n, beta = spec["T"], spec["paths"], 2.0
     curves, per_model, lp_max = {}, [], 0.0
     for k, kind in enumerate(spec["models"]):
@@ -316,10 +324,11 @@ def check_b3(config: CheckConfig) -> ClaimResult:
 
 
 # -- B4 ---------------------------------------------------------------------------------------
-_B4 = {
-    "quick": {"V": 3, "runs": [(2, 4), (2, 5), (2, 6), (2, 7), (3, 4), (3, 5)], "learner": {"n_validation": 16, "n_spanner": 32}},
-    "full": {"V": 3, "runs": [(d, T) for d in (2, 3, 4) for T in (4, 5, 6, 7, 8)], "learner": {"n_validation": 32, "n_spanner": 64}},
-}
+#: B4: the vocabulary V, the (d, T) of each run, and learn_approx's batch sizes
+_B4 = Presets({
+    "quick": {"V": 3, "runs": [(2, 4), (2, 5), (2, 6), (2, 7), (3, 4), (3, 5)], "n_validation": 16, "n_spanner": 32},
+    "full": {"V": 3, "runs": [(d, T) for d in (2, 3, 4) for T in (4, 5, 6, 7, 8)], "n_validation": 32, "n_spanner": 64},
+})
 
 
 def accounting_bound(V: int, T: int, d: int, epochs: int, n_spanner: int, n_heldout: int, n_validation: int,
@@ -335,7 +344,7 @@ def accounting_bound(V: int, T: int, d: int, epochs: int, n_spanner: int, n_held
     return epochs * per_epoch
 
 
-@register("B4", seeded=True, rule=(
+@register("B4", seeded=True, presets=_B4, rule=(
     "per seed: holds when every run's distinct queries stay below our accounting bound and T⁷d³/ε² (logs and "
     "constants set to 1) and the fitted exponent of queries in T (per d) is <= 7; across seeds: holds when every "
     "seed holds, fails when every seed fails, mixed otherwise"))
@@ -345,8 +354,8 @@ def check_b4(config: CheckConfig) -> ClaimResult:
     Holds when every run stays below both (logs and constants of the Õ set to 1) and the fitted
     exponent of queries in T (per d) is <= 7.
     """
-    spec = _B4[config.scale]
-    V, learner = spec["V"], spec["learner"]
+    spec = config.preset(_B4)
+    V, learner = spec["V"], {"n_validation": spec["n_validation"], "n_spanner": spec["n_spanner"]}
     rows = []
     for k, (d, T) in enumerate(spec["runs"]):
         seed = config.seed * 1000 + k

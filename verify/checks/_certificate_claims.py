@@ -16,14 +16,15 @@ from logitrank.synth import all_sequences, approx_rank_error, perturbed, power_l
 
 from .._approx_figures import plot_regime_map
 from .._check_api import CheckConfig, ClaimResult, register
+from .._presets import Presets
 
-_SIZES = {
-    # (V, T), perturbations ξ of a rank-3 ISAN, power-law exponents, rank budgets, targets ε, runs per cell
+#: B5: (V, T), perturbations ξ of a rank-3 ISAN, power-law exponents, rank budgets, targets ε, runs per cell
+_B5 = Presets({
     "quick": {"VT": (3, 4), "xi": (1e-3, 1e-2, 5e-2, 0.2), "alpha": (2.0, 0.5), "ranks": (1, 2, 3),
               "epsilons": (0.05, 0.1, 0.2), "runs": 12},
     "full": {"VT": (3, 5), "xi": (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3), "alpha": (2.0, 1.0, 0.5), "ranks": (1, 2, 3, 4),
              "epsilons": (0.05, 0.1, 0.2), "runs": 4},
-}
+})
 MIN_ACCEPTED = 200  # accepted runs needed before "never accepts TV > ε" is judged
 POWER = 0.9  # fraction of cells with returned TV ≤ ε/2 that must be accepted
 
@@ -85,7 +86,7 @@ def judge(rows: list[dict]) -> tuple[str, str, dict]:
     return "holds", "", figures
 
 
-@register("B5", seeded=False, rule=_RULE)
+@register("B5", seeded=False, rule=_RULE, presets=_B5)
 def check_b5(config: CheckConfig) -> ClaimResult:
     """The regime map of the certificate: soundness (never TV > ε when accepted) and power (TV ≤ ε/2 accepted).
 
@@ -93,7 +94,7 @@ def check_b5(config: CheckConfig) -> ClaimResult:
     the rule is about rates over many runs, so each cell runs ``runs`` independent models and
     learner seeds derived from ``config.seed``, and all runs are pooled.
     """
-    spec = _SIZES[config.scale]
+    spec = config.preset(_B5)
     rows = regime_rows(spec, config.seed)
     verdict, reason, figures = judge(rows)
     paths = plot_regime_map(rows, config.figure_dir)

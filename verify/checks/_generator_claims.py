@@ -19,6 +19,7 @@ from logitrank.synth import (
 
 from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import tv_distance
+from .._presets import Presets
 
 EPS64 = torch.finfo(torch.float64).eps
 
@@ -36,19 +37,21 @@ def _log_prob_gap(a: torch.Tensor, b: torch.Tensor, T: int) -> tuple[float, floa
 
 
 # -- T4: Fact C.7 -----------------------------------------------------------------------------------
-# (V, T, d, p, q): exact TV by enumeration; one long horizon is compared on samples.
-_SSM_SIZES = {
-    "quick": [(2, 6, 2, 2, 2), (3, 4, 3, 2, 1), (2, 5, 1, 3, 2)],
-    "full": [(2, 10, 3, 2, 2), (3, 7, 4, 3, 2), (4, 5, 2, 4, 3), (2, 12, 5, 1, 4)],
-}
-_SSM_LONG = {"quick": (5, 32, 4, 3, 3, 256), "full": (8, 128, 8, 6, 6, 2048)}  # + number of samples
+#: (V, T, d, p, q) of the SSMs compared by exact TV (enumeration; each size drawn twice), and the
+#: long-horizon SSM (V, T, d, p, q, samples) compared on samples.
+_T4 = Presets({
+    "quick": {"sizes": [(2, 6, 2, 2, 2), (3, 4, 3, 2, 1), (2, 5, 1, 3, 2)], "long": (5, 32, 4, 3, 3, 256)},
+    "full": {"sizes": [(2, 10, 3, 2, 2), (3, 7, 4, 3, 2), (4, 5, 2, 4, 3), (2, 12, 5, 1, 4)],
+             "long": (8, 128, 8, 6, 6, 2048)},
+})
 
 
-@register("T4")
+@register("T4", presets=_T4)
 def check_t4(config: CheckConfig) -> ClaimResult:
     """A linear-in-state SSM and its dim-(d+2q+1) ISAN give the same distribution."""
+    spec = config.preset(_T4)
     rows, ok = [], True
-    for k, (V, T, d, p, q) in enumerate(_SSM_SIZES[config.scale] * 2):
+    for k, (V, T, d, p, q) in enumerate(list(spec["sizes"]) * 2):
         seed = config.seed * 1000 + k
         ssm = random_linear_ssm(V, T, state_dim=d, input_dim=p, output_dim=q, generator=seed)
         isan = ssm.to_isan()
@@ -57,7 +60,7 @@ def check_t4(config: CheckConfig) -> ClaimResult:
         ok &= tv <= _tv_tol(T) and isan.hidden_dim == d + 2 * q + 1 and rank <= d + 2 * q + 1
         rows.append({"V": V, "T": T, "d": d, "p": p, "q": q, "seed": seed, "ISAN dim": isan.hidden_dim,
                      "max level rank": rank, "TV": tv})
-    V, T, d, p, q, n = _SSM_LONG[config.scale]
+    V, T, d, p, q, n = spec["long"]
     ssm = random_linear_ssm(V, T, state_dim=d, input_dim=p, output_dim=q, generator=config.seed)
     seqs = ssm.sample(n, generator=config.seed + 1)
     gap, gap_tol = _log_prob_gap(ssm.log_prob(seqs), ssm.to_isan().log_prob(seqs), T)
@@ -66,8 +69,8 @@ def check_t4(config: CheckConfig) -> ClaimResult:
         "T4",
         "holds" if ok else "fails",
         setting={
-            "enumerated models": len(rows), "sizes (V,T,d,p,q)": _SSM_SIZES[config.scale],
-            "long model (V,T,d,p,q,samples)": _SSM_LONG[config.scale], "dtype": "float64",
+            "enumerated models": len(rows), "sizes (V,T,d,p,q)": spec["sizes"],
+            "long model (V,T,d,p,q,samples)": spec["long"], "dtype": "float64",
             "TV tolerance": "100·T·eps", "log-prob tolerance": "100·T·eps·max(1, max|log p|)",
         },
         figures={
@@ -82,19 +85,24 @@ def check_t4(config: CheckConfig) -> ClaimResult:
 
 
 # -- T5: Fact C.9 -----------------------------------------------------------------------------------
-_COPY_BITS = {"quick": [2, 4, 6], "full": [2, 4, 6, 8, 10]}
 _STRENGTHS = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 48.0, 64.0]
+#: bit counts n of the copying task and the increasing strengths C of its ISAN
+_T5 = Presets({
+    "quick": {"bits": [2, 4, 6], "strengths": _STRENGTHS},
+    "full": {"bits": [2, 4, 6, 8, 10], "strengths": _STRENGTHS},
+})
 _TV_TARGET = 1e-6
 
 
-@register("T5")
+@register("T5", presets=_T5)
 def check_t5(config: CheckConfig) -> ClaimResult:
     """TV(copying ISAN of dim n+1, n-bit copying) falls to ~0 as the strength C grows (exact enumeration)."""
+    spec = config.preset(_T5)
     curves, ok, worst_gap = {}, True, 0.0
-    for n in _COPY_BITS[config.scale]:
+    for n in spec["bits"]:
         exact = copying_distribution(n)
         tvs = []
-        for C in _STRENGTHS:
+        for C in spec["strengths"]:
             model = copying(n, C)
             ok &= model.hidden_dim == n + 1
             tv = tv_distance(model.distribution(), exact)
@@ -108,7 +116,7 @@ def check_t5(config: CheckConfig) -> ClaimResult:
     return ClaimResult(
         "T5",
         "holds" if ok else "fails",
-        setting={"n bits": _COPY_BITS[config.scale], "strengths C": _STRENGTHS, "dtype": "float64",
+        setting={"n bits": spec["bits"], "strengths C": spec["strengths"], "dtype": "float64",
                  "TV": "exact, by enumeration of all 4^n sequences", "target": _TV_TARGET},
         figures={
             "TV at largest C (max over n)": max(c["TV"][-1] for c in curves.values()),
@@ -120,18 +128,23 @@ def check_t5(config: CheckConfig) -> ClaimResult:
 
 
 # -- T6: Fact C.11 ----------------------------------------------------------------------------------
-_PARITY_BITS = {"quick": [1, 2, 4, 6], "full": [1, 2, 4, 8, 10, 12]}
 _NOISES = [0.05, 0.25, 0.45]
-_LONG_BITS, _LONG_SAMPLES = 64, {"quick": 512, "full": 8192}
+#: secret lengths n and noise rates enumerated exactly; samples per ISAN of the n = 64 check
+_T6 = Presets({
+    "quick": {"bits": [1, 2, 4, 6], "noises": _NOISES, "long_samples": 512},
+    "full": {"bits": [1, 2, 4, 8, 10, 12], "noises": _NOISES, "long_samples": 8192},
+})
+_LONG_BITS = 64  # the secret length of the sampled check (named in the figures' keys)
 
 
-@register("T6")
+@register("T6", presets=_T6)
 def check_t6(config: CheckConfig) -> ClaimResult:
     """Noisy parity: the dim-2 (paper) and dim-1 ISANs are exact, and the mean-centred logit rank is <= 1."""
+    spec = config.preset(_T6)
     gen = torch.Generator().manual_seed(config.seed)
     rows, ok = [], True
-    for n in _PARITY_BITS[config.scale]:
-        for noise in _NOISES:
+    for n in spec["bits"]:
+        for noise in spec["noises"]:
             secret = torch.randint(0, 2, (n,), generator=gen).tolist()
             exact = noisy_parity_log_prob(secret, noise, all_sequences(2, n + 1)).exp()
             row = {"n": n, "noise": noise, "secret": "".join(map(str, secret))}
@@ -147,7 +160,7 @@ def check_t6(config: CheckConfig) -> ClaimResult:
     long = {}
     for d in (2, 1):
         model = noisy_parity(secret, 0.1, hidden_dim=d)
-        seqs = model.sample(_LONG_SAMPLES[config.scale], generator=config.seed + d)
+        seqs = model.sample(spec["long_samples"], generator=config.seed + d)
         gap, gap_tol = _log_prob_gap(model.log_prob(seqs), noisy_parity_log_prob(secret, 0.1, seqs), _LONG_BITS + 1)
         parity = (seqs[:, :_LONG_BITS] * torch.tensor(secret)).sum(1) % 2
         ok &= gap <= gap_tol
@@ -158,9 +171,9 @@ def check_t6(config: CheckConfig) -> ClaimResult:
     return ClaimResult(
         "T6",
         "holds" if ok else "fails",
-        setting={"n bits": _PARITY_BITS[config.scale], "noise": _NOISES, "secrets": "uniform random, seeded",
+        setting={"n bits": spec["bits"], "noise": spec["noises"], "secrets": "uniform random, seeded",
                  "dtype": "float64", "TV": "exact, by enumeration, against the closed form",
-                 "TV tolerance": "100·(n+1)·eps", "long check": f"n={_LONG_BITS}, noise 0.1, {_LONG_SAMPLES[config.scale]} samples per ISAN"},
+                 "TV tolerance": "100·(n+1)·eps", "long check": f"n={_LONG_BITS}, noise 0.1, {spec['long_samples']} samples per ISAN"},
         figures={
             "max TV (dims 2 and 1)": max_tv,
             "max mean-centred level rank": max_rank,

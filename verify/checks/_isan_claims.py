@@ -9,23 +9,24 @@ from logitrank.synth import random_isan
 
 from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import tv_distance
+from .._presets import Presets
 
-# (V, T, d) grids; quick runs in about a second, full in under a minute.
-_SIZES = {
-    "quick": [(2, 6, 3), (3, 5, 4), (4, 4, 3), (2, 8, 5)],
-    "full": [(2, 10, 6), (3, 7, 8), (4, 6, 10), (5, 5, 6), (2, 12, 16)],
-}
-_SEEDS = {"quick": 3, "full": 10}
-
-
-def _models(config: CheckConfig):
-    for V, T, d in _SIZES[config.scale]:
-        for k in range(_SEEDS[config.scale]):
-            seed = config.seed * 1000 + k
-            yield (V, T, d, seed), random_isan(V, T, d, generator=seed)
+#: T1 and T3 (shared): the (V, T, d) grid and how many random ISANs are drawn per size;
+#: quick runs in about a second, full in under a minute.
+_ISAN = Presets({
+    "quick": {"sizes": [(2, 6, 3), (3, 5, 4), (4, 4, 3), (2, 8, 5)], "draws": 3},
+    "full": {"sizes": [(2, 10, 6), (3, 7, 8), (4, 6, 10), (5, 5, 6), (2, 12, 16)], "draws": 10},
+})
 
 
-@register("T1", rule="holds when every level of every model has numerical rank <= d AND equals the generic rank "
+def _models(spec: dict, seed: int):
+    for V, T, d in spec["sizes"]:
+        for k in range(spec["draws"]):
+            model_seed = seed * 1000 + k
+            yield (V, T, d, model_seed), random_isan(V, T, d, generator=model_seed)
+
+
+@register("T1", presets=_ISAN, rule="holds when every level of every model has numerical rank <= d AND equals the generic rank "
                       "min(d, V^t, V^(T−t) − 1) (random_isan draws are generic with probability 1)")
 def check_t1(config: CheckConfig) -> ClaimResult:
     """rank L(Σ^t, Σ^{<T−t}) ≤ d at every level t, and = min(d, V^t, V^(T−t) − 1) for generic draws.
@@ -34,8 +35,9 @@ def check_t1(config: CheckConfig) -> ClaimResult:
     under-reports rank (a rank of 0 everywhere passes it), so the equality with the generic rank,
     which a random ISAN attains with probability 1, is required at every level too.
     """
+    spec = config.preset(_ISAN)
     worst_excess, generic_hits, total, rows = None, 0, 0, []
-    for (V, T, d, seed), model in _models(config):
+    for (V, T, d, seed), model in _models(spec, config.seed):
         ranks = level_ranks(model)
         generic = [generic_level_rank(V, T, d, t) for t in range(T)]
         excess = max(r - d for r in ranks)
@@ -50,7 +52,7 @@ def check_t1(config: CheckConfig) -> ClaimResult:
     return ClaimResult(
         "T1",
         "holds" if holds else "fails",
-        setting={"models": len(rows), "sizes (V,T,d)": _SIZES[config.scale], "rank tol": "eps·max(m,n)·σ_max, float64"},
+        setting={"models": len(rows), "sizes (V,T,d)": spec["sizes"], "rank tol": "eps·max(m,n)·σ_max, float64"},
         figures={
             "max(rank − d)": worst_excess,
             "generic rank at every level": f"{generic_hits}/{total}",
@@ -61,12 +63,12 @@ def check_t1(config: CheckConfig) -> ClaimResult:
     )
 
 
-@register("T3")
+@register("T3", presets=_ISAN)
 def check_t3(config: CheckConfig) -> ClaimResult:
     """The time-invariant ISAN of dim T·d has the same distribution (exact TV over Σ^T)."""
     worst, worst_tol, rows = 0.0, 0.0, []
     ok = True
-    for (V, T, d, seed), model in _models(config):
+    for (V, T, d, _), model in _models(config.preset(_ISAN), config.seed):
         if V**T > 2**16:
             continue
         ti = model.to_time_invariant()

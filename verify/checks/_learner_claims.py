@@ -11,12 +11,17 @@ from logitrank.synth import all_sequences, random_isan
 
 from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import tv_distance, tv_monte_carlo
+from .._presets import Presets
 
 # Float64 least squares on spanning sets of condition number <= ~1e4 leaves TV below ~1e-12; a
 # missed direction costs TV of order 1e-2. 1e-9 separates the two with room on both sides.
 TV_EXACT_TOL = 1e-9
 
-_T2_SIZES = {"quick": [(2, 6, 3), (3, 5, 4), (4, 4, 3)], "full": [(2, 9, 6), (3, 7, 8), (4, 6, 6)]}
+#: T2: the (V, T, d) of the random ISANs rebuilt from spanning rows
+_T2 = Presets({
+    "quick": {"sizes": [(2, 6, 3), (3, 5, 4), (4, 4, 3)]},
+    "full": {"sizes": [(2, 9, 6), (3, 7, 8), (4, 6, 6)]},
+})
 
 
 def _spanning_rows(model, t: int) -> list[tuple[int, ...]]:
@@ -30,12 +35,12 @@ def _spanning_rows(model, t: int) -> list[tuple[int, ...]]:
     return [tuple(rows[i]) for i in chosen] or [tuple(rows[0])]
 
 
-@register("T2", rule=f"holds when, for every model, the Lemma C.3 ISAN built from greedy spanning rows has TV <= "
+@register("T2", presets=_T2, rule=f"holds when, for every model, the Lemma C.3 ISAN built from greedy spanning rows has TV <= "
                       f"{TV_EXACT_TOL:g} (exact enumeration, float64) and hidden dim <= d")
 def check_t2(config: CheckConfig) -> ClaimResult:
     """Spanning histories taken from each full level give an ISAN of dim d with the same distribution."""
     rows, worst = [], 0.0
-    for k, (V, T, d) in enumerate(_T2_SIZES[config.scale]):
+    for k, (V, T, d) in enumerate(config.preset(_T2)["sizes"]):
         seed = config.seed * 1000 + k
         model = random_isan(V, T, d, generator=seed)
         H = [_spanning_rows(model, t) for t in range(T)]
@@ -53,12 +58,19 @@ def check_t2(config: CheckConfig) -> ClaimResult:
     )
 
 
-_T8 = {
+#: T8: exact-oracle runs (sizes (V, T, d) × seeds), the noisy-oracle runs (one (V, T, d), oracle errors ξ,
+#: rank_tol), and the query-scaling sweeps: d, V and T each varied over ``scaling_<x>`` with the other two
+#: fixed at ``scaling_d_at_VT`` = (V, T), ``scaling_V_at_dT`` = (d, T), ``scaling_T_at_Vd`` = (V, d).
+_T8 = Presets({
     "quick": {"sizes": [(2, 6, 2), (3, 5, 3), (4, 6, 3)], "seeds": 3, "epsilon": 0.1,
-              "noisy": {"size": (3, 6, 3), "xi": [1e-6, 1e-4], "rank_tol": 1e-3}},
+              "noisy_size": (3, 6, 3), "noisy_xi": [1e-6, 1e-4], "noisy_rank_tol": 1e-3,
+              "scaling_d": [1, 2, 3, 4], "scaling_d_at_VT": (4, 6), "scaling_V": [2, 3, 4, 6],
+              "scaling_V_at_dT": (2, 6), "scaling_T": [4, 6, 8, 10], "scaling_T_at_Vd": (3, 2)},
     "full": {"sizes": [(2, 8, 4), (3, 7, 5), (4, 6, 6), (8, 10, 8)], "seeds": 5, "epsilon": 0.05,
-             "noisy": {"size": (4, 7, 4), "xi": [1e-8, 1e-6, 1e-4], "rank_tol": 1e-3}},
-}
+             "noisy_size": (4, 7, 4), "noisy_xi": [1e-8, 1e-6, 1e-4], "noisy_rank_tol": 1e-3,
+             "scaling_d": [2, 4, 8, 16], "scaling_d_at_VT": (8, 10), "scaling_V": [2, 4, 8, 16],
+             "scaling_V_at_dT": (4, 10), "scaling_T": [4, 8, 16, 32], "scaling_T_at_Vd": (4, 4)},
+})
 
 
 def _tv(model, learned, seed: int) -> tuple[float, float]:
@@ -75,16 +87,11 @@ def _query_bound(V: int, T: int, d: int, N: int) -> int:
     return (d * T + 1) * per_round + T * (V + 1) * (d + 1) ** 2
 
 
-_SCALING = {
-    "quick": {"d": ([1, 2, 3, 4], (4, 6)), "V": ([2, 3, 4, 6], (2, 6)), "T": ([4, 6, 8, 10], (3, 2))},
-    "full": {"d": ([2, 4, 8, 16], (8, 10)), "V": ([2, 4, 8, 16], (4, 10)), "T": ([4, 8, 16, 32], (4, 4))},
-}
-
-
 def _query_scaling(config: CheckConfig, eps: float) -> dict[str, tuple[list[int], list[int], float]]:
     """Queries of learn_isan as d, V and T vary one at a time; slope of a log-log least-squares fit.
 
-    The fixed pair of each sweep is given in ``_SCALING`` as (V, T) for d, (d, T) for V, (V, d) for T.
+    The values of each sweep are T8's ``scaling_d``, ``scaling_V`` and ``scaling_T``; the fixed pair is
+    ``scaling_d_at_VT`` = (V, T) for d, ``scaling_V_at_dT`` = (d, T) for V, ``scaling_T_at_Vd`` = (V, d) for T.
     The runs are one sweep on the engine (``T8-scaling-<scale>`` in ``<out_dir>/logitrank.sqlite``,
     one model per size drawn from ``config.seed``): a rerun reads them from the store.
     """
@@ -94,34 +101,37 @@ def _query_scaling(config: CheckConfig, eps: float) -> dict[str, tuple[list[int]
 
     from ..sweep import SweepSpec, load, run_sweep
 
+    spec = config.preset(_T8)
+    lines = {"d": (spec["scaling_d"], spec["scaling_d_at_VT"]), "V": (spec["scaling_V"], spec["scaling_V_at_dT"]),
+             "T": (spec["scaling_T"], spec["scaling_T_at_Vd"])}
     sizes = {}  # label → [(V, T, d) per value]
-    for label, (values, fixed) in _SCALING[config.scale].items():
+    for label, (values, fixed) in lines.items():
         if label == "d":
             sizes[label] = [(fixed[0], fixed[1], v) for v in values]
         elif label == "V":
             sizes[label] = [(v, fixed[1], fixed[0]) for v in values]
         else:
             sizes[label] = [(fixed[0], v, fixed[1]) for v in values]
-    spec = SweepSpec(name=f"T8-scaling-{config.scale}", task="learn", seeds=1, seed=config.seed,
-                     grid=[{"V": V, "T": T, "d": d} for line in sizes.values() for V, T, d in line],
-                     fixed={"family": "random_isan", "model_seed": config.seed, "learner": "exact", "epsilon": eps,
-                            "max_rank": 16, "measure_tv": False})
+    sweep = SweepSpec(name=f"T8-scaling-{config.scale}", task="learn", seeds=1, seed=config.seed,
+                      grid=[{"V": V, "T": T, "d": d} for line in sizes.values() for V, T, d in line],
+                      fixed={"family": "random_isan", "model_seed": config.seed, "learner": "exact", "epsilon": eps,
+                             "max_rank": 16, "measure_tv": False})
     store = Path(config.out_dir) / "logitrank.sqlite"
-    run_sweep(spec, store=store)
-    rows = load(store, spec)
+    run_sweep(sweep, store=store)
+    rows = load(store, sweep)
     failed = rows[rows["status"] != "done"]
     if len(failed):
         raise RuntimeError(f"T8 query-scaling run failed: {failed['error'].iloc[0]}")
     queries_at = {(r.V, r.T, r.d): int(r.queries) for r in rows.itertuples()}
     out = {}
-    for label, (values, _) in _SCALING[config.scale].items():
+    for label, (values, _) in lines.items():
         queries = [queries_at[size] for size in sizes[label]]
         slope = float(np.polyfit(np.log(values), np.log(queries), 1)[0])
         out[label] = (values, queries, slope)
     return out
 
 
-@register("T8", rule=f"holds when every exact-oracle run has TV <= {TV_EXACT_TOL:g} (the learner is exact up to "
+@register("T8", presets=_T8, rule=f"holds when every exact-oracle run has TV <= {TV_EXACT_TOL:g} (the learner is exact up to "
                       "float64 rounding), the mean TV of the noisy-oracle runs is <= epsilon, every run stays "
                       "within dT+1 rounds and within the query bound")
 def check_t8(config: CheckConfig) -> ClaimResult:
@@ -138,7 +148,7 @@ def check_t8(config: CheckConfig) -> ClaimResult:
     * noisy oracles (``logitrank.synth.perturbed``, error ξ per logit, ``rank_tol`` above it): the
       paper's bound, mean TV ≤ ε.
     """
-    spec = _T8[config.scale]
+    spec = config.preset(_T8)
     eps = spec["epsilon"]
     rows = []
     for V, T, d in spec["sizes"]:
@@ -167,7 +177,8 @@ def check_t8(config: CheckConfig) -> ClaimResult:
     return ClaimResult(
         "T8", "holds" if ok else "fails",
         setting={"epsilon": eps, "delta": 0.05, "rank_tol": 1e-8, "sizes (V,T,d)": spec["sizes"], "seeds": spec["seeds"],
-                 "exact TV tol": TV_EXACT_TOL, "noisy oracle": spec["noisy"]},
+                 "exact TV tol": TV_EXACT_TOL, "noisy oracle": {"size": spec["noisy_size"], "xi": spec["noisy_xi"],
+                                                                "rank_tol": spec["noisy_rank_tol"]}},
         figures={
             "max TV (exact oracle)": max_exact, "exact TV tol": TV_EXACT_TOL,
             "mean TV (noisy oracle)": mean_noisy, "epsilon": eps,
@@ -189,10 +200,10 @@ def _noisy_runs(config: CheckConfig, spec: dict) -> list[dict]:
     """T8's noisy-oracle runs: the learner on ``perturbed(model, ξ)``, TV against the clean model."""
     from logitrank.synth import perturbed
 
-    V, T, d = spec["noisy"]["size"]
-    tol = spec["noisy"]["rank_tol"]
+    V, T, d = spec["noisy_size"]
+    tol = spec["noisy_rank_tol"]
     out = []
-    for k, xi in enumerate(spec["noisy"]["xi"]):
+    for k, xi in enumerate(spec["noisy_xi"]):
         seed = config.seed * 1000 + k
         model = random_isan(V, T, d, generator=seed)
         learned, rep = learn_isan(perturbed(model, xi, generator=seed), epsilon=spec["epsilon"], rank_tol=tol,
@@ -204,13 +215,14 @@ def _noisy_runs(config: CheckConfig, spec: dict) -> list[dict]:
     return out
 
 
-_T7 = {
+#: T7: parity lengths n, the sample learner's budget (samples, Adam steps, restarts), the query learner's ε
+_T7 = Presets({
     "quick": {"n": [2, 4, 8, 16], "samples": 4000, "steps": 200, "restarts": 1, "epsilon": 0.2},
     "full": {"n": [2, 4, 8, 16, 32, 64], "samples": 20000, "steps": 300, "restarts": 2, "epsilon": 0.1},
-}
+})
 
 
-@register("T7")
+@register("T7", presets=_T7)
 def check_t7(config: CheckConfig) -> ClaimResult:
     """Noisy parity: the logit-query learner reaches TV ≈ 0 for every n; maximum-likelihood fitting
     of an ISAN of the right dimension from samples ends near the trivial TV (½ − noise) for large n."""
@@ -219,7 +231,7 @@ def check_t7(config: CheckConfig) -> ClaimResult:
 
     from .._learner_figures import plot_tv_curves
 
-    spec, noise = _T7[config.scale], 0.1
+    spec, noise = config.preset(_T7), 0.1
     trivial = 0.5 - noise  # TV of the model with the right first n bits and a fair last bit
     gen = torch.Generator().manual_seed(config.seed)
     rows = []
@@ -262,11 +274,12 @@ def check_t7(config: CheckConfig) -> ClaimResult:
     )
 
 
-_X3 = {
+#: X3: the oracle noise ξ × rank_tol grid on one random ISAN of size (V, T, d)
+_X3 = Presets({
     "quick": {"xi": [1e-10, 1e-7, 1e-4, 1e-2], "rank_tol": [1e-8, 1e-5, 1e-2], "size": (3, 6, 3)},
     "full": {"xi": [1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1e-1], "rank_tol": [1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1e-1],
              "size": (4, 7, 4)},
-}
+})
 _X3_BREAKS = ("RankExceededError", "IncompleteSpanError")
 X3_RULE = ("per seed: holds when no run is learned silently at a wrong dimension (a result without "
            "RankMarginWarning whose dimension differs from the true d) and every run learned at the true d with "
@@ -274,11 +287,13 @@ X3_RULE = ("per seed: holds when no run is learned silently at a wrong dimension
            "seed fails, mixed otherwise")
 
 
-def x3_spec(config: CheckConfig):
-    """X3's noise grid as a sweep: one random ISAN per check seed (``model_seed``), ξ × rank_tol, exact learner."""
+def x3_spec(config: CheckConfig, settings: dict | None = None):
+    """X3's noise grid as a sweep: one random ISAN per check seed (``model_seed``), ξ × rank_tol, exact learner.
+
+    ``settings`` is X3's resolved preset (default: ``config.preset(_X3)``)."""
     from ..sweep import SweepSpec
 
-    spec = _X3[config.scale]
+    spec = config.preset(_X3) if settings is None else settings
     V, T, d = spec["size"]
     return SweepSpec(name=f"X3-{config.scale}", task="learn", seeds=1, seed=config.seed,
                      grid={"xi": spec["xi"], "rank_tol": spec["rank_tol"]},
@@ -286,7 +301,7 @@ def x3_spec(config: CheckConfig):
                             "learner": "exact", "epsilon": 0.2, "max_rank": 2 * d, "tv_to": "truth"})
 
 
-@register("X3", seeded=True, rule=X3_RULE)
+@register("X3", seeded=True, rule=X3_RULE, presets=_X3)
 def check_x3(config: CheckConfig) -> ClaimResult:
     """Where the exact-rank learner breaks under oracle noise ξ (logitrank.synth.perturbed), per rank_tol.
 
@@ -301,7 +316,8 @@ def check_x3(config: CheckConfig) -> ClaimResult:
 
     from ..sweep import Engine, SweepCellWarning, load, run_sweep
 
-    spec = x3_spec(config)
+    settings = config.preset(_X3)
+    spec = x3_spec(config, settings)
     d = spec.fixed["d"]
     store = Path(config.out_dir) / "logitrank.sqlite"
     with warnings.catch_warnings():  # RankMarginWarnings are the measurement: each row keeps its own
@@ -327,9 +343,9 @@ def check_x3(config: CheckConfig) -> ClaimResult:
     learned = [g for g in grid if g["outcome"].startswith("learned")]
     return ClaimResult(
         "X3", "holds" if ok else "fails",
-        setting={"model (V,T,d)": _X3[config.scale]["size"], "noise": "logitrank.synth.perturbed (±ξ per logit, hashed "
-                 "per prefix)", "learner": "learn_isan, epsilon 0.2", "xi": _X3[config.scale]["xi"],
-                 "rank_tol": _X3[config.scale]["rank_tol"], "store": str(store), "sweep": spec.name,
+        setting={"model (V,T,d)": settings["size"], "noise": "logitrank.synth.perturbed (±ξ per logit, hashed "
+                 "per prefix)", "learner": "learn_isan, epsilon 0.2", "xi": settings["xi"],
+                 "rank_tol": settings["rank_tol"], "store": str(store), "sweep": spec.name,
                  "cached cells": run.cached},
         figures={
             "learned runs": f"{len(learned)}/{len(grid)}",

@@ -1,8 +1,8 @@
 """LinGen on a real model (paper A, §3.3, Appendix A.3): E10 (Option 1, in-distribution histories)
 and E11 (Option 2, nonsense histories and futures), each against the three baselines of Figure 5.
 
-Setting (sizes in :mod:`._real_setup`): histories, targets and futures are token windows of the
-held-out Shakespeare plays (lengths in tokens, Appendix A.3); v is fitted per target by least
+Setting (sizes: the presets :data:`._real_setup.REAL_SIZES`): histories, targets and futures are
+token windows of the held-out Shakespeare plays (lengths in tokens, Appendix A.3); v is fitted per target by least
 squares on the top-k columns of L_M(H, F); each target gets ``samples`` generations of
 ``new_tokens`` tokens. The score is the per-position KL(generator ‖ model) of Figure 5, averaged
 over all generations; "total" is its sum over positions. Baselines: (a) single-token LinGen (v
@@ -41,7 +41,7 @@ from logitrank.algorithms import (
 from .._check_api import CheckConfig, ClaimResult, register
 from .._real_figures import plot_position_kl
 from ..models import CorpusUnavailable
-from ._real_setup import corpus_text, get_model, is_tiny, matrix, not_run, sizes_for
+from ._real_setup import REAL_SIZES, corpus_text, get_model, is_tiny, matrix, not_run, sizes_for
 
 _OPTIONAL = (FileNotFoundError, ImportError, CorpusUnavailable)
 _MEMO: dict = {}
@@ -180,7 +180,7 @@ RULE = ("per seed: LinGen's total KL (summed over positions) is below every base
         "holds if every seed holds, fails if every seed fails, else mixed")
 
 
-@register("E10", seeded=True, rule=RULE)
+@register("E10", seeded=True, rule=RULE, presets=REAL_SIZES)
 def check_e10(config: CheckConfig) -> ClaimResult:
     """LinGen with in-distribution histories (Option 1) beats the three baselines of Fig 5 in total KL.
 
@@ -188,7 +188,7 @@ def check_e10(config: CheckConfig) -> ClaimResult:
     return _run("E10", config, option=1)
 
 
-@register("E11", seeded=True, rule=RULE)
+@register("E11", seeded=True, rule=RULE, presets=REAL_SIZES)
 def check_e11(config: CheckConfig) -> ClaimResult:
     """LinGen with nonsense histories and futures (Option 2) still beats the baselines (Fig 1b).
 

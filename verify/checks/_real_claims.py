@@ -2,9 +2,10 @@
 
 Every check runs on ``config.model`` ("tiny" by default: the byte-level GPT of
 :mod:`logitrank.verify.models`, trained on Shakespeare; "smollm2" or any Hugging Face name also work) with
-histories and futures cut from held-out Shakespeare plays (Appendix A.1.1; sizes in
-:mod:`._real_setup`). Thresholds are fixed before looking at results and stated in each docstring;
-the paper's numbers are reported beside ours. A missing corpus, model or checkpoint gives not-run.
+histories and futures cut from held-out Shakespeare plays (Appendix A.1.1; sizes: the presets
+:data:`._real_setup.REAL_SIZES`, shared by every check here). Thresholds are fixed before looking at
+results and stated in each docstring; the paper's numbers are reported beside ours. A missing
+corpus, model or checkpoint gives not-run.
 
 Every check here is *seeded* (the seed draws the histories and futures): the registry runs it per
 seed and reports the median and [min, max] of each figure. Unless a check says otherwise, its rule
@@ -27,6 +28,7 @@ from .._figures import plot_kl_to_rank, plot_singular_values
 from .._real_figures import plot_over_training
 from ._real_setup import (
     OPTIONAL_ERRORS,
+    REAL_SIZES,
     corpus_sets,
     figure_dir,
     get_model,
@@ -70,7 +72,7 @@ E1_RULE = ("per seed: α in (0.5, 0.65], α spread over downsizing <= 0.1 and fi
            + DEFAULT_RULE)
 
 
-@register("E1", seeded=True, rule=E1_RULE)
+@register("E1", seeded=True, presets=REAL_SIZES, rule=E1_RULE)
 def check_e1(config: CheckConfig) -> ClaimResult:
     """Singular values of L_{M,50}(H, F) follow a power law with α in (0.5, 0.65], and α moves by at
     most 0.1 when H and F are downsized 2, 4, 8, 16× (Fig 2, 6; fit of Appendix A.1.1).
@@ -138,7 +140,7 @@ def _e2_pair(base, model, H, F, config: CheckConfig, k: int) -> dict:
             "rms": float(L0.pow(2).mean().sqrt())}
 
 
-@register("E2", seeded=True, rule=E2_RULE)
+@register("E2", seeded=True, presets=REAL_SIZES, rule=E2_RULE)
 def check_e2(config: CheckConfig) -> ClaimResult:
     """The untrained model has α < ½ and below the trained model's α (paper: OLMo-1b step 0,
     α ≈ 0.374 vs 0.561; Fig 6d).
@@ -192,7 +194,7 @@ def _loglog_fit(r: np.ndarray, kl: np.ndarray) -> tuple[float, float]:
     return float(slope), float(1 - resid.var() / y.var()) if y.var() > 0 else 1.0
 
 
-@register("E3", seeded=True, rule="per seed: the docstring's power-law, consistency and baseline tests; " + DEFAULT_RULE)
+@register("E3", seeded=True, presets=REAL_SIZES, rule="per seed: the docstring's power-law, consistency and baseline tests; " + DEFAULT_RULE)
 def check_e3(config: CheckConfig) -> ClaimResult:
     """Average KL (Def 3.1) to the best rank-r approximation decays as a power law in r (log-log fit
     over r ∈ [2, n/4] with R² >= 0.9 for the full and 4×, 16× downsized matrices, slopes within a
@@ -282,7 +284,7 @@ E4_RULE = ("per seed, over every stored checkpoint from step 0 (the initialisati
            + DEFAULT_RULE)
 
 
-@register("E4", seeded=True, rule=E4_RULE)
+@register("E4", seeded=True, presets=REAL_SIZES, rule=E4_RULE)
 def check_e4(config: CheckConfig) -> ClaimResult:
     """Over training, KL to rank 10 drops sharply, then rises slowly (Fig 3, which paper A draws from
     step 0). Decided on every stored checkpoint, the initialisation included: KL(r=10) at step 0 is
@@ -320,7 +322,7 @@ def _spearman(a, b) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-@register("X5", seeded=True, rule="per seed: |Spearman ρ(α, held-out loss)| >= 0.8; " + DEFAULT_RULE)
+@register("X5", seeded=True, presets=REAL_SIZES, rule="per seed: |Spearman ρ(α, held-out loss)| >= 0.8; " + DEFAULT_RULE)
 def check_x5(config: CheckConfig) -> ClaimResult:
     """Is spectral decay a diagnostic of training progress? Yes if α tracks held-out loss
     monotonically over the tiny model's checkpoints: |Spearman ρ(α, loss)| >= 0.8 in every seed
@@ -348,7 +350,7 @@ def check_x5(config: CheckConfig) -> ClaimResult:
 
 
 # -- E5, E6 -----------------------------------------------------------------------------------------------
-@register("E5", seeded=True, rule="per seed: α(docstrings) in (0.5, 0.65], |Δα| <= 0.1, both fits R² >= 0.9; "
+@register("E5", seeded=True, presets=REAL_SIZES, rule="per seed: α(docstrings) in (0.5, 0.65], |Δα| <= 0.1, both fits R² >= 0.9; "
           + DEFAULT_RULE)
 def check_e5(config: CheckConfig) -> ClaimResult:
     """α on a second kind of text (Python standard-library docstrings) lies in (0.5, 0.65] and within
@@ -381,7 +383,7 @@ def check_e5(config: CheckConfig) -> ClaimResult:
     )
 
 
-@register("E6", seeded=True, rule="per seed: top-200 and random-50 α within 0.1 of top-50 α, all three fits "
+@register("E6", seeded=True, presets=REAL_SIZES, rule="per seed: top-200 and random-50 α within 0.1 of top-50 α, all three fits "
           "R² >= 0.9; " + DEFAULT_RULE)
 def check_e6(config: CheckConfig) -> ClaimResult:
     """Top-200 and random-50 columns give α within 0.1 of top-50 (Fig 10: .543 and .527 vs .561);

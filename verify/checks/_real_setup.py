@@ -1,5 +1,10 @@
 """Shared set-up of the real-model experiments (paper A, §3 and Appendix A): data, sizes, matrices.
 
+The sizes are one table of presets, :data:`REAL_SIZES`, shared by E1–E11 and X5 (E8 adds its rank
+r): "quick" and "full" for the tiny byte-level models, "quick-hf" and "full-hf" for every other
+model (subword tokenizers), and "paper" for paper A's own sizes. A check reads them with
+:func:`sizes_for` (the preset :func:`real_preset` names, with ``config.overrides`` applied).
+
 Histories and futures are cut from text as in Appendix A.1.1, with lengths in *characters* and cuts
 rounded to a word boundary, so the same strings serve models with different tokenizers (the rows
 of two models' matrices are then the same histories, as Fig 11 needs). Each model tokenizes them
@@ -14,7 +19,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -23,12 +29,14 @@ from logitrank.algorithms import random_k_columns, top_k_columns
 
 from .._cache import cached_logit_matrix
 from .._check_api import CheckConfig, ClaimResult
+from .._presets import Presets
 from ..corpus_cut import corpus_text as _corpus_text
 from ..corpus_cut import cut_histories_futures
 from ..models import CorpusUnavailable
 
 __all__ = [
     "OPTIONAL_ERRORS",
+    "REAL_SIZES",
     "Sizes",
     "cache_dir",
     "corpus_sets",
@@ -38,6 +46,7 @@ __all__ = [
     "is_tiny",
     "matrix",
     "not_run",
+    "real_preset",
     "setting_of",
     "sizes_for",
     "spectrum",
@@ -50,7 +59,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Sizes:
-    """Problem sizes of one scale for one model family.
+    """Problem sizes of the real-model experiments: one resolved preset of :data:`REAL_SIZES`.
 
     Attributes
     ----------
@@ -83,21 +92,54 @@ class Sizes:
     samples: int
     new_tokens: int
 
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"setting {f.name} must be an int >= 1; got {value!r}")
+        for low, high in (("min_chars", "max_chars"), ("lingen_min", "lingen_max")):
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"setting {low} must be <= {high}={getattr(self, high)}; got {getattr(self, low)}")
 
-_SIZES = {
-    ("tiny", "quick"): Sizes(150, 100, 16, 38, 50, 300, 150, 12, 36, 6, 5, 15),
-    ("tiny", "full"): Sizes(1000, 400, 16, 38, 50, 2000, 500, 12, 36, 50, 5, 15),
-    ("hf", "quick"): Sizes(40, 40, 40, 120, 50, 80, 30, 8, 30, 3, 2, 10),
-    ("hf", "full"): Sizes(1000, 300, 50, 200, 50, 4000, 1000, 8, 30, 50, 5, 15),
-}
+    @classmethod
+    def of(cls, settings: Mapping) -> Sizes:
+        """The sizes among ``settings`` (a resolved preset of :data:`REAL_SIZES`, or of a table extending it)."""
+        return cls(**{f.name: settings[f.name] for f in fields(cls)})
+
+
+#: The real-model sizes (attributes of :class:`Sizes`) per preset: "quick"/"full" for the tiny
+#: byte-level models, "quick-hf"/"full-hf" for any other model, "paper" for paper A's sizes
+#: (|H| = |F| ≈ 10^4 with ℓ = 50–200 characters and k = 50, App. A.1.2; about 4000 per checkpoint, §3.1
+#: Fig 3; LinGen: 40000 histories, 10000 futures, 8–30 tokens, 50 targets × 5 generations of 15
+#: tokens, §3.3 and App. A.3). :func:`real_preset` picks the preset of a run.
+REAL_SIZES = Presets({
+    "quick": {"n": 150, "n_checkpoint": 100, "min_chars": 16, "max_chars": 38, "k": 50, "lingen_histories": 300,
+              "lingen_futures": 150, "lingen_min": 12, "lingen_max": 36, "targets": 6, "samples": 5, "new_tokens": 15},
+    "full": {"n": 1000, "n_checkpoint": 400, "min_chars": 16, "max_chars": 38, "k": 50, "lingen_histories": 2000,
+             "lingen_futures": 500, "lingen_min": 12, "lingen_max": 36, "targets": 50, "samples": 5, "new_tokens": 15},
+    "quick-hf": {"n": 40, "n_checkpoint": 40, "min_chars": 40, "max_chars": 120, "k": 50, "lingen_histories": 80,
+                 "lingen_futures": 30, "lingen_min": 8, "lingen_max": 30, "targets": 3, "samples": 2, "new_tokens": 10},
+    "full-hf": {"n": 1000, "n_checkpoint": 300, "min_chars": 50, "max_chars": 200, "k": 50, "lingen_histories": 4000,
+                "lingen_futures": 1000, "lingen_min": 8, "lingen_max": 30, "targets": 50, "samples": 5, "new_tokens": 15},
+    "paper": {"n": 10000, "n_checkpoint": 4000, "min_chars": 50, "max_chars": 200, "k": 50, "lingen_histories": 40000,
+              "lingen_futures": 10000, "lingen_min": 8, "lingen_max": 30, "targets": 50, "samples": 5, "new_tokens": 15},
+})
 
 
 def is_tiny(name: str) -> bool:
     return name == "tiny" or name.startswith(("tiny@", "tiny-b"))
 
 
-def sizes_for(config: CheckConfig) -> Sizes:
-    return _SIZES[("tiny" if is_tiny(_model_name(config)) else "hf", config.scale)]
+def real_preset(config: CheckConfig) -> str:
+    """The preset of :data:`REAL_SIZES` for this run: ``config.scale`` for the tiny models, else
+    ``"<scale>-hf"`` (the "paper" preset is never picked by a scale; pass its name explicitly)."""
+    return config.scale if is_tiny(_model_name(config)) else f"{config.scale}-hf"
+
+
+def sizes_for(config: CheckConfig, table: Presets | None = None) -> Sizes:
+    """This run's real-model sizes: preset :func:`real_preset` of ``table`` (default :data:`REAL_SIZES`)
+    with ``config.overrides`` applied, via ``config.preset`` (so they are recorded with the result)."""
+    return Sizes.of(config.preset(REAL_SIZES if table is None else table, name=real_preset(config)))
 
 
 def _model_name(config: CheckConfig) -> str:

@@ -1,7 +1,8 @@
 """Real-model experiments of paper A, §3.2 (shared structure across futures and models): E7–E9.
 
-Same setting as :mod:`._real_claims` (``config.model``, held-out Shakespeare, sizes from
-:mod:`._real_setup`); thresholds are stated in each docstring and fixed before looking at results.
+Same setting as :mod:`._real_claims` (``config.model``, held-out Shakespeare, sizes: the presets
+:data:`._real_setup.REAL_SIZES`; E8 adds its rank r in :data:`_E8`); thresholds are stated in each
+docstring and fixed before looking at results.
 
 Every check here is seeded (the seed draws the history and future strings). Rule across seeds, fixed
 before the multi-seed numbers were seen: the registry's default — *holds* if every seed holds,
@@ -18,15 +19,19 @@ from logitrank.algorithms import nonsense_sequences, principal_angles, random_su
 from .._cache import atomic_write_text
 from .._check_api import CheckConfig, ClaimResult, register
 from .._figures import plot_principal_angles
+from .._presets import Presets
 from .._style import PALETTE, finish, paper_figure, paper_style
 from ._real_setup import (
     OPTIONAL_ERRORS,
+    REAL_SIZES,
+    Sizes,
     corpus_sets,
     figure_dir,
     get_model,
     is_tiny,
     matrix,
     not_run,
+    real_preset,
     setting_of,
     sizes_for,
     text_sets,
@@ -47,7 +52,7 @@ def _angle_ranks(n: int) -> list[int]:
     return [r for r in (5, 10, 20, 40, 80) if r <= n // 3]
 
 
-@register("E7", seeded=True, rule=RULE)
+@register("E7", seeded=True, rule=RULE, presets=REAL_SIZES)
 def check_e7(config: CheckConfig) -> ClaimResult:
     """Column spaces of the rank-r approximations for real and nonsense (token-permuted) futures
     overlap more than random subspaces: for every r the mean cosine of the principal angles exceeds
@@ -95,16 +100,23 @@ def _e8_models(model, config: CheckConfig) -> list:
     return [model, get_model("tiny"), untrained_twin(model, config), get_model("tiny@step0")]
 
 
-@register("E8", seeded=True, rule=RULE)
+#: E8: the real-model sizes and the rank r of the compared column spaces (no "paper" preset: paper A
+#: does not state the r of Fig 11)
+_E8 = Presets({name: {**REAL_SIZES[name], "r": r}
+               for name, r in (("quick", 20), ("full", 50), ("quick-hf", 20), ("full-hf", 50))})
+
+
+@register("E8", seeded=True, rule=RULE, presets=_E8)
 def check_e8(config: CheckConfig) -> ClaimResult:
     """Across models the rank-r column spaces (rows = the same history strings) overlap more than
     every one of 100 random draws for every pair of trained models, and every pair with an untrained
-    model overlaps less than every trained pair (Fig 11). r = 20 at quick scale. Across seeds
-    (:data:`RULE`): every seed holds → holds, every seed fails → fails, else mixed."""
+    model overlaps less than every trained pair (Fig 11). r = 20 at quick scale (50 at full). Across
+    seeds (:data:`RULE`): every seed holds → holds, every seed fails → fails, else mixed."""
     try:
         base = get_model(config.model)
         models = _e8_models(base, config)
-        S = sizes_for(config)
+        spec = config.preset(_E8, name=real_preset(config))
+        S, r = Sizes.of(spec), spec["r"]
         Ht, Ft = text_sets("shakespeare", S.n, S.n, S.min_chars, S.max_chars, config.seed)
     except OPTIONAL_ERRORS as err:
         return not_run("E8", err, config)
@@ -120,7 +132,6 @@ def check_e8(config: CheckConfig) -> ClaimResult:
     if len([n for n in Ls if n not in untrained]) < 2:
         return ClaimResult("E8", "not-run", setting={"models": [m.name for m in models], "skipped": skipped},
                            reason="needs two trained models over the same histories; " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
-    r = 20 if config.scale == "quick" else 50
     rand = _random_mean_cos(len(Ht), r, config.seed)
     pairs, angles = [], {}
     names = list(Ls)
@@ -173,7 +184,7 @@ def _nearest(L: torch.Tensor) -> torch.Tensor:
     return D.argmin(dim=1)
 
 
-@register("E9", seeded=True, rule=RULE)
+@register("E9", seeded=True, rule=RULE, presets=REAL_SIZES)
 def check_e9(config: CheckConfig) -> ClaimResult:
     """The nearest history by logit-row distance is related: the table of the first 10 histories is
     stored (Table 1), and with histories from two kinds of text (Shakespeare and Python docstrings,

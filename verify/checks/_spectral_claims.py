@@ -16,6 +16,7 @@ from logitrank.algorithms import fit_power_law, gram_spectrum, logit_matrix
 from logitrank.synth import all_sequences, random_isan
 
 from .._check_api import CheckConfig, ClaimResult, register
+from .._presets import Presets
 
 _EPS = 1e-12  # slack for float64 rounding in "≤" comparisons of O(1) quantities
 
@@ -54,7 +55,14 @@ def _eckart_young_gap(rng: np.random.Generator, alpha: float, band: float) -> fl
     return worst
 
 
-@register("T9")
+#: T9: the spectrum lengths n (each spectrum is drawn for every n)
+_T9 = Presets({
+    "quick": {"n": [10**3, 10**4, 10**5]},
+    "full": {"n": [10**3, 10**4, 10**5, 10**6, 10**7]},
+})
+
+
+@register("T9", presets=_T9)
 def check_t9(config: CheckConfig) -> ClaimResult:
     """σ_i ≍ C i^{−α}: α > ½ gives e(r) = O(r^{½−α}); α < ½ gives e(r) = Ω(1) for r ≤ n / 2^{1/(1−2α)}.
 
@@ -66,7 +74,7 @@ def check_t9(config: CheckConfig) -> ClaimResult:
     """
     rng = np.random.default_rng(config.seed)
     band = 2.0
-    sizes = [10**3, 10**4, 10**5] if config.scale == "quick" else [10**3, 10**4, 10**5, 10**6, 10**7]
+    sizes = config.preset(_T9)["n"]
     above, below = (0.6, 0.75, 1.0), (0.25, 0.4)
     ok, rows_hi, rows_lo = True, [], []
     for alpha in above:
@@ -122,7 +130,14 @@ def _kl_sum(A: torch.Tensor, B: torch.Tensor, k: int) -> tuple[float, torch.Tens
     return float(per_pair.sum()), per_pair
 
 
-@register("T10")
+#: T10: histories n and futures m of each random logit matrix A (n × m·k)
+_T10 = Presets({
+    "quick": {"n": 40, "m": 30},
+    "full": {"n": 200, "m": 100},
+})
+
+
+@register("T10", presets=_T10)
 def check_t10(config: CheckConfig) -> ClaimResult:
     """Σ_{h,f} KL(softmax A_{h,f} ‖ softmax A′_{h,f}) ≤ ½‖A − A′‖²_F on random matrices and perturbations.
 
@@ -130,7 +145,8 @@ def check_t10(config: CheckConfig) -> ClaimResult:
     is ¼: the ratio KL / (½‖Δ‖²) should never pass ½, approached for two-token rows.
     """
     g = torch.Generator().manual_seed(config.seed)
-    n, m = (40, 30) if config.scale == "quick" else (200, 100)
+    spec = config.preset(_T10)
+    n, m = spec["n"], spec["m"]
     worst_sum, worst_pair, rows = 0.0, 0.0, []
     for k in (2, 10, 50):
         for scale in (0.1, 1.0, 5.0):
@@ -169,7 +185,17 @@ def check_t10(config: CheckConfig) -> ClaimResult:
 
 
 # -- T12: Fact C.20 ---------------------------------------------------------------------------------
-@register("T12")
+#: T12: the random ISAN (V, T, d); n histories of length t; futures of length ℓ (``ell``); the sample
+#: sizes |F| (``F_sizes``) and repeats per size
+_T12 = Presets({
+    "quick": {"V": 4, "T": 7, "d": 3, "n": 20, "t": 2, "ell": 3, "F_sizes": [10, 40, 160, 640, 2560, 10240],
+              "repeats": 20},
+    "full": {"V": 5, "T": 9, "d": 4, "n": 60, "t": 3, "ell": 4, "F_sizes": [10 * 4**j for j in range(8)],
+             "repeats": 50},
+})
+
+
+@register("T12", presets=_T12)
 def check_t12(config: CheckConfig) -> ClaimResult:
     """‖(1/|F|) L Lᵀ − E_f[L_f L_fᵀ]‖₂ vs |F| for a random ISAN, P = its own law over futures of length ℓ.
 
@@ -179,9 +205,9 @@ def check_t12(config: CheckConfig) -> ClaimResult:
     90th percentile of the deviation over repeats. The decay rate is fitted on log-log axes (−½ is
     the Bernstein rate).
     """
-    V, T, d, n, t, ell = (4, 7, 3, 20, 2, 3) if config.scale == "quick" else (5, 9, 4, 60, 3, 4)
-    sizes = [10, 40, 160, 640, 2560, 10240] if config.scale == "quick" else [10 * 4**j for j in range(8)]
-    repeats = 20 if config.scale == "quick" else 50
+    spec = config.preset(_T12)
+    V, T, d, n, t, ell = (spec[key] for key in ("V", "T", "d", "n", "t", "ell"))
+    sizes, repeats = spec["F_sizes"], spec["repeats"]
     delta = 0.1
     model = random_isan(V, T, d, generator=config.seed)
     H = model.sample(n, generator=config.seed + 1)[:, :t]  # (n, t)
@@ -232,7 +258,14 @@ def _kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.sum(p * (np.log(p) - np.log(q)), axis=-1)
 
 
-@register("T13")
+#: T13: Dirichlet pairs (P, Q) drawn per (support size, concentration)
+_T13 = Presets({
+    "quick": {"pairs": 2000},
+    "full": {"pairs": 20000},
+})
+
+
+@register("T13", presets=_T13)
 def check_t13(config: CheckConfig) -> ClaimResult:
     """KL(Q‖P) ≤ (1 + C)·√(2·KL(P‖Q)) with C = max_i −log p_i (the ledger's reading: −log p_i ≤ C).
 
@@ -240,7 +273,7 @@ def check_t13(config: CheckConfig) -> ClaimResult:
     min_i −log p_i, and a two-point counterexample breaks the bound — reported beside the verdict.
     """
     rng = np.random.default_rng(config.seed)
-    per_size = 2000 if config.scale == "quick" else 20000
+    per_size = config.preset(_T13)["pairs"]
     worst, rows = 0.0, []
     for s in (2, 5, 20, 100):
         for conc in (0.05, 0.5, 5.0):
@@ -282,7 +315,16 @@ def _blocked_gram(make_block, n: int, M: int, block: int) -> torch.Tensor:
     return G
 
 
-@register("E12", seeded=True, rule="per seed: α_Gaussian < 0.1 and α_planted > 0.4; holds if every seed holds, "
+#: E12: |H| = n rows and k columns per future (|F| = n futures, so n × n·k); "paper" is paper A's
+#: shape (|H| = |F| ≈ 10^4, k = 50; Appendix A.1.2)
+_E12 = Presets({
+    "quick": {"n": 400, "k": 50},
+    "full": {"n": 2000, "k": 50},
+    "paper": {"n": 10000, "k": 50},
+})
+
+
+@register("E12", seeded=True, presets=_E12, rule="per seed: α_Gaussian < 0.1 and α_planted > 0.4; holds if every seed holds, "
           "fails if every seed fails, else mixed")
 def check_e12(config: CheckConfig) -> ClaimResult:
     """A Gaussian matrix of the paper's shape (|H| × |F|·k, k = 50) has no power-law decay.
@@ -293,8 +335,8 @@ def check_e12(config: CheckConfig) -> ClaimResult:
     the verdict asks α_Gaussian < 0.1 (a fifth of the paper's ½) and α_planted > 0.4, in every
     seed (the seed draws both matrices); mixed when seeds disagree.
     """
-    n = 400 if config.scale == "quick" else 2000
-    k = 50
+    spec = config.preset(_E12)
+    n, k = spec["n"], spec["k"]
     M = n * k
     g = torch.Generator().manual_seed(config.seed)
     gauss = _blocked_gram(lambda a, b: torch.randn(n, b - a, generator=g, dtype=torch.float64), n, M, 4096)

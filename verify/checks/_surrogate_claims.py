@@ -41,6 +41,7 @@ from logitrank.synth import LogitModel, all_sequences
 
 from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import kl_divergence, tv_distance, tv_monte_carlo
+from .._presets import Presets
 from .._real_figures import plot_surrogate
 from ._real_setup import OPTIONAL_ERRORS, corpus_text, get_model, not_run
 
@@ -78,12 +79,21 @@ class SurrogateSizes:
         if not 2 <= self.vocab <= 64 or not 2 <= self.horizon <= 12:
             raise ValueError(f"vocab must be in [2, 64] and horizon in [2, 12]; got {self.vocab}, {self.horizon}")
 
+    @classmethod
+    def of(cls, settings) -> SurrogateSizes:
+        """The sizes of a resolved preset of :data:`SIZES`."""
+        return cls(settings["vocab"], settings["horizon"], tuple(settings["rank_tols"]), tuple(settings["ranks"]),
+                   tuple((key, settings[key]) for key in ("n_validation", "n_spanner", "epochs")))
 
-SIZES = {
-    "quick": SurrogateSizes(4, 5, (0.3, 0.1, 0.03, 0.01), (1, 2, 4), (("n_validation", 16), ("n_spanner", 32), ("epochs", 4))),
-    "full": SurrogateSizes(8, 5, (0.3, 0.1, 0.03, 0.01, 0.003), (1, 2, 4, 8, 16),
-                           (("n_validation", 32), ("n_spanner", 64), ("epochs", 8))),
-}
+
+#: X4: V' kept tokens, horizon T, learn_isan's rank tolerances, learn_approx's ranks and its batch
+#: sizes and epochs (the fields of :class:`SurrogateSizes`, learn_approx's flattened)
+SIZES = Presets({
+    "quick": {"vocab": 4, "horizon": 5, "rank_tols": (0.3, 0.1, 0.03, 0.01), "ranks": (1, 2, 4),
+              "n_validation": 16, "n_spanner": 32, "epochs": 4},
+    "full": {"vocab": 8, "horizon": 5, "rank_tols": (0.3, 0.1, 0.03, 0.01, 0.003), "ranks": (1, 2, 4, 8, 16),
+             "n_validation": 32, "n_spanner": 64, "epochs": 8},
+})
 
 
 class RestrictedLM(LogitModel):
@@ -215,7 +225,7 @@ def _rewarn(caught, label: str) -> list[str]:
     return sorted(c.__name__ for c in kinds)
 
 
-@register("X4", seeded=True, rule=RULE)
+@register("X4", seeded=True, rule=RULE, presets=SIZES)
 def check_x4(config: CheckConfig) -> ClaimResult:
     """Learn an ISAN surrogate of a real LM restricted to V' frequent tokens and horizon T (module
     docstring), with ``learn_isan`` (rank_tol sweep) and ``learn_approx`` (rank sweep).
@@ -223,7 +233,7 @@ def check_x4(config: CheckConfig) -> ClaimResult:
     Rule (:data:`RULE`, fixed before the numbers): a seed holds if every run's TV to the restricted
     model is at most max(2 × the rank-d truncation's TV, 0.1); every seed holds → holds, mixed when
     seeds disagree."""
-    S = SIZES[config.scale]
+    S = SurrogateSizes.of(config.preset(SIZES))
     try:
         data = _restricted(config, S)
     except OPTIONAL_ERRORS as err:

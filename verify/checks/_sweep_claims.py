@@ -12,28 +12,34 @@ by exact enumeration. The rows live in the sweep store (``<out_dir>/logitrank.sq
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from .._check_api import CheckConfig, ClaimResult, register
+from .._presets import Presets
 from ..sweep import SweepSpec, load, plot_sweep, run_sweep
 
 #: the largest exponent k in TV/ε_avg ∝ d^k read as "no polynomial dependence on d" (fixed before any run)
 MAX_EXPONENT = 0.5
-X1_GRID = {
+#: X1: the ISANs' vocabulary V and horizon T, the grid of d, and the target ε_avg
+X1_GRID = Presets({
     "quick": {"V": 3, "T": 5, "d": [2, 3, 4, 6], "eps_avg": 0.05},
     "full": {"V": 3, "T": 6, "d": [2, 3, 4, 6, 8], "eps_avg": 0.05},
-}
+})
 X1_RULE = (f"per seed: fit log(TV/ε_avg) = k·log d + c over the d grid (TV of learn_approx at rank d, defaults, "
            f"on dim-d ISANs perturbed to ε_avg = 0.05 at rank d, ε_avg re-measured per cell); the seed holds if "
            f"k <= {MAX_EXPONENT} (TV per unit ε_avg grows slower than √d), fails otherwise; across seeds: holds if "
            "every seed holds, fails if every seed fails, mixed otherwise")
 
 
-def x1_spec(scale: str, seed: int) -> SweepSpec:
-    """The X1 sweep at ``scale`` for base seed ``seed`` (one seed per check call; the registry runs several)."""
-    g = X1_GRID[scale]
+def x1_spec(scale: str, seed: int, settings: Mapping | None = None) -> SweepSpec:
+    """The X1 sweep at ``scale`` for base seed ``seed`` (one seed per check call; the registry runs several).
+
+    ``settings`` are X1's resolved settings (the check passes ``config.preset(X1_GRID)``); by default
+    the preset ``scale`` of :data:`X1_GRID` as written."""
+    g = X1_GRID[scale] if settings is None else settings
     return SweepSpec(
         name=f"X1-{scale}", task="learn", seeds=1, seed=seed, grid={"d": g["d"]},
         fixed={"family": "eps_avg_isan", "V": g["V"], "T": g["T"], "eps_avg": g["eps_avg"], "learner": "approx",
@@ -59,15 +65,16 @@ def x1_verdict(d, tv, eps_avg) -> tuple[str, float]:
     return ("holds" if k <= MAX_EXPONENT else "fails"), k
 
 
-@register("X1", seeded=True, rule=X1_RULE)
+@register("X1", seeded=True, rule=X1_RULE, presets=X1_GRID)
 def check_x1(config: CheckConfig) -> ClaimResult:
     """Achievable TV of the approximate learner vs d at fixed ε_avg; holds when TV/ε_avg grows slower than √d."""
-    spec = x1_spec(config.scale, config.seed)
+    settings = config.preset(X1_GRID)
+    spec = x1_spec(config.scale, config.seed, settings)
     store = Path(config.out_dir) / "logitrank.sqlite"
     run = run_sweep(spec, store=store)
     everything = load(store, spec.name, current=False)  # every seed stored so far (for the figure)
     rows = load(store, spec).sort_values("d")  # this seed's cells
-    setting = {"model": f"eps_avg_isan V={spec.fixed['V']} T={spec.fixed['T']}", "d": X1_GRID[config.scale]["d"],
+    setting = {"model": f"eps_avg_isan V={spec.fixed['V']} T={spec.fixed['T']}", "d": settings["d"],
                "eps_avg target": spec.fixed["eps_avg"], "learner": "learn_approx(rank=d, epsilon=0.1), defaults",
                "store": str(store), "sweep": spec.name, "cached cells": run.cached}
     failed = rows[rows["status"] != "done"]

@@ -26,16 +26,17 @@ from logitrank.synth import all_sequences, random_isan
 
 from .._check_api import CheckConfig, ClaimResult, register
 from .._metrics import kl_divergence
+from .._presets import Presets
 from .._theory_figures import plot_kl_vs_bound
 
 # -- T11: Lemma C.18 / Corollary C.19 --------------------------------------------------------------
 #: (V, T, d) of the ISAN, history length ℓ (ℓ + k <= T), the grid, and how many targets h_0
-_T11 = {
+_T11 = Presets({
     "quick": {"size": (3, 6, 4), "ell": 2, "scales": [1.0, 3.0], "targets": 2, "k": [1, 2, 3, 4],
               "n": [1, 2, 3, 4, 6], "noise": [0.0, 0.1, 1.0]},
     "full": {"size": (3, 7, 5), "ell": 2, "scales": [0.5, 1.0, 3.0, 6.0], "targets": 4, "k": [1, 2, 3, 4, 5],
              "n": [1, 2, 3, 4, 5, 6, 8], "noise": [0.0, 0.03, 0.3, 1.0, 3.0]},
-}
+})
 #: float tolerance of "KL <= bound": both sides are float64 sums of O(V^k) terms
 T11_RTOL, T11_ATOL = 1e-9, 1e-12
 #: LinGen consistency: the project's lingen() logits vs vᵀ L_M(H, f) used for the exact law
@@ -44,11 +45,10 @@ T11_LINGEN_ATOL = 1e-10
 T11_NONTRIVIAL = 1e-8
 
 
-def _t11_points(config: CheckConfig, *, bound: Callable = lingen_bound,
+def _t11_points(config: CheckConfig, spec: dict, *, bound: Callable = lingen_bound,
                 law: Callable = lingen_distributions) -> tuple[list[dict], dict]:
-    """Every grid point's two sides. ``bound`` and ``law`` are injectable so that mutation tests
-    can hand in a broken bound or a LinGen that uses a wrong v."""
-    spec = _T11[config.scale]
+    """Every grid point's two sides on the grid ``spec`` (T11's resolved preset). ``bound`` and
+    ``law`` are injectable so that mutation tests can hand in a broken bound or a LinGen that uses a wrong v."""
     V, T, d = spec["size"]
     ell = spec["ell"]
     histories = [tuple(h) for h in all_sequences(V, ell).tolist()]
@@ -102,8 +102,8 @@ def _within(lhs: float, rhs: float) -> bool:
 def t11_result(config: CheckConfig, *, bound: Callable = lingen_bound,
                law: Callable = lingen_distributions) -> ClaimResult:
     """The T11 verdict for a given bound and LinGen law (the check passes the project's own)."""
-    spec = _T11[config.scale]
-    points, extra = _t11_points(config, bound=bound, law=law)
+    spec = config.preset(_T11)
+    points, extra = _t11_points(config, spec, bound=bound, law=law)
     violations = [p for p in points if not (_within(p["KL"], p["bound"]) and _within(p["KL"], p["bound (γ unclipped)"])
                                             and _within(p["KL reverse"], p["C19 bound"]))]
     consistent = extra["lingen max |Δlogit|"] <= T11_LINGEN_ATOL
@@ -158,7 +158,7 @@ def _median(xs: list[float]) -> float:
     return float("nan") if not xs else (xs[len(xs) // 2] if len(xs) % 2 else 0.5 * (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]))
 
 
-@register("T11")
+@register("T11", presets=_T11)
 def check_t11(config: CheckConfig) -> ClaimResult:
     """KL(P_truth ‖ P_LinGen) <= Lemma C.18's bound and KL(P_LinGen ‖ P_truth) <= Corollary C.19's, everywhere.
 
@@ -172,12 +172,14 @@ def check_t11(config: CheckConfig) -> ClaimResult:
 
 
 # -- X2: learning from conditional samples only ------------------------------------------------------
-_X2 = {
+#: X2: the learned ISAN (V, T, d), target ε and draws per logit N; the estimator study (error ξ,
+#: vocabulary V_est, logit ranges λ, trials, failure rate δ)
+_X2 = Presets({
     "quick": {"size": (3, 5, 2), "epsilon": 0.1, "N": [10**2, 10**3, 10**4, 10**5, 10**6, 10**7],
               "xi": 0.2, "V_est": 4, "lambdas": [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0], "trials": 400, "delta": 0.05},
     "full": {"size": (4, 6, 3), "epsilon": 0.1, "N": [10**k for k in range(2, 10)],
              "xi": 0.1, "V_est": 4, "lambdas": [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0], "trials": 1000, "delta": 0.05},
-}
+})
 X2_SLOPE_BAND = (1.5, 2.5)
 X2_RULE = ("per seed: (a) the measured draws per logit N*(λ) for error ξ never exceed the rule "
            "N = 3V·e^{2λ}·ln(2V/δ)/(1 − e^{−ξ/2})², and the fitted slope d ln N*/dλ over λ >= 1 lies in "
@@ -265,7 +267,7 @@ def _learn(model, N: int, lam: float, epsilon: float, seed: int, p) -> dict:
     return out
 
 
-@register("X2", seeded=True, rule=X2_RULE)
+@register("X2", seeded=True, rule=X2_RULE, presets=_X2)
 def check_x2(config: CheckConfig) -> ClaimResult:
     """The e^{2λ} cost of a logit from conditional samples, and learning from such logits (paper B, §6 problem 2).
 
@@ -283,7 +285,7 @@ def check_x2(config: CheckConfig) -> ClaimResult:
 
     from .._theory_figures import plot_samples_per_logit, plot_tv_vs_samples
 
-    spec = _X2[config.scale]
+    spec = config.preset(_X2)
     rng = np.random.default_rng(config.seed)
     xi, delta, Ve = spec["xi"], spec["delta"], spec["V_est"]
     measured = [_draws_needed(lam, Ve, xi, delta, spec["trials"], rng) for lam in spec["lambdas"]]

@@ -59,6 +59,7 @@ from ._cell_checks import (
     check_spectrum,
     rank_tol_for,
 )
+from ._claim_task import ClaimTask, claim_task
 
 __all__ = ["ENTRY_POINT_GROUP", "FAMILIES", "TASKS", "build_model", "resolve_task", "sub_seed", "task_ref"]
 
@@ -288,6 +289,8 @@ def task_ref(task: str | Callable) -> str:
     for name, fn in TASKS.items():
         if fn is task:
             return name
+    if isinstance(task, ClaimTask):
+        return f"claim:{task.claim_id}"
     return f"{task.__module__}:{task.__qualname__}"
 
 
@@ -334,6 +337,9 @@ def resolve_task(task: str | Callable, *, allow_import: bool = False) -> Task:
         raise TypeError(f"task must be a built-in name, 'package.module:function' or a callable; got {type(task).__name__}")
     if task in TASKS:
         return TASKS[task]
+    claim = claim_task(task)  # "claim:E1": a registered claim check, run per cell
+    if claim is not None:
+        return claim
     registered = registered_tasks()
     if task in registered:
         return _import(task, registered[task])
