@@ -15,7 +15,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 
 
 def test_three_walkthroughs_exist():
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03"], [p.name for p in NOTEBOOKS]
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"], [p.name for p in NOTEBOOKS]
     assert not list((ROOT / "notebooks").glob("*.ipynb")), "commit notebooks as jupytext .py scripts (no outputs)"
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ._cache import atomic_write_text
 from ._check_api import _MAX_SEED, CheckConfig, ClaimResult
+from ._presets import parse_overrides
 from ._registry import load_plugin, registered, run_check
 from ._report import headline
 
@@ -99,6 +100,13 @@ def add_check_arguments(check: argparse.ArgumentParser) -> None:
     check.add_argument("--model", default="tiny", metavar="NAME",
                        help="language model of the real-model checks E1–E11: tiny (default), tiny@stepN, tiny-b, "
                             "smollm2, or a local folder / Hugging Face name already in the local cache")
+    check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                       help="override one setting of the claims' presets (repeatable; e.g. --set n=256 --set k=200); "
+                            "unknown keys are refused before anything runs")
+    check.add_argument("--show-config", action="store_true",
+                       help="print each claim's resolved settings (preset of --scale with --set applied) and exit")
+    check.add_argument("--resume-any-code", action="store_true",
+                       help="with --resume: also reuse results computed by another code version (git SHA)")
     check.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                        help="import MODULE (dotted name or .py file) first, so its @register claims can be run; "
                             "repeatable")
@@ -204,14 +212,27 @@ def cmd_check(args, parser, argv: list[str] | None = None) -> int:
     if dropped:
         print(f"--recompute: dropped {len(dropped)} damaged row(s) from {store_path}: "
               f"{'; '.join(d for _, d, _ in dropped)}", file=sys.stderr)
+    ids = list(dict.fromkeys(args.ids)) or have
+    try:
+        overrides = parse_overrides(args.overrides)
+        config = CheckConfig(scale=args.scale, seed=args.seed, out_dir=str(json_path.parent), model=args.model,
+                             seeds=args.seeds, overrides=overrides)
+        resolved = {cid: _resolved_settings(cid, config) for cid in ids}  # every override checked up front
+    except ValueError as err:
+        _usage(parser, str(err))
+    if args.show_config:
+        for cid, settings in resolved.items():
+            print(f"{cid} ({config.scale}{', with --set' if overrides else ''}):")
+            for key, value in (settings or {}).items():
+                print(f"  {key} = {json.dumps(value, default=list)}")
+            if settings is None:
+                print("  (this claim declares no settings)")
+        return 0
     import torch
 
     from ._claim_store import ClaimStore, StoreDamagedError
 
     torch.set_num_threads(args.threads)
-    config = CheckConfig(scale=args.scale, seed=args.seed, out_dir=str(json_path.parent), model=args.model,
-                         seeds=args.seeds)
-    ids = list(dict.fromkeys(args.ids)) or have
     store = ClaimStore(str(store_path))
     try:
         return _run_claims(args, store, store_path, json_path, config, ids, argv)
@@ -222,9 +243,38 @@ def cmd_check(args, parser, argv: list[str] | None = None) -> int:
         store.close()
 
 
+def _resolved_settings(claim_id: str, config: CheckConfig) -> dict | None:
+    """The settings ``claim_id`` would run with (preset of ``config.scale`` plus its overrides), or None when
+    the claim declares none; ValueError naming the claim for an override it does not have."""
+    entry = _check_table().get(claim_id)
+    if entry is None or entry.presets is None:
+        if config.overrides:
+            raise ValueError(f"claim {claim_id} declares no settings to override; got --set "
+                             f"{', '.join(k for k, _ in config.overrides)}")
+        return None
+    from .checks._real_setup import real_preset
+
+    names = entry.presets.names
+    # real-model tables are keyed by model kind too ("quick-hf"); every other table by scale alone
+    name = real_preset(config) if real_preset(config) in names else config.scale
+    if name not in names:
+        raise ValueError(f"claim {claim_id} has no preset {name!r}; its presets: {', '.join(names)}")
+    try:
+        return entry.presets.resolve(name, dict(config.overrides))
+    except ValueError as err:
+        raise ValueError(f"claim {claim_id}: {err}") from None
+
+
+def _check_table() -> dict:
+    from . import _check_api
+
+    registered()  # loads the checks
+    return _check_api._CHECKS
+
+
 def _run_claims(args, store, store_path: Path, json_path: Path, config: CheckConfig, ids: list[str], argv) -> int:
     """Run ``ids`` (reusing finished claims with ``--resume``), record each, export, print the table."""
-    done = store.finished(config) if args.resume else {}
+    done = store.finished(config, any_code=args.resume_any_code) if args.resume else {}
     run_id = store.start_run(config, ids, argv)
     start = time.perf_counter()
     from tqdm import tqdm
@@ -238,7 +288,7 @@ def _run_claims(args, store, store_path: Path, json_path: Path, config: CheckCon
                 from_run, result = done[cid]
                 store.record(run_id, config, result, reused_from=from_run)
             else:
-                seeds = store.finished_seeds(config, cid) if args.resume else None
+                seeds = store.finished_seeds(config, cid, any_code=args.resume_any_code) if args.resume else None
                 result, from_run = run_check(cid, config, finished_seeds=seeds, on_seed=functools.partial(
                     store.record_seed, run_id, config, cid)), None
                 store.record(run_id, config, result)

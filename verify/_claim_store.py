@@ -49,7 +49,7 @@ from datetime import datetime, timezone
 
 from ._check_api import CheckConfig, ClaimResult
 from ._ledger import LEDGER
-from ._store import connect, provenance_json, row_digest, schema_version
+from ._store import connect, provenance, provenance_json, row_digest, schema_version
 
 __all__ = ["COLUMNS", "RESUMABLE", "ClaimStore", "StoreDamagedError", "settings_key"]
 
@@ -114,9 +114,24 @@ def _now() -> str:
 
 
 def settings_key(config: CheckConfig) -> str:
-    """JSON text of the settings that determine a claim's result (the ``--resume`` match)."""
-    return json.dumps({"scale": config.scale, "seed": config.seed, "seeds": config.n_seeds, "model": config.model},
+    """JSON text of what determines a claim's result (the ``--resume`` match): scale, seeds, model, the
+    ``--set`` overrides (with the preset they resolve the whole config) and the code version (git SHA)."""
+    return json.dumps({"scale": config.scale, "seed": config.seed, "seeds": config.n_seeds, "model": config.model,
+                       "overrides": [[k, v] for k, v in config.overrides], "code": provenance()["git_sha"]},
                       sort_keys=True)
+
+
+def _same_settings(stored: str, config: CheckConfig, any_code: bool) -> bool:
+    """Does a stored settings key match ``config``? ``any_code``: whatever code version stored it."""
+    try:
+        a = json.loads(stored)
+    except (TypeError, ValueError):
+        return False
+    b = json.loads(settings_key(config))
+    if any_code:
+        a.pop("code", None)
+        b.pop("code", None)
+    return a == b
 
 
 def _result_from_dict(d: dict) -> ClaimResult:
@@ -267,24 +282,28 @@ class ClaimStore:
         return dropped
 
     @_sqlite_errors
-    def finished_seeds(self, config: CheckConfig, claim_id: str) -> dict[int, ClaimResult]:
+    def finished_seeds(self, config: CheckConfig, claim_id: str, *, any_code: bool = False) -> dict[int, ClaimResult]:
         """Seed → result of the seeds of ``claim_id`` that finished (holds or fails) under ``config``'s settings
-        (verified rows only: a schema-1 row without a digest is computed again)."""
+        and code version (any version with ``any_code``); verified rows only: a schema-1 row without a
+        digest is computed again."""
         rows = self.conn.execute(
-            "SELECT * FROM claim_seeds WHERE settings = ? AND claim_id = ? AND verdict IN ('holds', 'fails')",
-            (settings_key(config), claim_id)).fetchall()
+            "SELECT * FROM claim_seeds WHERE claim_id = ? AND verdict IN ('holds', 'fails')", (claim_id,)).fetchall()
         return {int(r["seed"]): _result_from_dict(json.loads(r["result"])) for r in rows
-                if self._check("claim_seeds", self._verified("claim_seeds", r))}
+                if _same_settings(r["settings"], config, any_code)
+                and self._check("claim_seeds", self._verified("claim_seeds", r))}
 
     @_sqlite_errors
-    def finished(self, config: CheckConfig) -> dict[str, tuple[int, ClaimResult]]:
-        """Claim ID → (run id, result): the newest reusable result of each claim with ``config``'s settings
-        (verified rows only: a schema-1 row without a digest is computed again)."""
+    def finished(self, config: CheckConfig, *, any_code: bool = False) -> dict[str, tuple[int, ClaimResult]]:
+        """Claim ID → (run id, result): the newest reusable result of each claim with ``config``'s settings and
+        code version (any version with ``any_code``); verified rows only: a schema-1 row without a digest
+        is computed again."""
         rows = self.conn.execute(
-            "SELECT * FROM claim_results WHERE settings = ? AND verdict IN "
-            f"({', '.join('?' * len(RESUMABLE))}) ORDER BY finished, rowid", (settings_key(config), *RESUMABLE)).fetchall()
+            f"SELECT * FROM claim_results WHERE verdict IN ({', '.join('?' * len(RESUMABLE))}) ORDER BY finished, rowid",
+            RESUMABLE).fetchall()
         out = {}
         for r in rows:
+            if not _same_settings(r["settings"], config, any_code):
+                continue
             if self._check("claim_results", self._verified("claim_results", r)):
                 out[r["claim_id"]] = (r["reused_from"] or r["run_id"], _result_from_dict(json.loads(r["result"])))
         return out

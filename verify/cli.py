@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     from ._spectrum_cli import add_parser as _add_spectrum
 
     _add_spectrum(sub)
+    from .api._serve_cli import add_parser as _add_serve
+
+    _add_serve(sub)
     from .sweep._cli import add_sweep_parser
 
     add_sweep_parser(sub)
@@ -76,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_list()
     if args.command == "runs":
         return cmd_runs(args, parser)
+    if args.command == "serve":
+        from .api._serve_cli import run as _run_serve
+
+        return _run_serve(args)
     if args.command == "spectrum":
         from ._spectrum_cli import run as _run_spectrum
 
