@@ -35,21 +35,24 @@ __all__ = ["DistributedGram", "distributed_gram"]
 _WORKER_MODELS: dict = {}  # on each worker: model name → loaded model (one load per worker process)
 
 
-def _worker_model(model, device: str | None):
+def _worker_model(model, device: str | None, dtype: str | None = None):
     if not isinstance(model, str):
         return model
-    key = (model, device)
+    key = (model, device, dtype)
     if key not in _WORKER_MODELS:
         from logitrank.verify.models import load_model
 
-        _WORKER_MODELS[key] = load_model(model) if device is None else load_model(model, device=device)
+        kwargs = {} if device is None else {"device": device}
+        if dtype is not None:
+            kwargs["dtype"] = getattr(torch, dtype)
+        _WORKER_MODELS[key] = load_model(model, **kwargs)
     return _WORKER_MODELS[key]
 
 
-def _slice_gram(model, device, histories, futures, columns, settings: dict) -> dict:
+def _slice_gram(model, device, dtype, histories, futures, columns, settings: dict) -> dict:
     """One task: the partial Gram of one slice of the futures → {"G": (n, n) float64 array, "inv", "columns"}."""
     torch.set_num_threads(int(settings.get("threads", 1)))
-    m = _worker_model(model, device)
+    m = _worker_model(model, device, dtype)
     acc = GramAccumulator(m, histories, memory_budget=settings["memory_budget"], batch_size=settings["batch_size"])
     cols = None if columns is None else torch.as_tensor(np.asarray(columns), dtype=torch.long)
     acc.add(futures, columns=cols)
@@ -151,6 +154,7 @@ def distributed_gram(
     slices: int = 16,
     checkpoint=None,
     device: str | None = None,
+    dtype: str | None = None,
     memory_budget: int = 2**28,
     batch_size: int = 4096,
     threads: int = 1,
@@ -164,7 +168,8 @@ def distributed_gram(
     ----------
     model : LanguageModel or str
         A model object (shipped once to the cluster) or a name for
-        :func:`logitrank.verify.models.load_model` (loaded once per worker, on ``device``).
+        :func:`logitrank.verify.models.load_model` (loaded once per worker, on ``device``, with weights
+        of ``dtype``, a torch dtype name such as "float32").
     histories, futures : sequences of token sequences
         H (n of them) and F.
     client : distributed.Client
@@ -195,7 +200,7 @@ def distributed_gram(
             raise ValueError(f"columns must be a (|F|, k) = ({len(F)}, k) integer array; got shape {columns.shape}")
     slices = min(slices, max(1, len(F)))
     bounds = [round(i * len(F) / slices) for i in range(slices + 1)]
-    local = model if not isinstance(model, str) else _worker_model(model, device)
+    local = model if not isinstance(model, str) else _worker_model(model, device, dtype)
     acc = GramAccumulator(local, H, memory_budget=memory_budget, batch_size=batch_size)
     done: list = []
     path = None
@@ -217,7 +222,7 @@ def distributed_gram(
     tasks = {}
     for p in todo:
         a, b = bounds[p], bounds[p + 1]
-        fut = client.submit(_slice_gram, shipped, device, H, F[a:b], None if columns is None else columns[a:b],
+        fut = client.submit(_slice_gram, shipped, device, dtype, H, F[a:b], None if columns is None else columns[a:b],
                             settings, retries=retries, pure=False, key=f"gram-slice-{key[:12]}-{p}")
         tasks[fut] = p
     computed = []

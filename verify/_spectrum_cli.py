@@ -81,6 +81,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="output folder (default results/spectrum/<model>-<corpus>-n<N>-k<K>)")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's)")
+    p.add_argument("--backend", default="local", choices=["local", "dask"],
+                   help="local (default), or dask: slices of the futures on a Dask cluster (needs --scheduler)")
+    p.add_argument("--scheduler", default=None, metavar="ADDR", help="Dask scheduler address, tcp://host:port")
+    p.add_argument("--slices", type=int, default=None, metavar="S",
+                   help="with --backend dask: tasks per downsizing segment (default 2 per worker)")
     return p
 
 
@@ -151,7 +156,13 @@ def _settings(args) -> dict:
     problem = _folder_problem("--out", Path(args.out) if args.out is not None else _DEFAULT_OUT)
     if problem:
         raise UsageError(problem)
-    return {"model": args.model, "corpus": args.corpus, "n": n, "n given": args.n is not None or args.scale == "paper",
+    backend = getattr(args, "backend", "local")
+    if backend == "dask" and not getattr(args, "scheduler", None):
+        raise UsageError("--backend dask needs --scheduler, the Dask scheduler's address (tcp://host:port)")
+    if getattr(args, "slices", None) is not None and args.slices < 1:
+        raise UsageError(f"--slices must be >= 1; got {args.slices}")
+    return {"backend": backend, "scheduler": getattr(args, "scheduler", None), "slices": getattr(args, "slices", None),
+            "model": args.model, "corpus": args.corpus, "n": n, "n given": args.n is not None or args.scale == "paper",
             "k": k, "lengths": None if lengths is None else list(lengths),
             "lengths from": "--lengths" if args.lengths is not None else "--scale paper",
             "device": str(device), "dtype": args.dtype,
@@ -310,7 +321,9 @@ def compute(settings: dict, *, progress: bool = True) -> dict:
     snaps = {}
     bar = _Progress(n * m, f"spectrum: L({model.name})", progress)
     t1 = time.perf_counter()
-    for s, e in _chunks(m, n, [mi for _, mi in sizes.values()]):
+    if settings.get("backend") == "dask":
+        _dask_gram(settings, model, H, F, cols, sizes, G, snaps, out, bar)
+    for s, e in ([] if settings.get("backend") == "dask" else _chunks(m, n, [mi for _, mi in sizes.values()])):
         part = cached_logit_matrix(model, H, F[s:e], columns=cols[s:e], cache_dir=out / "cache", chunk=e - s)  # (n, (e-s)*k)
         b64 = part.to(device=model.device, dtype=torch.float64)
         G.addmm_(b64, b64.T)  # (n, n)
@@ -369,6 +382,38 @@ def compute(settings: dict, *, progress: bool = True) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     _figure(out / "spectrum.png", spectra, sizes, k, summary, curves.get("fit"))
     return summary
+
+
+def _dask_gram(settings: dict, model, H, F, cols, sizes: dict, G, snaps: dict, out: Path, bar) -> None:
+    """Step 3 on a Dask cluster: each downsizing segment of the futures (between consecutive |F_i|) is summed
+    by :func:`logitrank.verify._distributed_gram.distributed_gram` in slices (the model loaded once per
+    worker by name), checkpointed under ``out/dask``; running sums of the segments give the snapshots."""
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError("--backend dask needs the dask extra: pip install 'logitrank[dask]'") from None
+    from ._distributed_gram import distributed_gram
+
+    try:
+        client = distributed.Client(settings["scheduler"], timeout=10)
+    except (OSError, TimeoutError) as err:
+        raise UsageError(f"--scheduler {settings['scheduler']!r}: no Dask scheduler answered ({err})") from None
+    with client:
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        stops = sorted({mi for _, mi in sizes.values()} | {len(F)})
+        start = 0
+        for stop in stops:
+            if stop > start:
+                part = distributed_gram(
+                    settings["model"], H, F[start:stop], columns=cols[start:stop].cpu().numpy(), client=client,
+                    slices=settings.get("slices") or 2 * workers, checkpoint=out / "dask" / f"futures-{start}-{stop}",
+                    device=settings["device"], dtype=settings["dtype"], threads=settings.get("threads") or 1)
+                G += part.accumulator.gram.to(G.device)
+                bar.update(len(H) * (stop - start))
+            for i, (ni, mi) in sizes.items():
+                if mi == stop:
+                    snaps[i] = G[:ni, :ni].clone()
+            start = stop
 
 
 def _versions() -> dict:
