@@ -3,6 +3,7 @@
 Symbols (B, t, T, V, d, n, k) are defined in the :mod:`logitrank.synth` package docstring.
 """
 
+from . import _claim_sweep  # noqa: F401  (adds the "claim:ID" sweep tasks to the engine)
 from ._figures import plot_kl_to_rank, plot_principal_angles, plot_singular_values
 from ._ledger import LEDGER, Claim
 from ._metrics import TVEstimate, kl_divergence, tv_distance, tv_estimate, tv_monte_carlo

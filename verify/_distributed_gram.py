@@ -217,7 +217,8 @@ def distributed_gram(
     todo = [p for p in range(slices) if p not in set(done)]
     if max_slices is not None:
         todo = todo[:max_slices]
-    shipped = client.scatter(model, broadcast=True) if not isinstance(model, str) else model
+    # a fresh key per call (hash=False): a scatter of the same model by an earlier call may be released meanwhile
+    shipped = client.scatter(model, broadcast=True, hash=False) if not isinstance(model, str) else model
     settings = {"memory_budget": memory_budget, "batch_size": batch_size, "threads": threads}
     tasks = {}
     for p in todo:

@@ -59,7 +59,6 @@ from ._cell_checks import (
     check_spectrum,
     rank_tol_for,
 )
-from ._claim_task import ClaimTask, claim_task
 
 __all__ = ["ENTRY_POINT_GROUP", "FAMILIES", "TASKS", "build_model", "resolve_task", "sub_seed", "task_ref"]
 
@@ -277,6 +276,10 @@ def _check_busy(config: Mapping) -> None:
 busy.validate = _check_busy
 
 
+#: functions name → task or None, tried before the import path (packages above this one add theirs:
+#: ``logitrank.verify._claim_sweep`` adds "claim:ID"), so this package imports nothing above it
+TASK_RESOLVERS: list[Callable[[str], Task | None]] = []
+
 TASKS: dict[str, Task] = {"learn": learn, "spectrum": spectrum, "logit_ranks": logit_ranks, "noop": noop, "busy": busy}
 
 
@@ -289,8 +292,9 @@ def task_ref(task: str | Callable) -> str:
     for name, fn in TASKS.items():
         if fn is task:
             return name
-    if isinstance(task, ClaimTask):
-        return f"claim:{task.claim_id}"
+    ref = getattr(task, "task_ref", None)  # a resolved task that knows its own name (e.g. "claim:E1")
+    if isinstance(ref, str):
+        return ref
     return f"{task.__module__}:{task.__qualname__}"
 
 
@@ -337,9 +341,10 @@ def resolve_task(task: str | Callable, *, allow_import: bool = False) -> Task:
         raise TypeError(f"task must be a built-in name, 'package.module:function' or a callable; got {type(task).__name__}")
     if task in TASKS:
         return TASKS[task]
-    claim = claim_task(task)  # "claim:E1": a registered claim check, run per cell
-    if claim is not None:
-        return claim
+    for resolver in TASK_RESOLVERS:  # e.g. "claim:E1" (logitrank.verify._claim_sweep): a claim check per cell
+        found = resolver(task)
+        if found is not None:
+            return found
     registered = registered_tasks()
     if task in registered:
         return _import(task, registered[task])

@@ -1,5 +1,9 @@
 """Claims as sweep tasks (issue 22): ``task = "claim:E1"`` runs a registered claim check per cell.
 
+This module sits above both the registry and the sweep engine: importing it (``logitrank.verify``
+does) adds :func:`claim_task` to the engine's task resolvers, so the sweep package never imports the
+registry (the checks use the engine: that import would be a circle).
+
 A cell's keys are the check's settings: ``scale`` (preset, default "quick"), ``model`` (for the
 real-model claims, default "tiny") and ``out_dir`` (figures and caches, default
 ``results/sweep-claims``); every other key overrides a setting of the check's presets (validated
@@ -31,8 +35,13 @@ class ClaimTask:
 
     claim_id: str
 
+    @property
+    def task_ref(self) -> str:
+        """The name a spec and the store use for this task."""
+        return f"claim:{self.claim_id}"
+
     def _settings(self, config: Mapping, seed: int):
-        from logitrank.verify import CheckConfig
+        from ._check_api import CheckConfig
 
         overrides = {k: v for k, v in config.items() if k not in _OWN_KEYS}
         # the checks derive their own seeds as seed·1000 + k: the cell's 63-bit seed is folded to 31 bits
@@ -42,8 +51,8 @@ class ClaimTask:
 
     def validate(self, config: Mapping) -> None:
         """The claim exists and has a check; every override names one of its settings with the right type."""
-        from logitrank.verify import _check_api as api
-        from logitrank.verify import registered
+        from . import _check_api as api
+        from ._registry import registered
 
         if self.claim_id not in registered():
             raise ValueError(f"task claim:{self.claim_id}: no registered check; registered: {', '.join(registered())}")
@@ -55,7 +64,7 @@ class ClaimTask:
             entry.presets.check(dict(cfg.overrides))
 
     def __call__(self, config: Mapping, seed: int) -> dict:
-        from logitrank.verify import run_check
+        from ._registry import run_check
 
         result = run_check(self.claim_id, self._settings(config, seed))
         if result.verdict in ("error", "not-run"):
@@ -73,3 +82,13 @@ def claim_task(task: str) -> ClaimTask | None:
             raise ValueError("task 'claim:' needs a claim ID, e.g. 'claim:E1'")
         return ClaimTask(claim_id)
     return None
+
+
+def _register() -> None:
+    from .sweep._tasks import TASK_RESOLVERS
+
+    if claim_task not in TASK_RESOLVERS:
+        TASK_RESOLVERS.append(claim_task)
+
+
+_register()
