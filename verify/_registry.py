@@ -74,6 +74,7 @@ def load_plugin(spec: str) -> None:
 
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"plugin must be a module name or a .py file; got {spec!r}")
+    _load_checks()  # the built-in checks first: a plugin that claims a built-in ID then fails here, naming it
     try:
         if spec.endswith(".py"):
             path = Path(spec)
@@ -94,12 +95,34 @@ def load_plugin(spec: str) -> None:
                 raise
             _LOADED_FILES.add(str(path.resolve()))
         else:
-            importlib.import_module(spec)
-    except ValueError:
-        raise
+            _import_from_here(spec)
+    except SystemExit as err:  # a plugin must not end the run silently
+        raise ValueError(f"plugin {spec!r} called sys.exit({err.code!r}) while loading") from None
+    except ValueError as err:
+        raise ValueError(f"plugin {spec!r} could not be loaded: {err}") from err
     except Exception as err:
         last = traceback.format_exception_only(type(err), err)[-1].strip()
         raise ValueError(f"plugin {spec!r} could not be loaded: {last}") from err
+
+
+def _import_from_here(name: str):
+    """Import module ``name``; one not found on ``sys.path`` is looked for in the current folder too
+    (``--plugin myclaims`` beside the command, as Python itself would with ``python -m``)."""
+    import importlib
+    import sys
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        top = name.split(".")[0]
+        here = Path.cwd()
+        if err.name != top or not ((here / f"{top}.py").is_file() or (here / top / "__init__.py").is_file()):
+            raise
+        sys.path.insert(0, str(here))
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.path.remove(str(here))
 
 
 def registered() -> list[str]:
