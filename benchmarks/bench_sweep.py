@@ -22,8 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from logitrank.verify.sweep import Engine, SweepSpec, run_sweep
-from logitrank.verify.sweep._tasks import busy, noop
+from logitrank.verify.sweep import TASKS, Engine, SweepSpec, run_sweep
+
+busy, noop = TASKS["busy"], TASKS["noop"]
 
 
 def overhead(n: int, tmp: Path) -> None:

@@ -60,7 +60,7 @@ print(repr(H_text[0]), "|", repr(F_text[0]))
 # α is fitted as in Appendix A.1.1; downsizing H and F by √i should leave it nearly unchanged.
 
 # %%
-from logitrank.verify._figures import plot_singular_values
+from logitrank.verify import plot_singular_values
 
 for name in names:
     model = load_model(name)

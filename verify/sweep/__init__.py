@@ -32,7 +32,7 @@ from ._estimate import SweepEstimate, estimate_sweep
 from ._plot import plot_sweep
 from ._spec import Cell, SweepSpec, cell_hash, cell_seeds, expand_grid, load_spec
 from ._store import DamagedRowError, SweepStoreError, load, summarize
-from ._tasks import ENTRY_POINT_GROUP, FAMILIES, TASKS, build_model, registered_tasks, resolve_task
+from ._tasks import ENTRY_POINT_GROUP, FAMILIES, TASKS, build_model, registered_tasks, resolve_task, sub_seed
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -57,6 +57,7 @@ __all__ = [
     "registered_tasks",
     "resolve_task",
     "run_sweep",
+    "sub_seed",
     "summarize",
     "validate_cells",
 ]
