@@ -16,6 +16,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="where the report goes (default: beside the results)")
     p.add_argument("--readme", type=Path, default=None, metavar="PATH",
                    help="also regenerate the claims table of this README (between its generated-table markers)")
+    p.add_argument("--sweep", action="append", default=[], metavar="NAME",
+                   help="also write a section for this sweep (repeatable): <out>/sweeps/NAME.md and .html")
+    p.add_argument("--store", type=Path, default=None, metavar="PATH",
+                   help="with --sweep: the sweeps' store (default logitrank.sqlite beside --results)")
     p.add_argument("--check-readme", action="store_true",
                    help="with --readme: write nothing, exit 1 when the README's table differs from the results")
     return p
@@ -47,6 +51,18 @@ def run(args, parser) -> int:
         print(f"{args.readme}: claims table {'regenerated' if stale else 'already up to date'}")
     md, page = write_report(args.results, args.out)
     print(f"report written to {md} and {page}")
+    if args.sweep:
+        from ._sweep_report import write_sweep_report
+
+        store = args.store or args.results.parent / "logitrank.sqlite"
+        if not store.is_file():
+            parser.error(f"--store {str(store)!r} is not a file (the sweeps' SQLite store)")
+        for name in args.sweep:
+            try:
+                s_md, s_page = write_sweep_report(store, name, args.out or args.results.parent)
+            except ValueError as err:
+                parser.error(f"--sweep {name!r}: {err}")
+            print(f"sweep {name}: {s_md} and {s_page}")
     return 0
 
 

@@ -1,0 +1,34 @@
+"""``logitrank report --sweep NAME`` (issue 24): a sweep's table and default figure beside the claims report."""
+
+import json
+
+import pytest
+
+from logitrank.verify.cli import main
+from logitrank.verify.sweep import SweepSpec, run_sweep
+
+
+def test_report_writes_a_sweep_section(tmp_path, capsys):
+    results = tmp_path / "checks.json"
+    assert main(["check", "T3", "--json", str(results)]) == 0
+    spec = SweepSpec(name="g", task="learn", seeds=2, grid={"V": [2, 3], "d": [1, 2]},
+                     fixed={"family": "random_isan", "T": 3, "learner": "exact"})
+    run_sweep(spec, store=tmp_path / "logitrank.sqlite")
+    capsys.readouterr()
+    assert main(["report", "--results", str(results), "--sweep", "g"]) == 0
+    md = (tmp_path / "sweeps" / "g.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| "))
+    assert md.startswith("# sweep g: 4 cells, 8 rows done, 0 failed")
+    assert {"V", "d", "seeds"} <= {c.strip() for c in header.strip("|").split("|")}
+    assert len([line for line in md.splitlines() if line.startswith("| ")]) == 2 + 4  # header, rule, a row per cell
+    page = (tmp_path / "sweeps" / "g.html").read_text()
+    assert "data:image/png;base64," in page and "<table" in page
+    assert json.loads(results.read_text())  # the claims report is still written
+
+
+def test_an_unknown_sweep_is_a_usage_error(tmp_path, capsys):
+    results = tmp_path / "checks.json"
+    assert main(["check", "T3", "--json", str(results)]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--results", str(results), "--sweep", "nope"])
+    assert exc.value.code == 2 and "--sweep 'nope'" in capsys.readouterr().err
