@@ -54,6 +54,7 @@ def plot_singular_values(
     fit: PowerLawFit | None = None,
     name: str = "singular_values",
     title: str = "",
+    labels: Mapping[int, str] | None = None,
 ) -> tuple[Path, Path]:
     """Singular values against their index on log-log axes, one line per downsizing factor (Figure 2).
 
@@ -65,6 +66,8 @@ def plot_singular_values(
     out_dir : path
     fit : PowerLawFit, optional
         Drawn as a dashed curve with α in the title (fit of the full spectrum).
+    labels : mapping factor → legend label, optional
+        Instead of "full" / "downsized i×" (e.g. spectra of the same matrix with other columns).
     name, title : str
 
     Returns
@@ -88,7 +91,7 @@ def plot_singular_values(
         s = as_array(f"spectra[{factor}]", values)
         i = np.arange(1, len(s) + 1)
         keep = s > 0
-        label = "full" if factor == 1 else f"downsized {factor}×"
+        label = labels[factor] if labels else ("full" if factor == 1 else f"downsized {factor}×")
         ax.loglog(i[keep], s[keep], label=label)
     if fit is not None:
         ax.loglog(fit.position, fit.fitted, "k--", lw=0.9, label=rf"fit: $\alpha$ = {fit.alpha:.3f}, $R^2$ = {fit.r_squared:.3f}")

@@ -395,10 +395,15 @@ def check_e6(config: CheckConfig) -> ClaimResult:
         return not_run("E6", err, config)
     k = sizes_for(config).k
     k_big = min(200, model.vocab_size)
-    f_top = _alpha(matrix(model, H, F, select="top", config=config, k=k)[0], len(H), len(F), k)
-    f_big = _alpha(matrix(model, H, F, select="top", config=config, k=k_big)[0], len(H), len(F), k_big)
-    f_rnd = _alpha(matrix(model, H, F, select=f"random:{config.seed}", config=config, k=k)[0], len(H), len(F), k)
+    sv = {1: spectrum(matrix(model, H, F, select="top", config=config, k=k)[0], len(H), len(F), k).numpy(),
+          2: spectrum(matrix(model, H, F, select="top", config=config, k=k_big)[0], len(H), len(F), k_big).numpy(),
+          3: spectrum(matrix(model, H, F, select=f"random:{config.seed}", config=config, k=k)[0], len(H), len(F), k).numpy()}
+    f_top, f_big, f_rnd = (fit_power_law(sv[i]) for i in (1, 2, 3))
     a_top, a_big, a_rnd = f_top.alpha, f_big.alpha, f_rnd.alpha
+    plot_singular_values(sv, figure_dir(config), fit=f_top, name="E6_column_choices",
+                         labels={1: f"top-{k}: α = {a_top:.3f}", 2: f"top-{k_big}: α = {a_big:.3f}",
+                                 3: f"random-{k}: α = {a_rnd:.3f}"},
+                         title=f"E6: {model.name}, other column choices (fit: top-{k})")
     poor = _poor_fits(**{f"top-{k}": f_top, f"top-{k_big}": f_big, f"random-{k}": f_rnd})
     ok = abs(a_big - a_top) <= ALPHA_SPREAD and abs(a_rnd - a_top) <= ALPHA_SPREAD and not poor
     return ClaimResult(

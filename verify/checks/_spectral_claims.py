@@ -16,6 +16,7 @@ from logitrank.algorithms import fit_power_law, gram_spectrum, logit_matrix
 from logitrank.synth import all_sequences, random_isan
 
 from .._check_api import CheckConfig, ClaimResult, register
+from .._figures import plot_singular_values
 from .._presets import Presets
 
 _EPS = 1e-12  # slack for float64 rounding in "≤" comparisons of O(1) quantities
@@ -348,6 +349,9 @@ def check_e12(config: CheckConfig) -> ClaimResult:
     power = _blocked_gram(lambda a, b: US @ Vt[:, a:b], n, M, 4096)
     s_p = gram_spectrum(power, shape=(n, M)).singular_values.numpy()
     fit_g, fit_p = fit_power_law(s_g), fit_power_law(s_p)
+    plot_singular_values({1: s_g, 2: s_p}, config.figure_dir, fit=fit_p, name="E12_gaussian_vs_planted",
+                         labels={1: f"Gaussian: α = {fit_g.alpha:.3f}", 2: f"planted i^-0.55: α = {fit_p.alpha:.3f}"},
+                         title=f"E12: a Gaussian {n} × {M} matrix has no power law")
     fit_g_orig, fit_p_orig = fit_power_law(s_g, indexing="original"), fit_power_law(s_p, indexing="original")
     mp = (1 - math.sqrt(n / M), 1 + math.sqrt(n / M))
     ok = fit_g.alpha < 0.1 and fit_p.alpha > 0.4
