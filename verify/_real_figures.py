@@ -15,7 +15,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from ._figures import as_array, save_figure
 from ._style import PALETTE, finish, math_symbols, paper_figure, paper_style
 
-__all__ = ["plot_over_training", "plot_position_kl", "plot_surrogate"]
+__all__ = ["plot_nearest_kinds", "plot_over_training", "plot_position_kl", "plot_surrogate"]
 
 
 
@@ -156,4 +156,28 @@ def plot_surrogate(runs: Sequence[Mapping], truncation: Mapping[int, Mapping], o
     finish(left, integer_x=True)
     finish(right)
     fig.suptitle(math_symbols(title), fontsize=8)
+    return save_figure(fig, out_dir, name)
+
+
+@paper_style
+def plot_nearest_kinds(L, kinds: Sequence[int], labels: Sequence[str], same: float, chance: float, out_dir, *,
+                       name: str = "E9_nearest_kinds", title: str = ""):
+    """E9: the logit rows of histories of two kinds of text, projected on their top two principal
+    directions (one colour per kind), with the same-kind nearest-neighbour rate against chance.
+
+    ``L`` is the (n, M) logit matrix (rows = histories), ``kinds`` (n,) ints indexing ``labels``.
+    """
+    X = np.asarray(L, dtype=np.float64)
+    X = X - X.mean(axis=0, keepdims=True)
+    U, S, _ = np.linalg.svd(X, full_matrices=False)
+    P = U[:, :2] * S[:2]  # (n, 2)
+    kinds = np.asarray(kinds)
+    fig, ax = paper_figure("one")
+    for j, label in enumerate(labels):
+        keep = kinds == j
+        ax.plot(P[keep, 0], P[keep, 1], "o", ms=2.5, alpha=0.7, color=PALETTE[j % len(PALETTE)], label=label)
+    ax.set_xlabel("principal direction 1")
+    ax.set_ylabel("principal direction 2")
+    ax.set_title(math_symbols(title or f"same-kind nearest neighbour {same:.0%} (chance {chance:.0%})"))
+    finish(ax)
     return save_figure(fig, out_dir, name)

@@ -20,6 +20,7 @@ from .._cache import atomic_write_text
 from .._check_api import CheckConfig, ClaimResult, register
 from .._figures import plot_principal_angles
 from .._presets import Presets
+from .._real_figures import plot_nearest_kinds
 from .._style import PALETTE, finish, paper_figure, paper_style
 from ._real_setup import (
     OPTIONAL_ERRORS,
@@ -213,6 +214,8 @@ def check_e9(config: CheckConfig) -> ClaimResult:
     lines = ["| history | closest history |", "| --- | --- |"] + [
         f"| {row['history']!r} | {row['closest history']!r} |".replace("\n", "\\n") for row in table]
     atomic_write_text(out / "E9_nearest_histories.md", "\n".join(lines) + "\n")
+    plot_nearest_kinds(Lm.double().cpu().numpy(), genre, ["Shakespeare", "Python docstrings"], same, chance, out,
+                       title=f"E9: same-kind nearest neighbour {same:.0%} (chance {chance:.0%})")
     return ClaimResult(
         "E9", "holds" if ok else "fails",
         setting=setting_of(model, config, H, F, S.k, mixed_histories=f"{len(Hs)} Shakespeare + {len(Hd)} docstrings"),
