@@ -1,0 +1,40 @@
+"""α at a larger N for SmolLM2 on a local Dask cluster, resumable across sessions (issue 26).
+
+    .venv/bin/python results-reference/smollm2/run_dask_spectrum.py --n 256 [--workers 2]
+
+Starts a LocalCluster of ``--workers`` single-threaded processes (each loads SmolLM2 once) and runs
+``logitrank spectrum --backend dask`` into ``spectrum-n<N>/``. Every finished slice of the futures is
+checkpointed under ``spectrum-n<N>/dask/`` (committed), so a killed run — or the next session —
+continues where it stopped; the same command finishes it. Point ``--scheduler`` at a real cluster to
+go faster.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import distributed
+
+from logitrank.verify.cli import main as logitrank
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=256)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--scheduler", default=None, help="an existing Dask scheduler instead of a local cluster")
+    ap.add_argument("--slices", type=int, default=8)
+    args = ap.parse_args()
+    common = ["spectrum", "--model", "smollm2", "--corpus", "shakespeare", "--n", str(args.n), "--backend", "dask",
+              "--slices", str(args.slices), "--threads", "1", "--out", str(HERE / f"spectrum-n{args.n}")]
+    if args.scheduler:
+        return logitrank([*common, "--scheduler", args.scheduler])
+    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        return logitrank([*common, "--scheduler", cluster.scheduler_address])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
