@@ -11,7 +11,7 @@ import torch
 
 from logitrank._validation import check_real
 
-from ._chain_lp import LP_SOLVERS, quiet_highs
+from ._chain_lp import LP_SOLVERS, quiet_highs, set_highs_options
 
 __all__ = ["ON_INFEASIBLE", "InfeasibleLPError", "LevelData", "Reconstruction", "UniformFallbackWarning", "Word", "extended_words"]
 
@@ -46,16 +46,8 @@ def _check_solver_options(value, solver: str) -> dict | None:
     quiet_highs()  # the first Highs() of a process prints a banner to fd 1
     scratch = highspy.Highs()
     scratch.setOptionValue("output_flag", False)
-    for name, option in value.items():
-        if solver == "cvxpy" and name in _CVXPY_SOLVE_KEYS:
-            continue
-        try:
-            ok = scratch.setOptionValue(name, option) == highspy.HighsStatus.kOk
-        except Exception:  # noqa: BLE001  (a value of the wrong type raises inside highspy)
-            ok = False
-        if not ok:
-            raise ValueError(f"solver_options[{name!r}] = {option!r} is not a valid HiGHS option "
-                             "(unknown name or bad value; see the HiGHS option list)")
+    # cvxpy's own solve keywords are not HiGHS options: the rest must be, with the chain LP's own check
+    set_highs_options(scratch, {k: v for k, v in value.items() if not (solver == "cvxpy" and k in _CVXPY_SOLVE_KEYS)})
     return value
 
 
