@@ -78,11 +78,12 @@ class CheckConfig:
         object.__setattr__(self, "overrides", pairs)
 
     def preset(self, presets: Presets | Mapping, name: str | None = None) -> dict:
-        """The check's settings: the preset ``name`` (default :attr:`scale`) with :attr:`overrides`
+        """The check's settings: the preset ``name`` (default the table's choice for this run,
+        :meth:`Presets.name_for`: its scale unless the table picks otherwise) with :attr:`overrides`
         applied (see :class:`logitrank.verify._presets.Presets`); recorded with the result."""
         if not isinstance(presets, Presets):
             presets = Presets(presets)
-        return presets.resolve(self.scale if name is None else name, dict(self.overrides))
+        return presets.resolve(presets.name_for(self) if name is None else name, dict(self.overrides))
 
     @property
     def n_seeds(self) -> int:

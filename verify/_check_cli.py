@@ -89,7 +89,8 @@ def add_check_arguments(check: argparse.ArgumentParser) -> None:
     check.add_argument("--store", default=None, metavar="PATH",
                        help=f"SQLite store of run records and results (default {STORE_NAME} beside --json)")
     check.add_argument("--resume", action="store_true",
-                       help="skip claims already finished (holds/fails/mixed) with the same scale, seed(s) and model")
+                       help="skip claims already finished (holds/fails/mixed) with the same scale, seed(s), model, "
+                            "--set overrides and code version (git SHA)")
     check.add_argument("--recompute", action="store_true",
                        help="drop the stored rows that fail their checksum (named in the error that suggests this "
                             "option) before running, so those claims are computed again")
@@ -252,11 +253,8 @@ def _resolved_settings(claim_id: str, config: CheckConfig) -> dict | None:
             raise ValueError(f"claim {claim_id} declares no settings to override; got --set "
                              f"{', '.join(k for k, _ in config.overrides)}")
         return None
-    from .checks._real_setup import real_preset
-
     names = entry.presets.names
-    # real-model tables are keyed by model kind too ("quick-hf"); every other table by scale alone
-    name = real_preset(config) if real_preset(config) in names else config.scale
+    name = entry.presets.name_for(config)  # the table's own rule (real-model tables pick by model kind)
     if name not in names:
         raise ValueError(f"claim {claim_id} has no preset {name!r}; its presets: {', '.join(names)}")
     try:

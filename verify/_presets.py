@@ -89,6 +89,8 @@ class Presets:
     table : mapping preset name → mapping key → value
         Every preset must have the same keys. Values are numbers, strings, booleans, or (nested)
         lists/tuples of them.
+    pick : callable(config) → preset name, optional
+        How a run chooses its preset (default: its scale); see :meth:`name_for`.
 
     Examples
     --------
@@ -101,7 +103,7 @@ class Presets:
     ValueError: unknown setting 'kk' for this experiment (did you mean 'k'?); settings: k, n
     """
 
-    def __init__(self, table: Mapping[str, Mapping[str, Any]]):
+    def __init__(self, table: Mapping[str, Mapping[str, Any]], *, pick=None):
         if not isinstance(table, Mapping) or not table:
             raise ValueError("table must be a non-empty mapping of preset name → settings")
         keys = None
@@ -112,6 +114,14 @@ class Presets:
                 raise ValueError(f"preset {name!r} has keys {sorted(preset)}; the others have {sorted(keys)}")
             keys = set(preset)
         self.table = {name: dict(preset) for name, preset in table.items()}
+        if pick is not None and not callable(pick):
+            raise TypeError(f"pick must be a callable (config -> preset name); got {pick!r}")
+        self.pick = pick
+
+    def name_for(self, config) -> str:
+        """The preset a run reads: ``pick(config)`` when the table has a rule of its own (e.g. per model
+        kind), else ``config.scale``."""
+        return config.scale if self.pick is None else self.pick(config)
 
     def __getitem__(self, name: str) -> dict:
         """The preset ``name`` as it stands (a copy; no overrides, nothing recorded)."""

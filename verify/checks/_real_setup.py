@@ -123,7 +123,7 @@ REAL_SIZES = Presets({
                 "lingen_futures": 1000, "lingen_min": 8, "lingen_max": 30, "targets": 50, "samples": 5, "new_tokens": 15},
     "paper": {"n": 10000, "n_checkpoint": 4000, "min_chars": 50, "max_chars": 200, "k": 50, "lingen_histories": 40000,
               "lingen_futures": 10000, "lingen_min": 8, "lingen_max": 30, "targets": 50, "samples": 5, "new_tokens": 15},
-})
+}, pick=lambda config: real_preset(config))
 
 
 def is_tiny(name: str) -> bool:
@@ -137,9 +137,9 @@ def real_preset(config: CheckConfig) -> str:
 
 
 def sizes_for(config: CheckConfig, table: Presets | None = None) -> Sizes:
-    """This run's real-model sizes: preset :func:`real_preset` of ``table`` (default :data:`REAL_SIZES`)
+    """This run's real-model sizes: the preset ``table`` picks (default :data:`REAL_SIZES`, which picks by :func:`real_preset`)
     with ``config.overrides`` applied, via ``config.preset`` (so they are recorded with the result)."""
-    return Sizes.of(config.preset(REAL_SIZES if table is None else table, name=real_preset(config)))
+    return Sizes.of(config.preset(REAL_SIZES if table is None else table))
 
 
 def _model_name(config: CheckConfig) -> str:

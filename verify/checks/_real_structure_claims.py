@@ -32,7 +32,6 @@ from ._real_setup import (
     is_tiny,
     matrix,
     not_run,
-    real_preset,
     setting_of,
     sizes_for,
     text_sets,
@@ -104,7 +103,7 @@ def _e8_models(model, config: CheckConfig) -> list:
 #: E8: the real-model sizes and the rank r of the compared column spaces (no "paper" preset: paper A
 #: does not state the r of Fig 11)
 _E8 = Presets({name: {**REAL_SIZES[name], "r": r}
-               for name, r in (("quick", 20), ("full", 50), ("quick-hf", 20), ("full-hf", 50))})
+               for name, r in (("quick", 20), ("full", 50), ("quick-hf", 20), ("full-hf", 50))}, pick=REAL_SIZES.pick)
 
 
 @register("E8", seeded=True, rule=RULE, presets=_E8)
@@ -116,7 +115,7 @@ def check_e8(config: CheckConfig) -> ClaimResult:
     try:
         base = get_model(config.model)
         models = _e8_models(base, config)
-        spec = config.preset(_E8, name=real_preset(config))
+        spec = config.preset(_E8)
         S, r = Sizes.of(spec), spec["r"]
         Ht, Ft = text_sets("shakespeare", S.n, S.n, S.min_chars, S.max_chars, config.seed)
     except OPTIONAL_ERRORS as err:
