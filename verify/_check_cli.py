@@ -223,7 +223,8 @@ def cmd_check(args, parser, argv: list[str] | None = None) -> int:
         _usage(parser, str(err))
     if args.show_config:
         for cid, settings in resolved.items():
-            print(f"{cid} ({config.scale}{', with --set' if overrides else ''}):")
+            preset = _check_table()[cid].presets.name_for(config) if settings is not None else config.scale
+            print(f"{cid} ({preset}{', with --set' if overrides else ''}):")
             for key, value in (settings or {}).items():
                 print(f"  {key} = {json.dumps(value, default=list)}")
             if settings is None:
