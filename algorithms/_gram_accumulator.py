@@ -98,7 +98,7 @@ class GramAccumulator:
             raise ValueError(f"other must use the same product; got {other.product!r}, this one {self.product!r}")
         a, b = self._sum, other._sum
         if a.inv is None and b.inv is not None:
-            a.inv = b.inv.clone() if not a.G.any() else a.inv  # an empty sum takes the other's row order
+            a.inv = b.inv.clone() if self.columns == 0 else a.inv  # a sum of no columns takes the other's row order
         if (a.inv is None) != (b.inv is None) or (a.inv is not None and not torch.equal(a.inv, b.inv)):
             # rows in two different orders: bring the other's sum into this one's order
             G_other = other.gram

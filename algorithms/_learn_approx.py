@@ -197,12 +197,13 @@ def _add_witnesses(run: _Run, epoch: int, candidates: list, settings: ApproxSett
 
 
 def _certify(cache, counter, sampler: LPSampler, gen, *, n: int, delta: float, settings: ApproxSettings,
-             horizon: int) -> tuple[TVCertificate, int, int]:
+             horizon: int) -> tuple[TVCertificate, int]:
     """The held-out TV certificate of one epoch's sampler (:mod:`~logitrank.algorithms._certificate`).
 
     n fresh paths y ~ P through the oracle, drawn after the sampler is fixed; log P(y) from the
     oracle's logits along y (cached, counted), log Q(y) from the sampler. → (certificate, distinct
-    oracle queries it made, new uniform-fallback prefixes the sampler met on these paths).
+    oracle queries it made). Fallback prefixes met on these paths are counted in the sampler's
+    ``fallback_prefixes``.
     """
     before = counter.queries
     y = _draw_paths(cache, n, gen)  # (n, T)
@@ -210,13 +211,12 @@ def _certify(cache, counter, sampler: LPSampler, gen, *, n: int, delta: float, s
     for t in range(horizon):
         lp = torch.log_softmax(cache.logits(y[:, :t]).to(torch.float64), dim=-1)  # (n, V)
         log_p += lp.gather(1, y[:, t : t + 1]).squeeze(1)
-    fallbacks = sampler.fallback_prefixes
     with warnings.catch_warnings():  # counted below and in the report, not shown per epoch
         warnings.simplefilter("ignore", UniformFallbackWarning)
         log_q = sampler.log_prob(y).to(torch.float64)  # (n,)
     cert = tv_certificate(tv_statistic(log_p, log_q), delta=delta, method=settings.cert_bound, horizon=horizon,
                           oracle_error=settings.oracle_error)
-    return cert, counter.queries - before, sampler.fallback_prefixes - fallbacks
+    return cert, counter.queries - before
 
 
 def _failure(run: _Run, K: int, g: float, chosen: _Epoch, epoch: int, settings: ApproxSettings, stopped_early: bool) -> str:
@@ -381,8 +381,8 @@ def learn_approx(
                 stopped_early = epoch < plan.epochs
                 break
             continue
-        cert, cert_queries, cert_fallbacks = _certify(cache, counter, sampler, cert_gen, n=plan.n_cert, delta=cert_delta,
-                                                      settings=settings, horizon=T)  # 3½.
+        cert, cert_queries = _certify(cache, counter, sampler, cert_gen, n=plan.n_cert, delta=cert_delta,
+                                      settings=settings, horizon=T)  # 3½.
         last.cert = cert
         run.cert_queries += cert_queries
         run.cert_estimates.append(cert.estimate)
@@ -391,7 +391,8 @@ def learn_approx(
             best, since_best = last, 0
         else:
             since_best += 1
-        fallbacks = sampler.lp_infeasible + sampler.fallback_prefixes + cert_fallbacks + len(fell_back)
+        # the certificate's paths included: its fallback prefixes are counted in sampler.fallback_prefixes
+        fallbacks = sampler.lp_infeasible + sampler.fallback_prefixes + len(fell_back)
         if settings.acceptance != "validation" and fallbacks == 0 and cert.certifies(settings.epsilon):
             _count_lps(run, sampler)
             run.max_gaps.append(float("nan"))
