@@ -15,7 +15,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from ._figures import as_array, save_figure
 from ._style import PALETTE, finish, math_symbols, paper_figure, paper_style
 
-__all__ = ["plot_nearest_kinds", "plot_over_training", "plot_position_kl", "plot_surrogate"]
+__all__ = ["plot_alpha_vs_n", "plot_nearest_kinds", "plot_over_training", "plot_position_kl", "plot_surrogate"]
 
 
 
@@ -179,5 +179,58 @@ def plot_nearest_kinds(L, kinds: Sequence[int], labels: Sequence[str], same: flo
     ax.set_xlabel("principal direction 1")
     ax.set_ylabel("principal direction 2")
     ax.set_title(math_symbols(title or f"same-kind nearest neighbour {same:.0%} (chance {chance:.0%})"))
+    finish(ax)
+    return save_figure(fig, out_dir, name)
+
+
+@paper_style
+def plot_alpha_vs_n(points: Sequence, fit, out_dir, *, band: tuple[float, float] = (0.5, 0.65),
+                    paper_n: float = 1e4, name: str = "alpha_vs_n", title: str = "α against N"):
+    """α of L(H, F) against |H| = |F| = N: both indexings, the paper's band, a saturating fit and its band.
+
+    Parameters
+    ----------
+    points : TrendPoints (:mod:`logitrank.verify._alpha_trend`) with n, alpha, alpha_original, dtype,
+        dtype_error; a point not in float32 is drawn hollow with ±dtype_error
+    fit : a SaturatingFit or None; drawn from the smallest N to ``paper_n`` with its pointwise
+        bootstrap band and α∞'s interval at the right edge
+    out_dir : path
+
+    Returns
+    -------
+    (png path, pdf path)
+    """
+    pts = sorted(points, key=lambda p: p.n)
+    if not pts:
+        raise ValueError("points must hold at least one point; got none")
+    fig, ax = paper_figure()
+    n = np.array([p.n for p in pts], dtype=float)
+    ax.axhspan(*band, color=PALETTE[2], alpha=0.15, lw=0, label=f"paper's band ({band[0]:g}, {band[1]:g}]")
+    if fit is not None:
+        grid = np.geomspace(n.min(), paper_n, 200)
+        lo, hi = fit.band(grid)
+        ax.fill_between(grid, lo, hi, color="0.5", alpha=0.25, lw=0)
+        lo_inf, hi_inf = fit.interval
+        ax.plot(grid, fit.predict(grid), "k-", lw=0.9,
+                label=rf"$\alpha_\infty - c\,N^{{-\beta}}$: $\alpha_\infty$ = {fit.alpha_inf:.3f} "
+                f"[{lo_inf:.3f}, {hi_inf:.3f}], {fit.level:.0%} band")
+        ax.axvline(paper_n, color="0.4", ls=":", lw=0.8)
+        ax.annotate("paper's N", (paper_n, band[0]), xytext=(-3, 3), textcoords="offset points", ha="right",
+                    va="bottom", fontsize=6, color="0.3")
+    full = [p.dtype == "float32" for p in pts]
+    for idx, (key, colour, label) in enumerate((("alpha", PALETTE[0], "paper indexing (judged)"),
+                                                 ("alpha_original", PALETTE[1], "original indexing"))):
+        y = np.array([getattr(p, key) for p in pts], dtype=float)
+        ax.plot(n, y, "-", color=colour, lw=0.8, alpha=0.6)
+        ax.plot(n[full], y[full], "o", color=colour, label=label)
+        other = ~np.array(full)
+        if other.any():
+            err = np.array([p.dtype_error for p in pts])[other]
+            ax.errorbar(n[other], y[other], yerr=err, fmt="o", mfc="white", color=colour, capsize=2,
+                        label=f"{pts[int(np.flatnonzero(other)[0])].dtype} (±measured dtype error)" if idx == 0 else None)
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$N = |H| = |F|$")
+    ax.set_ylabel(math_symbols("α (power-law exponent)"))
+    ax.set_title(math_symbols(title))
     finish(ax)
     return save_figure(fig, out_dir, name)
