@@ -29,6 +29,8 @@ from .checks._real_claims import ALPHA_BAND, ALPHA_SPREAD, MIN_R2
 
 __all__ = ["SaturatingFit", "TrendPoint", "TrendVerdict", "fit_saturating", "judge_alpha_trend", "trend_point"]
 
+#: largest measured |α_dtype − α_float32| with which a non-float32 point may decide the verdict
+DTYPE_LIMIT = 0.01
 #: the range of β scanned (fixed in the rule's addendum before the N = 256 result)
 BETA_RANGE = (0.05, 4.0)
 
@@ -221,8 +223,8 @@ def _in_band(alpha: float, band: tuple[float, float]) -> bool:
 
 
 def judge_alpha_trend(points: Sequence[TrendPoint], *, largest_n: int = 512, band: tuple[float, float] = ALPHA_BAND,
-                      spread_limit: float = ALPHA_SPREAD, min_r2: float = MIN_R2, n_boot: int = 1000,
-                      seed: int = 0) -> TrendVerdict:
+                      spread_limit: float = ALPHA_SPREAD, min_r2: float = MIN_R2, dtype_limit: float = DTYPE_LIMIT,
+                      n_boot: int = 1000, seed: int = 0) -> TrendVerdict:
     """E1 judged on the trend of α against N (the rule of ``results-reference/smollm2/E1_TREND_RULE.md``).
 
     - **holds**: α at ``largest_n`` in ``band`` (open below, closed above), its spread ≤ ``spread_limit``,
@@ -230,8 +232,9 @@ def judge_alpha_trend(points: Sequence[TrendPoint], *, largest_n: int = 512, ban
     - **trending**: not *holds*, α strictly rising over the points in order of N, and the bootstrap
       interval of α∞ overlapping the band;
     - **fails**: anything else;
-    - **not judged**: no point at ``largest_n``; or the largest point ran in another dtype and its α ± its
-      dtype error (or spread ± its change) straddles a threshold, so the verdict depends on the dtype.
+    - **not judged**: no point at ``largest_n``; or the largest point ran in another dtype and its
+      measured dtype error exceeds ``dtype_limit``, or its α ± that error (or spread ± its change)
+      straddles a threshold, so the verdict depends on the dtype.
 
     Parameters
     ----------
@@ -246,6 +249,9 @@ def judge_alpha_trend(points: Sequence[TrendPoint], *, largest_n: int = 512, ban
     if ns[-1] != largest_n:
         return TrendVerdict("not judged", f"no point at N = {largest_n} yet (largest N = {ns[-1]})", ns[-1], None, None)
     top = pts[-1]
+    if top.dtype_error > dtype_limit:
+        return TrendVerdict("not judged", f"the {top.dtype} error on α, {top.dtype_error:.4f}, exceeds {dtype_limit}: "
+                            "the verdict waits for a float32 run at this N", top.n, top.alpha, None)
     if _straddles(top, band, spread_limit):
         return TrendVerdict("not judged", f"α = {top.alpha:.3f} ± {top.dtype_error:.3f} ({top.dtype}) or spread "
                             f"{top.spread:.3f} ± {top.spread_error:.3f} straddles a threshold: the verdict depends "
