@@ -243,21 +243,26 @@ def test_readme_block_is_the_committed_table():
     assert block == (CURVE / "table.md").read_text(encoding="utf-8")
 
 
-def test_committed_verdict_follows_from_the_committed_runs():
+@pytest.mark.parametrize("seed", [0, 1])
+def test_committed_verdict_follows_from_the_committed_runs(seed):
     # every point is re-read from its run's summary.json and the rule re-applied: the stored verdict must
     # come out again (a hand-edited summary, or a rule changed after the fact, fails here)
     summary = json.loads((CURVE / "summary.json").read_text())
+    stored_seed = summary[f"seed {seed}"]
+    if stored_seed["verdict"] is None:
+        assert seed == 1 and "one seed only" in summary["reason"]
+        return
     pts = []
-    for stored in summary["points"]:
+    for stored in stored_seed["points"]:
         p = trend_point(REFERENCE / stored["source"], dtype_error=stored["dtype_error"],
                         spread_error=stored["spread_error"])
         assert p.alpha == stored["alpha"]  # exact: the same float read back from JSON
         pts.append(p)
-    if summary["dtype error"]["error"] is not None:
-        assert all(p.dtype_error in (0.0, summary["dtype error"]["error"]) for p in pts)
+    error = summary["dtype error"]["error"]
+    assert all(p.dtype_error in (0.0, error) for p in pts)
     verdict = judge_alpha_trend(pts)
-    assert verdict.verdict == summary["verdict"]
-    assert verdict.reason == summary["reason"]
+    assert verdict.verdict == stored_seed["verdict"]
+    assert verdict.reason == stored_seed["reason"]
 
 
 def test_a_dtype_error_above_the_limit_defers_the_verdict():
@@ -265,3 +270,16 @@ def test_a_dtype_error_above_the_limit_defers_the_verdict():
     v = judge_alpha_trend(pts, n_boot=50)
     assert v.verdict == "not judged" and "exceeds 0.01" in v.reason
     assert judge_alpha_trend(pts, n_boot=50, dtype_limit=0.02).verdict == "holds"
+
+
+def test_over_seeds_same_verdict_or_mixed():
+    from logitrank.verify import judge_over_seeds
+
+    holds = judge_alpha_trend(points(curve(0.60, 1.5, 0.5)), n_boot=50)
+    fails = judge_alpha_trend(points(curve(0.40, 1.5, 0.8)), n_boot=50)
+    assert judge_over_seeds({0: holds, 1: holds})[0] == "holds"
+    verdict, reason = judge_over_seeds({0: holds, 1: fails})
+    assert verdict == "mixed" and "seed 1: fails" in reason
+    assert "one seed only" in judge_over_seeds({0: fails})[1]
+    with pytest.raises(ValueError, match="at least one seed"):
+        judge_over_seeds({})

@@ -4,7 +4,15 @@ Symbols (B, t, T, V, d, n, k) are defined in the :mod:`logitrank.synth` package 
 """
 
 from . import _claim_sweep  # noqa: F401  (adds the "claim:ID" sweep tasks to the engine)
-from ._alpha_trend import SaturatingFit, TrendPoint, TrendVerdict, fit_saturating, judge_alpha_trend, trend_point
+from ._alpha_trend import (
+    SaturatingFit,
+    TrendPoint,
+    TrendVerdict,
+    fit_saturating,
+    judge_alpha_trend,
+    judge_over_seeds,
+    trend_point,
+)
 from ._figures import plot_kl_to_rank, plot_principal_angles, plot_singular_values
 from ._ledger import LEDGER, Claim
 from ._metrics import TVEstimate, kl_divergence, tv_distance, tv_estimate, tv_monte_carlo
@@ -22,6 +30,7 @@ __all__ = [
     "TrendVerdict",
     "fit_saturating",
     "judge_alpha_trend",
+    "judge_over_seeds",
     "kl_divergence",
     "plot_alpha_vs_n",
     "plot_kl_to_rank",

@@ -27,7 +27,8 @@ from scipy.optimize import minimize_scalar
 
 from .checks._real_claims import ALPHA_BAND, ALPHA_SPREAD, MIN_R2
 
-__all__ = ["SaturatingFit", "TrendPoint", "TrendVerdict", "fit_saturating", "judge_alpha_trend", "trend_point"]
+__all__ = ["SaturatingFit", "TrendPoint", "TrendVerdict", "fit_saturating", "judge_alpha_trend", "judge_over_seeds",
+           "trend_point"]
 
 #: largest measured |α_dtype − α_float32| with which a non-float32 point may decide the verdict
 DTYPE_LIMIT = 0.01
@@ -316,3 +317,26 @@ def trend_point(summary, *, dtype_error: float = 0.0, spread_error: float = 0.0)
     seconds = float((summary.get("seconds") or {}).get("total", math.nan))
     return TrendPoint(n=n_h, dtype=dtype, dtype_error=dtype_error, spread_error=spread_error, seconds=seconds,
                       **point)
+
+
+def judge_over_seeds(verdicts) -> tuple[str, str]:
+    """One verdict from per-seed trend verdicts (the project's rule for empirical claims).
+
+    The same verdict at every seed is the verdict; different verdicts give *mixed*, naming each seed's.
+
+    Parameters
+    ----------
+    verdicts : mapping seed → TrendVerdict (at least one)
+
+    Returns
+    -------
+    (verdict, reason)
+    """
+    if not verdicts:
+        raise ValueError("judge_over_seeds needs at least one seed's verdict; got none")
+    names = {seed: v.verdict for seed, v in verdicts.items()}
+    each = "; ".join(f"seed {seed}: {v.verdict} ({v.reason})" for seed, v in verdicts.items())
+    if len(set(names.values())) == 1:
+        verdict = next(iter(names.values()))
+        return verdict, (f"{verdict} at every seed ({len(names)})" if len(names) > 1 else "one seed only") + f" — {each}"
+    return "mixed", f"seeds disagree — {each}"

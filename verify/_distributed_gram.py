@@ -79,10 +79,14 @@ class DistributedGram:
     computed: list
 
 
-def _key(model, histories, futures, columns, slices: int) -> str:
-    """A digest of the setting: model name (or type), H, F, the columns and the slicing."""
+def _key(model, histories, futures, columns, slices: int, dtype) -> str:
+    """A digest of the setting: model name (or type), the weights' dtype, H, F, the columns and the slicing.
+
+    The dtype is that of the model the driver holds (a float32 sum must never resume from bfloat16
+    slices); the device is not in it, so slices from CPU and GPU workers may meet (rounding apart)."""
     h = hashlib.sha256()
     h.update((model if isinstance(model, str) else type(model).__name__).encode())
+    h.update(f"|dtype={dtype}|".encode())
     h.update(json.dumps([list(map(int, x)) for x in histories]).encode())
     h.update(json.dumps([list(map(int, x)) for x in futures]).encode())
     h.update(b"none" if columns is None else np.ascontiguousarray(np.asarray(columns, dtype=np.int64)).tobytes())
@@ -105,8 +109,8 @@ def _load(checkpoint: Path, key: str, n: int):
         raise ValueError(f"checkpoint {record} is not readable JSON ({err}); delete the folder {checkpoint} "
                          "to start over") from None
     if meta.get("key") != key:
-        raise ValueError(f"checkpoint {checkpoint} belongs to another setting (model, histories, futures, columns "
-                         "or slices differ); use another folder or delete it")
+        raise ValueError(f"checkpoint {checkpoint} belongs to another setting (model, histories, futures, columns, "
+                         "weights' dtype or slices differ); use another folder or delete it")
     data = checkpoint / meta["data"]
     try:
         G = np.load(data, allow_pickle=False)
@@ -204,7 +208,7 @@ def distributed_gram(
     acc = GramAccumulator(local, H, memory_budget=memory_budget, batch_size=batch_size)
     done: list = []
     path = None
-    key = _key(model, H, F, columns, slices)
+    key = _key(model, H, F, columns, slices, getattr(local, "dtype", None))
     if checkpoint is not None:
         path = Path(checkpoint)
         path.mkdir(parents=True, exist_ok=True)

@@ -185,7 +185,8 @@ def plot_nearest_kinds(L, kinds: Sequence[int], labels: Sequence[str], same: flo
 
 @paper_style
 def plot_alpha_vs_n(points: Sequence, fit, out_dir, *, band: tuple[float, float] = (0.5, 0.65),
-                    paper_n: float = 1e4, name: str = "alpha_vs_n", title: str = "α against N"):
+                    others: Mapping[str, Sequence] | None = None, paper_n: float = 1e4, name: str = "alpha_vs_n",
+                    title: str = "α against N"):
     """α of L(H, F) against |H| = |F| = N: both indexings, the paper's band, a saturating fit and its band.
 
     Parameters
@@ -195,6 +196,8 @@ def plot_alpha_vs_n(points: Sequence, fit, out_dir, *, band: tuple[float, float]
     fit : a SaturatingFit or None; drawn from the smallest N to ``paper_n`` with its pointwise
         bootstrap band and α∞'s interval at the right edge
     out_dir : path
+    others : mapping label → TrendPoints of further curves (e.g. another cut seed), drawn in the paper
+        indexing only, dashed with hollow markers
 
     Returns
     -------
@@ -228,6 +231,10 @@ def plot_alpha_vs_n(points: Sequence, fit, out_dir, *, band: tuple[float, float]
             err = np.array([p.dtype_error for p in pts])[other]
             ax.errorbar(n[other], y[other], yerr=err, fmt="o", mfc="white", color=colour, capsize=2,
                         label=f"{pts[int(np.flatnonzero(other)[0])].dtype} (±measured dtype error)" if idx == 0 else None)
+    for k, (label, curve) in enumerate((others or {}).items()):
+        cp = sorted(curve, key=lambda p: p.n)
+        ax.plot([p.n for p in cp], [p.alpha for p in cp], "--", marker="s", mfc="white", lw=0.8, ms=3,
+                color=PALETTE[(3 + k) % len(PALETTE)], label=math_symbols(label))
     ax.set_xscale("log")
     ax.set_xlabel(r"$N = |H| = |F|$")
     ax.set_ylabel(math_symbols("α (power-law exponent)"))

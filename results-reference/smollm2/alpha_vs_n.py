@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from logitrank.verify import fit_saturating, judge_alpha_trend, plot_alpha_vs_n, trend_point
+from logitrank.verify import fit_saturating, judge_alpha_trend, judge_over_seeds, plot_alpha_vs_n, trend_point
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "alpha-vs-n"
@@ -56,8 +56,8 @@ def dtype_error() -> dict:
             "spread error": max(r["|Δspread|"] for r in rows)}
 
 
-def main() -> int:
-    errors = dtype_error()
+def seed0_points(errors: dict) -> tuple[list, dict]:
+    """Seed 0: float32 at every N; N = 512 from bfloat16 when float32 is not there (addendum, item 2)."""
     points, sources = [], {}
     for n, folder in FLOAT32.items():
         if done(folder):
@@ -67,20 +67,59 @@ def main() -> int:
             points.append(trend_point(HERE / "spectrum-n512-bf16", dtype_error=errors["error"],
                                       spread_error=errors["spread error"]))
             sources[n] = "spectrum-n512-bf16"
+    return points, sources
+
+
+def seed1_points(errors: dict) -> tuple[list, dict]:
+    """Seed 1: bfloat16 at every N, seed 0's dtype error carried at N = 512 (the seed addendum)."""
+    points, sources = [], {}
+    for n in FLOAT32:
+        folder = f"seed1/spectrum-n{n}-bf16"
+        if done(folder):
+            carry = n == 512 and errors["error"] is not None
+            points.append(trend_point(HERE / folder, dtype_error=errors["error"] if carry else 0.0,
+                                      spread_error=errors["spread error"] if carry else 0.0))
+            sources[n] = folder
+    return points, sources
+
+
+def fit_of(verdict, points):
+    return verdict.fit or (fit_saturating([p.n for p in points], [p.alpha for p in points])
+                           if len(points) >= 4 else None)
+
+
+def fit_json(fit) -> dict | None:
+    return None if fit is None else {
+        "alpha_inf": fit.alpha_inf, "c": fit.c, "beta": fit.beta, "interval": list(fit.interval),
+        "level": fit.level, "n_boot": fit.n_boot, "residual_sd": fit.residual_sd, "beta at bound": fit.at_bound,
+        "bootstrap draws with beta at bound": fit.draws_at_bound,
+    }
+
+
+def main() -> int:
+    errors = dtype_error()
+    points, sources = seed0_points(errors)
     verdict = judge_alpha_trend(points)  # a bfloat16 N = 512 with an error > 0.01 is "not judged" (item 3)
-    fit = verdict.fit or (fit_saturating([p.n for p in points], [p.alpha for p in points])
-                          if len(points) >= 4 else None)
+    fit = fit_of(verdict, points)
+    points1, sources1 = seed1_points(errors)
+    verdicts = {0: verdict}
+    if points1 and points1[-1].n == 512:
+        verdicts[1] = judge_alpha_trend(points1)
+    overall, overall_reason = judge_over_seeds(verdicts)
+    if len(verdicts) == 1 and points1:
+        overall_reason += f"; seed 1 reached N = {points1[-1].n} only"
     OUT.mkdir(exist_ok=True)
-    png, _ = plot_alpha_vs_n(points, fit, OUT, title="SmolLM2-135M: α against N (Shakespeare, k = 50)")
+    png, _ = plot_alpha_vs_n(points, fit, OUT, title="SmolLM2-135M: α against N (Shakespeare, k = 50)",
+                             others={"seed 1 (bfloat16), paper indexing": points1} if points1 else None)
     summary = {
-        "verdict": verdict.verdict, "reason": verdict.reason, "rule": "E1_TREND_RULE.md",
-        "points": [{**p.__dict__, "source": sources[p.n]} for p in points],
+        "verdict": overall, "reason": overall_reason, "rule": "E1_TREND_RULE.md",
+        "seed 0": {"verdict": verdict.verdict, "reason": verdict.reason, "fit": fit_json(fit),
+                   "points": [{**p.__dict__, "source": sources[p.n]} for p in points]},
+        "seed 1": {"verdict": verdicts[1].verdict if 1 in verdicts else None,
+                   "reason": verdicts[1].reason if 1 in verdicts else None,
+                   "fit": fit_json(fit_of(verdicts[1], points1)) if 1 in verdicts else None,
+                   "points": [{**p.__dict__, "source": sources1[p.n]} for p in points1]},
         "dtype error": errors,
-        "fit": None if fit is None else {
-            "alpha_inf": fit.alpha_inf, "c": fit.c, "beta": fit.beta, "interval": list(fit.interval),
-            "level": fit.level, "n_boot": fit.n_boot, "residual_sd": fit.residual_sd, "beta at bound": fit.at_bound,
-            "bootstrap draws with beta at bound": fit.draws_at_bound,
-        },
         "figure": png.name,
     }
     (OUT / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
@@ -105,8 +144,25 @@ def main() -> int:
         lines.append(f"Saturating fit: α∞ = {fit.alpha_inf:.3f}, {fit.level:.0%} interval [{fit.interval[0]:.3f}, "
                      f"{fit.interval[1]:.3f}], β = {fit.beta:.3f}{' (at its bound)' if fit.at_bound else ''}, "
                      f"residual sd {fit.residual_sd:.4f}; {fit.draws_at_bound:.0%} of the bootstrap refits put β at a bound.")
+    if points1:
+        by_n = {p.n: p for p in points}
+        lines += ["", "A second cut of the corpus (seed 1, bfloat16 at every N):", "",
+                  "| N | α seed 0 | α seed 1 | α original seed 0 → 1 | spread seed 1 | time seed 1 |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for p in points1:
+            q = by_n.get(p.n)
+            lines.append(f"| {p.n} | {q.alpha:.3f} | {p.alpha:.3f} | {q.alpha_original:.3f} → {p.alpha_original:.3f} | "
+                         f"{p.spread:.3f} | {p.seconds / 60:.1f} min |" if q else
+                         f"| {p.n} | — | {p.alpha:.3f} | — → {p.alpha_original:.3f} | {p.spread:.3f} | {p.seconds / 60:.1f} min |")
+        if 1 in verdicts:
+            f1 = fit_of(verdicts[1], points1)
+            if f1 is not None:
+                lines += ["", (f"Seed 1's saturating fit: α∞ = {f1.alpha_inf:.3f} [{f1.interval[0]:.3f}, {f1.interval[1]:.3f}], "
+                          f"β = {f1.beta:.3f}; seed 1's verdict: {verdicts[1].verdict}.")]
     lines.append("")
-    lines.append(f"**E1 on SmolLM2, judged on the trend: {verdict.verdict}** — {verdict.reason}")
+    lines.append(f"**E1 on SmolLM2, judged on the trend: {overall}** — seed 0: {verdict.verdict} ({verdict.reason})"
+                 + (f"; seed 1: {verdicts[1].verdict}" if 1 in verdicts else
+                    f"; one seed only{f' (seed 1 reached N = {points1[-1].n})' if points1 else ''}"))
     table = "\n".join(lines) + "\n"
     (OUT / "table.md").write_text(table)
     text = README.read_text(encoding="utf-8")

@@ -4,7 +4,7 @@
 
 Starts a LocalCluster of ``--workers`` single-threaded processes (each loads SmolLM2 once) and runs
 ``logitrank spectrum --backend dask`` into ``spectrum-n<N>/`` (``spectrum-n<N>-bf16/`` with
-``--dtype bfloat16``). Every finished slice of the futures is
+``--dtype bfloat16``; under ``seed<S>/`` with ``--seed S``). Every finished slice of the futures is
 checkpointed under ``spectrum-n<N>/dask/`` (committed), so a killed run — or the next session —
 continues where it stopped; the same command finishes it. Point ``--scheduler`` at a real cluster to
 go faster.
@@ -28,10 +28,11 @@ def main() -> int:
     ap.add_argument("--scheduler", default=None, help="an existing Dask scheduler instead of a local cluster")
     ap.add_argument("--slices", type=int, default=8)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--seed", type=int, default=0, help="seed of the corpus cut (seed S ≠ 0 writes under seedS/)")
     args = ap.parse_args()
-    out = HERE / (f"spectrum-n{args.n}" + ("-bf16" if args.dtype == "bfloat16" else ""))
+    out = (HERE / f"seed{args.seed}" if args.seed else HERE) / (f"spectrum-n{args.n}" + ("-bf16" if args.dtype == "bfloat16" else ""))
     common = ["spectrum", "--model", "smollm2", "--corpus", "shakespeare", "--n", str(args.n), "--backend", "dask",
-              "--slices", str(args.slices), "--threads", "1", "--dtype", args.dtype, "--out", str(out)]
+              "--slices", str(args.slices), "--threads", "1", "--dtype", args.dtype, "--seed", str(args.seed), "--out", str(out)]
     if args.scheduler:
         return logitrank([*common, "--scheduler", args.scheduler])
     with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,

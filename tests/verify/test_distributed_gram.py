@@ -78,6 +78,17 @@ def test_a_checkpoint_that_does_not_verify_is_refused(cluster, tmp_path):
         distributed_gram(m, H, F[:-1], columns=cols[:-1], client=cluster, slices=3, checkpoint=ck)
 
 
+def test_a_checkpoint_of_other_weights_dtype_is_refused(cluster, tmp_path):
+    # the same H, F, columns and slicing in float32 weights must not resume a float64 sum
+    m, H, F, cols = _setting()
+    ck = tmp_path / "ck"
+    distributed_gram(m, H, F, columns=cols, client=cluster, slices=3, checkpoint=ck, max_slices=1)
+    m32 = m.to(dtype=torch.float32) if hasattr(m, "to") else None
+    assert m32 is not None and m32.dtype == torch.float32 != m.dtype
+    with pytest.raises(ValueError, match="dtype"):
+        distributed_gram(m32, H, F, columns=cols, client=cluster, slices=3, checkpoint=ck)
+
+
 def test_a_worker_killed_mid_run_costs_only_its_slices(tmp_path):
     """kill -9 one worker process while slices run: Dask retries its tasks elsewhere; the sum is exact."""
     m, H, F, cols = _setting()
