@@ -219,6 +219,10 @@ class TrendVerdict:
     fit: SaturatingFit | None
 
 
+def _band(band: tuple[float, float]) -> str:
+    return f"({band[0]:g}, {band[1]:g}]"
+
+
 def _in_band(alpha: float, band: tuple[float, float]) -> bool:
     return band[0] < alpha <= band[1]
 
@@ -260,14 +264,14 @@ def judge_alpha_trend(points: Sequence[TrendPoint], *, largest_n: int = 512, ban
     fit = fit_saturating(ns, [p.alpha for p in pts], n_boot=n_boot, seed=seed) if len(pts) >= 4 else None
     at = f"α(N = {top.n}) = {top.alpha:.3f}, spread {top.spread:.3f}, R² {top.r_squared:.3f}"
     if _in_band(top.alpha, band) and top.spread <= spread_limit and top.r_squared >= min_r2:
-        return TrendVerdict("holds", f"{at}: in the band {band}, spread ≤ {spread_limit}, R² ≥ {min_r2}",
+        return TrendVerdict("holds", f"{at}: in the band {_band(band)}, spread ≤ {spread_limit}, R² ≥ {min_r2}",
                             top.n, top.alpha, fit)
     rises = all(b.alpha > a.alpha for a, b in itertools.pairwise(pts))
     overlaps = fit is not None and fit.interval[1] > band[0] and fit.interval[0] <= band[1]
     if rises and overlaps:
         lo, hi = fit.interval
         return TrendVerdict("trending", f"{at}; α rises at every N and α∞ = {fit.alpha_inf:.3f} "
-                            f"[{lo:.3f}, {hi:.3f}] meets the band {band}", top.n, top.alpha, fit)
+                            f"[{lo:.3f}, {hi:.3f}] meets the band {_band(band)}", top.n, top.alpha, fit)
     why = []
     if not rises:
         falls = [f"{a.n}→{b.n}: {b.alpha - a.alpha:+.3f}" for a, b in itertools.pairwise(pts) if b.alpha <= a.alpha]
@@ -275,7 +279,7 @@ def judge_alpha_trend(points: Sequence[TrendPoint], *, largest_n: int = 512, ban
     if fit is None:
         why.append(f"too few points for the saturating fit ({len(pts)} < 4)")
     elif not overlaps:
-        why.append(f"α∞ = {fit.alpha_inf:.3f} [{fit.interval[0]:.3f}, {fit.interval[1]:.3f}] misses the band {band}")
+        why.append(f"α∞ = {fit.alpha_inf:.3f} [{fit.interval[0]:.3f}, {fit.interval[1]:.3f}] misses the band {_band(band)}")
     return TrendVerdict("fails", f"{at}; " + "; ".join(why), top.n, top.alpha, fit)
 
 
