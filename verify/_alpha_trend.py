@@ -18,14 +18,16 @@ Shapes: n (m,) histories per axis; alpha (m,) fitted exponents, one per N.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .checks._real_claims import ALPHA_BAND, ALPHA_SPREAD, MIN_R2
+from .checks._real_claims import ALPHA_BAND, ALPHA_SPREAD, MIN_R2, in_alpha_band
 
 __all__ = ["SaturatingFit", "TrendPoint", "TrendVerdict", "fit_saturating", "judge_alpha_trend", "judge_over_seeds",
            "trend_point"]
@@ -223,10 +225,6 @@ def _band(band: tuple[float, float]) -> str:
     return f"({band[0]:g}, {band[1]:g}]"
 
 
-def _in_band(alpha: float, band: tuple[float, float]) -> bool:
-    return band[0] < alpha <= band[1]
-
-
 def judge_alpha_trend(points: Sequence[TrendPoint], *, largest_n: int = 512, band: tuple[float, float] = ALPHA_BAND,
                       spread_limit: float = ALPHA_SPREAD, min_r2: float = MIN_R2, dtype_limit: float = DTYPE_LIMIT,
                       n_boot: int = 1000, seed: int = 0) -> TrendVerdict:
@@ -263,7 +261,7 @@ def judge_alpha_trend(points: Sequence[TrendPoint], *, largest_n: int = 512, ban
                             "on the dtype", top.n, top.alpha, None)
     fit = fit_saturating(ns, [p.alpha for p in pts], n_boot=n_boot, seed=seed) if len(pts) >= 4 else None
     at = f"α(N = {top.n}) = {top.alpha:.3f}, spread {top.spread:.3f}, R² {top.r_squared:.3f}"
-    if _in_band(top.alpha, band) and top.spread <= spread_limit and top.r_squared >= min_r2:
+    if in_alpha_band(top.alpha, band) and top.spread <= spread_limit and top.r_squared >= min_r2:
         return TrendVerdict("holds", f"{at}: in the band {_band(band)}, spread ≤ {spread_limit}, R² ≥ {min_r2}",
                             top.n, top.alpha, fit)
     rises = all(b.alpha > a.alpha for a, b in itertools.pairwise(pts))
@@ -297,9 +295,6 @@ def trend_point(summary, *, dtype_error: float = 0.0, spread_error: float = 0.0)
 
     N is |H| (which must equal |F|), the dtype is the run's ``--dtype`` and the time its total seconds.
     """
-    import json
-    from pathlib import Path
-
     if not isinstance(summary, dict):
         path = Path(summary)
         if path.is_dir():

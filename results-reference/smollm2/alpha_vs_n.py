@@ -104,8 +104,10 @@ def main() -> int:
     fit = fit_of(verdict, points)
     points1, sources1 = seed1_points(errors)
     verdicts = {0: verdict}
+    fit1 = None
     if points1 and points1[-1].n == 512:
         verdicts[1] = judge_alpha_trend(points1)
+        fit1 = fit_of(verdicts[1], points1)
     overall, overall_reason = judge_over_seeds(verdicts)
     if len(verdicts) == 1 and points1:
         overall_reason += f"; seed 1 reached N = {points1[-1].n} only"
@@ -118,7 +120,7 @@ def main() -> int:
                    "points": [{**p.__dict__, "source": sources[p.n]} for p in points]},
         "seed 1": {"verdict": verdicts[1].verdict if 1 in verdicts else None,
                    "reason": verdicts[1].reason if 1 in verdicts else None,
-                   "fit": fit_json(fit_of(verdicts[1], points1)) if 1 in verdicts else None,
+                   "fit": fit_json(fit1),
                    "points": [{**p.__dict__, "source": sources1[p.n]} for p in points1]},
         "dtype error": errors,
         "figure": png.name,
@@ -155,11 +157,9 @@ def main() -> int:
             lines.append(f"| {p.n} | {q.alpha:.3f} | {p.alpha:.3f} | {q.alpha_original:.3f} → {p.alpha_original:.3f} | "
                          f"{p.spread:.3f} | {p.seconds / 60:.1f} min |" if q else
                          f"| {p.n} | — | {p.alpha:.3f} | — → {p.alpha_original:.3f} | {p.spread:.3f} | {p.seconds / 60:.1f} min |")
-        if 1 in verdicts:
-            f1 = fit_of(verdicts[1], points1)
-            if f1 is not None:
-                lines += ["", (f"Seed 1's saturating fit: α∞ = {f1.alpha_inf:.3f} [{f1.interval[0]:.3f}, {f1.interval[1]:.3f}], "
-                          f"β = {f1.beta:.3f}; seed 1's verdict: {verdicts[1].verdict}.")]
+        if fit1 is not None:
+            lines += ["", (f"Seed 1's saturating fit: α∞ = {fit1.alpha_inf:.3f} [{fit1.interval[0]:.3f}, "
+                           f"{fit1.interval[1]:.3f}], β = {fit1.beta:.3f}; seed 1's verdict: {verdicts[1].verdict}.")]
     lines.append("")
     lines.append(f"**E1 on SmolLM2, judged on the trend: {overall}** — seed 0: {verdict.verdict} ({verdict.reason})"
                  + (f"; seed 1: {verdicts[1].verdict}" if 1 in verdicts else

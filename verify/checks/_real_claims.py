@@ -52,6 +52,11 @@ PAPER_ALPHA = {"OLMo-7b": 0.536, "OLMo-1b": 0.561, "Gemma-1b": 0.565, "Llama-1b"
 DEFAULT_RULE = "holds if every seed holds, fails if every seed fails, else mixed"
 
 
+def in_alpha_band(alpha: float, band: tuple[float, float] = ALPHA_BAND) -> bool:
+    """α inside E1's band: open below, closed above (0.5 < α ≤ 0.65 by default)."""
+    return band[0] < alpha <= band[1]
+
+
 def _poor_fits(**fits) -> list[str]:
     """Names (with R²) of the fits whose weighted R² is below MIN_R2."""
     return [f"{name} R² = {f.r_squared:.3f}" for name, f in fits.items() if f.r_squared < MIN_R2]
@@ -91,7 +96,7 @@ def check_e1(config: CheckConfig) -> ClaimResult:
     alphas = {f"{i}×": round(f.alpha, 4) for i, f in fits.items()}
     spread = max(alphas.values()) - min(alphas.values())
     poor = _poor_fits(fit=fits[1])
-    ok = ALPHA_BAND[0] < alpha <= ALPHA_BAND[1] and spread <= ALPHA_SPREAD and not poor
+    ok = in_alpha_band(alpha) and spread <= ALPHA_SPREAD and not poor
     plot_singular_values(spectra, figure_dir(config), fit=fits[1], name="E1_singular_values",
                          title=f"{model.name}: singular values, α ≈ {alpha:.3f}")
     return ClaimResult(
@@ -370,7 +375,7 @@ def check_e5(config: CheckConfig) -> ClaimResult:
     plot_singular_values(spectra, figure_dir(config), fit=fit_d, name="E5_docstrings_singular_values",
                          title=f"{model.name} on Python docstrings: α ≈ {fit_d.alpha:.3f}")
     poor = _poor_fits(docstrings=fit_d, Shakespeare=fit_s)
-    ok = ALPHA_BAND[0] < fit_d.alpha <= ALPHA_BAND[1] and abs(fit_d.alpha - fit_s.alpha) <= ALPHA_SPREAD and not poor
+    ok = in_alpha_band(fit_d.alpha) and abs(fit_d.alpha - fit_s.alpha) <= ALPHA_SPREAD and not poor
     return ClaimResult(
         "E5", "holds" if ok else "fails",
         setting=setting_of(model, config, Hd, Fd, k, corpus="Python stdlib docstrings (ASCII), vs held-out Shakespeare"),
