@@ -123,7 +123,7 @@ def main() -> None:
 def grid_cells() -> None:
     """Per-cell time of the approximate learner on examples/theorist_grid.toml's slowest cells (ξ = 1e-3),
     before (the restatement's rules) and after (the defaults), in the same run, with exact/Monte Carlo TV."""
-    from logitrank.verify.sweep import sub_seed
+    from logitrank.verify.experiments.sweep import sub_seed
 
     print("cell (V, T, d), xi=1e-3, seed 0     variant       seconds  accepted  epochs")
     for V, T, d in ((8, 8, 8), (4, 8, 8), (8, 4, 8), (2, 8, 8)):

@@ -48,8 +48,8 @@ import numpy as np
 import torch
 
 from logitrank.algorithms import top_k_columns
-from logitrank.verify.corpus_cut import cut_histories_futures
 from logitrank.verify.models import HFCausalLM, TinyLM, load_model
+from logitrank.verify.models._corpus_cut import cut_histories_futures
 
 K = 50
 

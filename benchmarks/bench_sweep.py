@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from logitrank.verify.sweep import TASKS, Engine, SweepSpec, run_sweep
+from logitrank.verify.experiments.sweep import TASKS, Engine, SweepSpec, run_sweep
 
 busy, noop = TASKS["busy"], TASKS["noop"]
 

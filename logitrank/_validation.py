@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "UsageError",
     "as_generator",
     "as_rng",
     "check_device",
@@ -25,6 +26,11 @@ __all__ = [
     "check_tokens",
     "resolve_dtype",
 ]
+
+
+class UsageError(ValueError):
+    """A bad option or setting given by a user: one line naming the option, the value and what was
+    expected. Every ``logitrank`` command reports it on stderr and exits with status 2."""
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:

@@ -13,7 +13,7 @@
 #
 # Paper B's query model is what hosted language models sell: next-token log-probabilities for a
 # prompt — but only the top k of them (k ≤ 20) — and a `logit_bias` per token (|bias| ≤ 100).
-# `logitrank.verify.api` serves any logitrank model behind such an OpenAI-compatible endpoint and
+# `logitrank.verify.models.served` serves any logitrank model behind such an OpenAI-compatible endpoint and
 # reads it back with the official `openai` client as an ordinary `LanguageModel`, recovering each
 # logit from biased top-k answers. Everything below runs on 127.0.0.1 (`pip install 'logitrank[api]'`).
 
@@ -26,8 +26,8 @@ import torch
 from logitrank.algorithms import learn_isan, logit_matrix
 from logitrank.synth import random_isan
 from logitrank.verify import tv_distance
-from logitrank.verify.api import APIModel, hidden_width, running_server, serve_app
-from logitrank.verify.models import load_model
+from logitrank.verify.experiments import hidden_width
+from logitrank.verify.models import APIModel, load_model, running_server, serve_app
 
 os.environ.setdefault("OPENAI_API_KEY", "EMPTY")  # a local server takes any key
 truth = random_isan(5, 5, 2, generator=0)  # V = 5, T = 5, hidden dim 2

@@ -325,7 +325,7 @@ BAD = [
 
 
 def _cache():
-    from logitrank.verify import _cache
+    from logitrank.verify.experiments import _matrix_cache as _cache
 
     return _cache
 

@@ -102,3 +102,73 @@ def test_layers_point_one_way(lower, upper):
 def test_the_cycle_finder_can_fail():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+# -- the rooms of verify/ (issue 30) ------------------------------------------------------------------
+#: each room's floor: a module may import its own room and rooms on lower floors only
+ROOMS = {"figures": 1, "models": 1, "experiments": 2, "claims": 3, "cli": 4}
+#: shared plumbing at verify/'s root, importable from every room (floor 0)
+ROOT_MODULES = {"_metrics", "_store", "_presets", "_paper"}
+#: old import paths kept for one release: they only re-export, and nothing inside imports them
+DEPRECATED = {"api", "sweep", "checks", "corpus_cut"}
+
+
+def _room(module: str) -> str | None:
+    """'models', …, 'root' for shared plumbing, 'front' for verify/__init__, 'deprecated', or None outside verify."""
+    parts = module.split(".")
+    if parts[:2] != ["logitrank", "verify"]:
+        return None
+    if len(parts) == 2:
+        return "front"
+    head = parts[2]
+    if head in ROOMS:
+        return head
+    if head in ROOT_MODULES:
+        return "root"
+    if head in DEPRECATED:
+        return "deprecated"
+    return f"unplaced:{head}"
+
+
+def room_violations(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) pairs that break the rooms' layering."""
+    bad = []
+    for module, targets in graph.items():
+        src = _room(module)
+        if src is None or src in ("front", "deprecated"):
+            continue
+        for t in targets:
+            dst = _room(t)
+            if dst is None or dst == src or dst == "root":
+                continue
+            if dst in ("front", "deprecated") or src == "root" or dst.startswith("unplaced") or src.startswith("unplaced"):
+                bad.append((module, t))
+            elif ROOMS[dst] >= ROOMS[src]:
+                bad.append((module, t))
+    return sorted(bad)
+
+
+def test_every_verify_module_lives_in_a_room():
+    unplaced = sorted(m for m in import_graph() if (_room(m) or "").startswith("unplaced"))
+    assert not unplaced, f"modules at verify/'s root outside the shared plumbing: {unplaced}"
+    root_files = sorted(p.name for p in (ROOT / "verify").glob("*.py"))
+    assert len(root_files) <= 8, f"verify/'s root keeps at most eight modules; it has {root_files}"
+
+
+def test_rooms_import_downwards_only():
+    bad = room_violations(import_graph())
+    assert not bad, "imports against the rooms' layering (figures, models → experiments → claims → cli): " + \
+        ", ".join(f"{a} → {b}" for a, b in bad)
+
+
+def test_the_room_check_can_fail():
+    graph = {"logitrank.verify.models._x": {"logitrank.verify.claims._y", "logitrank.verify._metrics"},
+             "logitrank.verify.claims._y": {"logitrank.verify.cli.check", "logitrank.verify.experiments._z"},
+             "logitrank.verify._metrics": {"logitrank.verify.figures._s"},
+             "logitrank.verify.figures._s": {"logitrank.verify.models._x"},
+             "logitrank.verify.cli.check": {"logitrank.verify.api"}}
+    assert room_violations(graph) == [("logitrank.verify._metrics", "logitrank.verify.figures._s"),
+                                      ("logitrank.verify.claims._y", "logitrank.verify.cli.check"),
+                                      ("logitrank.verify.cli.check", "logitrank.verify.api"),
+                                      ("logitrank.verify.figures._s", "logitrank.verify.models._x"),
+                                      ("logitrank.verify.models._x", "logitrank.verify.claims._y")]

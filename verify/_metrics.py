@@ -11,6 +11,9 @@ import torch
 
 from logitrank._validation import check_model
 
+#: fewest seeds for which a spread over seeds is summarised by its IQR; fewer show [min, max]
+IQR_MIN_SEEDS = 5
+
 __all__ = ["TVEstimate", "TVPrecisionWarning", "kl_divergence", "tv_distance", "tv_estimate", "tv_monte_carlo"]
 
 

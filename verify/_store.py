@@ -1,6 +1,6 @@
 """One SQLite results database for logitrank runs: connections and provenance.
 
-Sweeps (:mod:`logitrank.verify.sweep`) and claim runs (``logitrank check``) keep their results in
+Sweeps (:mod:`logitrank.verify.experiments.sweep`) and claim runs (``logitrank check``) keep their results in
 the same database file (default :data:`DEFAULT_STORE`, ``results/logitrank.sqlite``), each in its
 own tables. This module holds what both share:
 

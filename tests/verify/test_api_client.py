@@ -20,7 +20,7 @@ pytest.importorskip("uvicorn")
 from logitrank.algorithms import learn_approx, learn_isan, logit_matrix
 from logitrank.synth import LanguageModel, random_isan
 from logitrank.verify import tv_distance
-from logitrank.verify.api import (
+from logitrank.verify.models import (
     APICacheWarning,
     APIModel,
     APISettings,
@@ -34,7 +34,7 @@ from logitrank.verify.api import (
     running_server,
     serve_app,
 )
-from logitrank.verify.api._tokens import TokenMap
+from logitrank.verify.models.served._tokens import TokenMap
 
 V, T, D = 5, 6, 3
 FAST = {"backoff": 0.001, "backoff_max": 0.01}  # retries without waiting
@@ -302,7 +302,7 @@ def test_a_bad_cache_file_is_asked_again(isan_url, tmp_path):
 
 _KILLED_RUN = """
 import sys, torch
-from logitrank.verify.api import APIModel
+from logitrank.verify.models import APIModel
 P = torch.randint(0, 5, (200, 4), generator=torch.Generator().manual_seed(0))
 with APIModel(sys.argv[1], "isan", k=2, cache_dir=sys.argv[2], max_workers=1) as api:
     for i in range(200):
@@ -349,7 +349,7 @@ def test_a_server_naming_tokens_by_text_needs_an_unambiguous_vocab(isan):
 
 def test_a_restricted_view_of_tiny_is_x4s_restricted_model_at_one_call_per_query(tiny_url, tiny):
     """Σ' = 3 tokens, T = 3: the logits centred over Σ' are RestrictedLM's; learn_isan matches it."""
-    from logitrank.verify.checks._surrogate_claims import RestrictedLM
+    from logitrank.verify.claims.checks._surrogate_claims import RestrictedLM
 
     tokens, horizon = [32, 101, 116], 3  # " ", "e", "t"
     local = RestrictedLM(tiny, tokens, horizon)

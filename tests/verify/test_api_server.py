@@ -1,4 +1,4 @@
-"""The OpenAI-compatible server of logitrank.verify.api, driven by the real ``openai`` client over 127.0.0.1."""
+"""The OpenAI-compatible server of logitrank.verify.models.served, driven by the real ``openai`` client over 127.0.0.1."""
 
 import argparse
 
@@ -11,9 +11,9 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from logitrank.synth import random_isan
-from logitrank.verify.api import ServerFaults, running_server, serve_app
-from logitrank.verify.api._serve_cli import add_parser, model_from_spec, run
-from logitrank.verify.api._server import prompt_limit
+from logitrank.verify.cli.serve import add_parser, model_from_spec, run
+from logitrank.verify.models import ServerFaults, running_server, serve_app
+from logitrank.verify.models.served._server import prompt_limit
 
 V, T, D = 5, 6, 3
 
@@ -145,10 +145,10 @@ def _parse(argv):
 
 def test_cli_serves_the_named_model(monkeypatch):
     seen = {}
-    monkeypatch.setattr("logitrank.verify.api._server.serve", lambda model, **kw: seen.update(model=model, **kw))
+    monkeypatch.setattr("logitrank.verify.models.served._server.serve", lambda model, **kw: seen.update(model=model, **kw))
     assert run(_parse(["--model", "isan:3,4,2,7", "--port", "8123", "--top-logprobs-limit", "5"])) == 0
     assert seen["model"].vocab_size == 3 and seen["port"] == 8123 and seen["top_logprobs_limit"] == 5
-    assert seen["name"] == "isan" and seen["api_key"] is None
+    assert seen["name"] == "isan:3,4,2,7" and seen["aliases"] == ("isan",) and seen["api_key"] is None
     assert torch.equal(seen["model"].B, random_isan(3, 4, 2, generator=7).B)  # exact: the same seed, rebuilt
 
 
@@ -166,8 +166,22 @@ def test_cli_usage_errors_exit_2(argv, match, capsys, monkeypatch):
 
 
 def test_model_from_spec_loads_tiny():
-    model, name = model_from_spec("tiny")
-    assert model.vocab_size == 256 and name.startswith("tiny@step")
+    model, names = model_from_spec("tiny")
+    assert model.vocab_size == 256 and names[0].startswith("tiny@step") and names[1:] == ("tiny",)
+
+
+def test_serve_tiny_answers_to_tiny_and_its_full_name():
+    """Issue 30: `serve --model tiny` serves tiny@stepN; a client asking for "tiny" must be served too."""
+    model, names = model_from_spec("tiny")
+    with running_server(serve_app(model, name=names[0], aliases=names[1:], top_logprobs_limit=2)) as url:
+        client = openai.OpenAI(api_key="EMPTY", base_url=url, max_retries=0)
+        assert [m.id for m in client.models.list().data] == list(names)
+        for name in names:
+            r = client.completions.create(model=name, prompt=[[1, 2]], max_tokens=1, logprobs=2)
+            assert r.model == name and len(r.choices) == 1
+            assert client.models.retrieve(name).model_dump()["root"] == names[0]
+        with pytest.raises(openai.NotFoundError, match="does not exist"):
+            client.completions.create(model="tiny-b", prompt=[[1]], max_tokens=1)
 
 
 def test_a_batch_of_prompts_gets_one_choice_each(served, isan):

@@ -10,8 +10,8 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from logitrank.synth import random_isan
-from logitrank.verify.api import APIModel, hidden_width, running_server, serve_app
-from logitrank.verify.models import load_model
+from logitrank.verify.experiments import hidden_width
+from logitrank.verify.models import APIModel, load_model, running_server, serve_app
 
 
 def _prompts_and_columns(n, m, seed=0):

@@ -3,14 +3,14 @@
 import pytest
 
 from logitrank.synth import random_isan
-from logitrank.verify._approx_figures import (
+from logitrank.verify.experiments._sensitivity import sensitivity_study
+from logitrank.verify.figures._approx import (
     plot_coefficient_norms,
     plot_queries,
     plot_sensitivity,
     plot_tv_vs_error,
     plot_witnesses,
 )
-from logitrank.verify._sensitivity import sensitivity_study
 
 
 def test_every_figure_writes_png_and_pdf(tmp_path):

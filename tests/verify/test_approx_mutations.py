@@ -4,9 +4,9 @@ the registry's seeding is tested in test_registry_seeds.py)."""
 
 import pytest
 
-import logitrank.verify.checks._approx_claims as approx_claims
+import logitrank.verify.claims.checks._approx_claims as approx_claims
 from logitrank.algorithms import LPSampler
-from logitrank.verify._registry import CheckConfig, check_info
+from logitrank.verify.claims._registry import CheckConfig, check_info
 
 
 @pytest.fixture

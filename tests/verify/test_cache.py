@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from logitrank.algorithms import logit_matrix
-from logitrank.verify._cache import cached_logit_matrix, matrix_key
+from logitrank.verify.experiments._matrix_cache import cached_logit_matrix, matrix_key
 from logitrank.verify.models import TinyConfig, TinyLM
 
 
@@ -115,7 +115,7 @@ def _corrupt_range(path, other):
 def test_bad_chunk_is_named_deleted_and_recomputed(lm, tmp_path, corrupt):
     import re
 
-    from logitrank.verify._cache import CacheChunkWarning
+    from logitrank.verify.experiments._matrix_cache import CacheChunkWarning
 
     reference = cached_logit_matrix(lm, H, F, cache_dir=tmp_path, chunk=2)
     other_F = [(1,), (2, 3)]
@@ -146,7 +146,7 @@ def test_no_temporary_files_are_left(lm, tmp_path):
 
 _WORKER = """
 import sys, torch
-from logitrank.verify._cache import cached_logit_matrix
+from logitrank.verify.experiments._matrix_cache import cached_logit_matrix
 from logitrank.verify.models import TinyConfig, TinyLM
 torch.set_num_threads(1)
 lm = TinyLM.untrained(TinyConfig(n_layer=1, n_head=2, n_embd=16, block_size=16), seed=0)
@@ -179,7 +179,7 @@ def test_two_processes_share_one_cache_folder(tmp_path):
 
 @pytest.mark.numerics  # chunked blocks against one block call: .ci/run reruns it on other BLAS kernels
 def test_unwritable_cache_warns_and_still_returns_the_matrix(lm, tmp_path):
-    from logitrank.verify._cache import CacheChunkWarning
+    from logitrank.verify.experiments._matrix_cache import CacheChunkWarning
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")

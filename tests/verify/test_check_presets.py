@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import logitrank.verify.checks._isan_claims as isan_claims
+import logitrank.verify.claims.checks._isan_claims as isan_claims
 from logitrank.verify import CheckConfig, registered, run_check
-from logitrank.verify import _check_api as api
 from logitrank.verify._presets import Presets
-from logitrank.verify.checks import _real_setup, _real_structure_claims, _spectral_claims
+from logitrank.verify.claims import _check_api as api
+from logitrank.verify.claims.checks import _real_setup, _real_structure_claims, _spectral_claims
 
 CHECKS_DIR = Path(_real_setup.__file__).parent
 

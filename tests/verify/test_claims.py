@@ -20,7 +20,7 @@ def test_claim_holds_at_quick_scale(claim_id, tmp_path):
 
 def test_user_seeded_claim_is_judged_across_seeds(tmp_path):
     from logitrank.verify import ClaimResult, register
-    from logitrank.verify._registry import unregister
+    from logitrank.verify.claims._registry import unregister
 
     @register("USER-SEEDED", seeded=True, statement="odd seeds hold", rule="holds when the seed is odd, per seed")
     def odd(config):

@@ -24,7 +24,7 @@ def test_T1_T3_hold_and_json_is_written(tmp_path, capsys):
 @pytest.fixture
 def not_run_claim():
     from logitrank.verify import register
-    from logitrank.verify._registry import unregister
+    from logitrank.verify.claims._registry import unregister
 
     @register("NR1", statement="needs an optional piece that is missing")
     def needs_missing_piece(config):
@@ -94,7 +94,7 @@ def test_runs_keep_history_and_records(tmp_path, capsys):
     rows = json.loads(path.read_text())
     assert [(r["id"], r["seed"], r["run_id"]) for r in rows] == [("T3", 0, 1), ("T10", 2, 2)]
     assert all(r["torch"].startswith("2.") and r["python"].startswith("3.") for r in rows)  # the report's header
-    from logitrank.verify._claim_store import ClaimStore
+    from logitrank.verify.claims._claim_store import ClaimStore
 
     runs = ClaimStore(str(tmp_path / "logitrank.sqlite")).runs()
     assert [r["claims"] for r in runs] == [["T3"], ["T10"]]
@@ -108,7 +108,7 @@ def test_resume_skips_finished_claims_with_the_same_settings(tmp_path, capsys, m
     path = tmp_path / "out.json"
     assert main(["check", "T3", "T10", "--json", str(path)]) == 0
     first = json.loads(path.read_text())
-    from logitrank.verify import _check_cli
+    from logitrank.verify.cli import check as _check_cli
 
     ran = []
     real = _check_cli.run_check
@@ -125,7 +125,7 @@ def test_resume_skips_finished_claims_with_the_same_settings(tmp_path, capsys, m
 
 
 def test_user_claim_by_plugin_file_and_error_distinct_from_not_run(tmp_path, capsys):
-    from logitrank.verify._registry import unregister
+    from logitrank.verify.claims._registry import unregister
 
     plugin = tmp_path / "my_claims.py"
     plugin.write_text(
@@ -153,7 +153,7 @@ def test_user_claim_from_an_entry_point(tmp_path, monkeypatch):
     import importlib.metadata
     import sys
 
-    from logitrank.verify import _registry
+    from logitrank.verify.claims import _registry
 
     (tmp_path / "ep_claims_mod.py").write_text(
         "from logitrank.verify import ClaimResult, register\n"
@@ -205,7 +205,7 @@ def test_registry_contract():
 
 
 def test_learner_figures_render(tmp_path):
-    from logitrank.verify._learner_figures import plot_query_scaling, plot_tv_curves
+    from logitrank.verify.figures._learner import plot_query_scaling, plot_tv_curves
 
     png, pdf = plot_tv_curves({"a": ([1, 2], [0.1, 1e-20])}, tmp_path, name="tv", xlabel="n", reference=0.4)
     assert png.stat().st_size > 1000 and pdf.exists()
@@ -237,7 +237,7 @@ def test_runs_lists_the_run_records(tmp_path, capsys):
 
 def test_a_seeded_claim_interrupted_between_seeds_resumes_from_its_next_seed(tmp_path, capsys):
     from logitrank.verify import register
-    from logitrank.verify._registry import unregister
+    from logitrank.verify.claims._registry import unregister
 
     calls, interrupt_at = [], {"seed": 1}
 
@@ -272,7 +272,7 @@ def test_a_seeded_claim_interrupted_between_seeds_resumes_from_its_next_seed(tmp
 def test_terminal_table_shows_the_reports_headline():
     """The check table's figure cell is the report's headline (median [min, max] over seeds), shortened."""
     from logitrank.verify import ClaimResult
-    from logitrank.verify._check_cli import _headline
+    from logitrank.verify.cli.check import _headline
 
     seeded = ClaimResult("E9", "mixed", figures={"kl": 0.02, "n": 3}, headline="kl",
                          spread={"kl": [0.01, 0.03]}, per_seed=[{}, {}, {}])

@@ -2,8 +2,8 @@
 
 import pytest
 
-from logitrank.verify.checks._real_setup import text_sets
-from logitrank.verify.corpus_cut import _word_cut, corpus_text, cut_histories_futures
+from logitrank.verify.claims.checks._real_setup import text_sets
+from logitrank.verify.models._corpus_cut import _word_cut, corpus_text, cut_histories_futures
 
 TEXT = "the quick brown fox jumps over the lazy dog and runs far away " * 40
 

@@ -17,7 +17,7 @@ distributed = pytest.importorskip("distributed", reason="the dask extra (also in
 
 from logitrank.algorithms import gram_matrix, logit_spectrum
 from logitrank.synth import random_isan
-from logitrank.verify._distributed_gram import distributed_gram
+from logitrank.verify.experiments._distributed_gram import distributed_gram
 
 pytestmark = pytest.mark.numerics  # partial sums added in arrival order: .ci/run reruns these on other kernels
 
@@ -116,7 +116,7 @@ def test_a_driver_killed_by_sigkill_resumes(tmp_path):
         import sys, time, torch, distributed
         sys.path.insert(0, {str(os.path.dirname(__file__))!r})
         from test_distributed_gram import _setting
-        from logitrank.verify._distributed_gram import distributed_gram
+        from logitrank.verify.experiments._distributed_gram import distributed_gram
         m, H, F, cols = _setting()
         def slow(done, total):
             print("slice", done, flush=True)

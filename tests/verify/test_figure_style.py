@@ -12,8 +12,14 @@ import matplotlib as mpl
 import numpy as np
 import pytest
 
-from logitrank.verify import _approx_figures, _figures, _learner_figures, _real_figures, _theory_figures
-from logitrank.verify._style import (
+from logitrank.verify.claims.checks import _real_structure_claims
+from logitrank.verify.figures import _approx as _approx_figures
+from logitrank.verify.figures import _common as _figures
+from logitrank.verify.figures import _learner as _learner_figures
+from logitrank.verify.figures import _real as _real_figures
+from logitrank.verify.figures import _sweep as sweep_plot
+from logitrank.verify.figures import _theory as _theory_figures
+from logitrank.verify.figures._style import (
     ONE_COLUMN,
     PAPER_RC,
     TWO_COLUMN,
@@ -23,8 +29,6 @@ from logitrank.verify._style import (
     paper_figure,
     paper_style,
 )
-from logitrank.verify.checks import _real_structure_claims
-from logitrank.verify.sweep import _plot as sweep_plot
 
 MODULES = [_figures, _approx_figures, _real_figures, _theory_figures, _learner_figures, sweep_plot]
 _WRAPPER_CODE = paper_style(lambda: None).__code__
@@ -126,7 +130,7 @@ def test_each_figure_has_a_paper_width_and_8pt_type(key, tmp_path, monkeypatch):
 
 
 def test_e8_figure_is_one_column_and_its_legend_covers_no_data(tmp_path, monkeypatch):
-    from logitrank.verify._registry import CheckConfig
+    from logitrank.verify.claims._registry import CheckConfig
 
     drawn = []
     real = _figures.save_figure

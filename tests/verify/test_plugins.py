@@ -3,8 +3,8 @@ calls sys.exit is refused with one line naming it."""
 
 import pytest
 
-from logitrank.verify import _check_api as api
-from logitrank.verify._registry import load_plugin, unregister
+from logitrank.verify.claims import _check_api as api
+from logitrank.verify.claims._registry import load_plugin, unregister
 
 
 def test_a_module_in_the_current_folder_is_found(tmp_path, monkeypatch):

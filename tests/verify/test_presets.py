@@ -3,9 +3,9 @@
 import pytest
 
 from logitrank.verify import CheckConfig, ClaimResult
-from logitrank.verify import _check_api as api
-from logitrank.verify import _registry as reg
 from logitrank.verify._presets import Presets, parse_overrides
+from logitrank.verify.claims import _check_api as api
+from logitrank.verify.claims import _registry as reg
 
 P = Presets({"quick": {"n": 32, "eps": [1e-3, 1e-2], "model": "tiny", "fast": True, "size": (3, 5, 2)},
              "full": {"n": 256, "eps": [1e-4, 1e-3, 1e-2], "model": "tiny", "fast": False, "size": (3, 6, 3)}})

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 from logitrank.algorithms import PowerLawFit, sample_histories_futures
-from logitrank.verify import CheckConfig, corpus_cut, run_check
+from logitrank.verify import CheckConfig, run_check
 from logitrank.verify._presets import Presets
-from logitrank.verify._registry import check_info
-from logitrank.verify.checks import _lingen_claims, _real_claims, _real_setup, _surrogate_claims
+from logitrank.verify.claims._registry import check_info
+from logitrank.verify.claims.checks import _lingen_claims, _real_claims, _real_setup, _surrogate_claims
 from logitrank.verify.cli import main
 from logitrank.verify.models import CorpusUnavailable
+from logitrank.verify.models import _corpus_cut as corpus_cut
 
 TOY = _real_setup.Sizes(n=24, n_checkpoint=24, min_chars=16, max_chars=38, k=8, lingen_histories=20,
                         lingen_futures=10, lingen_min=12, lingen_max=36, targets=2, samples=2, new_tokens=4)

@@ -3,8 +3,8 @@
 import pytest
 
 from logitrank.verify import CheckConfig, ClaimResult
-from logitrank.verify import _check_api as api
-from logitrank.verify import _registry as reg
+from logitrank.verify.claims import _check_api as api
+from logitrank.verify.claims import _registry as reg
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ results by name), legible at page width, and report.md and report.html list the 
 import json
 import re
 
-from logitrank.verify import _report
-from logitrank.verify._figures import plot_kl_to_rank, plot_singular_values
+from logitrank.verify.claims import _report
 from logitrank.verify.cli import main
+from logitrank.verify.figures._common import plot_kl_to_rank, plot_singular_values
 
 
 def _results(tmp_path):

@@ -6,8 +6,9 @@ import json
 import numpy as np
 
 from logitrank.algorithms import fit_power_law
-from logitrank.verify import _spectrum_cli as spec
 from logitrank.verify.cli import main
+from logitrank.verify.experiments import _spectrum as spec
+from logitrank.verify.figures import plot_spectrum_summary, r_squared_text
 
 
 def test_default_lengths_fit_the_model_context():
@@ -17,7 +18,7 @@ def test_default_lengths_fit_the_model_context():
 
 
 def test_r_squared_is_never_rounded_to_one():
-    assert [spec.r_squared_text(r) for r in (0.9953, 0.9996, 0.99996, 1.0, 0.5)] == ["0.995", "0.9996", "0.99996",
+    assert [r_squared_text(r) for r in (0.9953, 0.9996, 0.99996, 1.0, 0.5)] == ["0.995", "0.9996", "0.99996",
                                                                                     "1.000", "0.500"]
 
 
@@ -49,7 +50,7 @@ def test_progress_is_a_few_whole_lines_without_a_terminal(monkeypatch, capsys):
 
 
 def test_figure_has_the_fit_alpha_half_and_the_paper_band(tmp_path, monkeypatch):
-    from logitrank.verify import _figures
+    from logitrank.verify.figures import _spectrum as _figures
 
     drawn = {}
     real_save = _figures.save_figure
@@ -59,7 +60,7 @@ def test_figure_has_the_fit_alpha_half_and_the_paper_band(tmp_path, monkeypatch)
     fit = fit_power_law(sv[1])
     summary = {"model": "m", "alpha (paper indexing)": fit.alpha, "R² (paper indexing)": 0.9953,
                "alpha spread over downsizing (paper indexing)": 0.207, "alpha spread limit (E1)": 0.1}
-    spec._figure(tmp_path / "spectrum.png", sv, {1: (200, 200), 2: (141, 141)}, 5, summary, fit)
+    plot_spectrum_summary(tmp_path / "spectrum.png", sv, {1: (200, 200), 2: (141, 141)}, 5, summary, fit)
     ax = drawn["fig"].axes[0]
     labels = ax.get_legend_handles_labels()[1] if ax.get_legend() else [t.get_text() for t in drawn["fig"].legends[0].texts]
     assert any(lab.startswith("fit:") and "0.995" in lab for lab in labels)

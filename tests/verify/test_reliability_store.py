@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from logitrank.verify._check_api import CheckConfig, ClaimResult
-from logitrank.verify._claim_store import COLUMNS, ClaimStore, StoreDamagedError
 from logitrank.verify._store import row_digest
+from logitrank.verify.claims._check_api import CheckConfig, ClaimResult
+from logitrank.verify.claims._claim_store import COLUMNS, ClaimStore, StoreDamagedError
 from logitrank.verify.cli import main
 
 T3 = ClaimResult(id="T3", verdict="holds", figures={"max TV": 2.16e-16}, seconds=0.25)
@@ -98,7 +98,7 @@ def test_schema_1_rows_are_migrated_listed_and_never_reused(tmp_path):
         conn.execute("CREATE TABLE claim_seeds (settings TEXT NOT NULL, claim_id TEXT NOT NULL, seed INTEGER NOT NULL, "
                      "run_id INTEGER NOT NULL, verdict TEXT NOT NULL, result TEXT NOT NULL, PRIMARY KEY (settings, claim_id, seed))")
         config = CheckConfig(out_dir=str(tmp_path))
-        from logitrank.verify._claim_store import settings_key
+        from logitrank.verify.claims._claim_store import settings_key
 
         conn.execute("INSERT INTO claim_runs VALUES (1, 'then', 'then', 'completed', ?, '[\"T3\"]', '[]', '{}', 1.0)",
                      (json.dumps({"scale": "quick", "seed": 0, "seeds": 3, "model": "tiny", "out_dir": "x"}),))
@@ -115,7 +115,7 @@ def test_schema_1_rows_are_migrated_listed_and_never_reused(tmp_path):
 
 
 def test_atomic_writes_never_touch_the_umask(tmp_path, monkeypatch):
-    from logitrank.verify._cache import atomic_write_text
+    from logitrank._io import atomic_write_text
 
     old = os.umask(0o027)
     try:

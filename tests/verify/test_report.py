@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from logitrank.verify import _report
-from logitrank.verify._figures import plot_kl_to_rank
+from logitrank.verify.claims import _report
 from logitrank.verify.cli import main
+from logitrank.verify.figures._common import plot_kl_to_rank
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "quick" / "checks.json"
@@ -85,7 +85,7 @@ def test_readme_table_matches_the_reference_results():
 def test_atomic_writes_keep_the_file_mode_and_follow_the_umask(tmp_path):
     import os
 
-    from logitrank.verify._cache import atomic_write_text
+    from logitrank._io import atomic_write_text
 
     old = os.umask(0o022)
     try:

@@ -65,7 +65,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_results(trial, tmp_path, ref
     assert all(row in reference for row in before)  # whatever was kept is a finished, correct result
     assert main(["check", *CLAIMS, *OPTIONS, "--resume", "--json", str(out / "checks.json")]) == 0
     assert _comparable(out / "checks.json") == reference
-    from logitrank.verify._claim_store import ClaimStore
+    from logitrank.verify.claims._claim_store import ClaimStore
 
     runs = ClaimStore(str(out / "logitrank.sqlite")).runs()
     assert runs[-1]["status"] == "completed"
@@ -86,7 +86,7 @@ def test_two_concurrent_runs_on_one_folder_both_succeed(tmp_path, reference):
     assert [p.returncode for p in procs] == [0, 0], errs
     assert _comparable(out / "checks.json") == reference
     assert not list(out.rglob("*.tmp"))
-    from logitrank.verify._claim_store import ClaimStore
+    from logitrank.verify.claims._claim_store import ClaimStore
 
     runs = ClaimStore(str(out / "logitrank.sqlite")).runs()
     assert [r["status"] for r in runs] == ["completed", "completed"]

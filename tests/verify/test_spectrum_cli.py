@@ -24,7 +24,7 @@ def corpus(tmp_path):
     (["--lengths", "9:5"], "1 <= MIN <= MAX"),
     (["--dtype", "int8"], "--dtype must be one of"),
     (["--device", "tpu"], "--device must be cpu or cuda"),
-    (["--scale", "huge"], "--scale must be 'paper'"),
+    (["--scale", "huge"], "--scale must be one of quick, full, paper; got 'huge'"),
     (["--corpus", "/no/such/corpus"], "--corpus must be one of"),
     (["--seed", "-1"], "--seed must be >= 0"),
 ])

@@ -6,7 +6,7 @@ import torch
 from logitrank.algorithms import level_ranks
 from logitrank.synth import all_sequences, random_isan
 from logitrank.verify import tv_distance
-from logitrank.verify.checks._surrogate_claims import RestrictedLM, truncated_distribution
+from logitrank.verify.claims.checks._surrogate_claims import RestrictedLM, truncated_distribution
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from logitrank.verify.sweep import (
+from logitrank.verify.experiments.sweep import (
     Engine,
     SweepSpec,
     cell_hash,
@@ -199,7 +199,7 @@ def _warning_task(config, seed):
 
 
 def test_cell_warnings_are_stored_and_reported(tmp_path):
-    from logitrank.verify.sweep import SweepCellWarning
+    from logitrank.verify.experiments.sweep import SweepCellWarning
 
     db = tmp_path / "w.sqlite"
     with pytest.warns(SweepCellWarning, match=r"1 of 2 finished rows raised warnings"):
@@ -227,8 +227,8 @@ def test_numpy_grid_values_are_accepted_and_stored_as_plain_numbers(tmp_path):
 
 
 def test_model_seed_shares_one_model_across_cells_and_measure_tv_false_skips_tv():
-    from logitrank.verify.sweep import build_model
-    from logitrank.verify.sweep._tasks import learn
+    from logitrank.verify.experiments.sweep import build_model
+    from logitrank.verify.experiments.sweep._tasks import learn
 
     a, _ = build_model({"V": 3, "T": 3, "d": 2, "model_seed": 5}, 1)
     b, _ = build_model({"V": 3, "T": 3, "d": 2, "model_seed": 5}, 2)

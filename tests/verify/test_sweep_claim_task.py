@@ -2,8 +2,8 @@
 
 import pytest
 
-from logitrank.verify.sweep import SweepSpec, load, run_sweep
-from logitrank.verify.sweep._tasks import resolve_task
+from logitrank.verify.experiments.sweep import SweepSpec, load, run_sweep
+from logitrank.verify.experiments.sweep._tasks import resolve_task
 
 
 def test_a_claim_runs_per_cell_and_lands_in_the_store(tmp_path):

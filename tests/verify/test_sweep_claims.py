@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from logitrank.verify import CheckConfig, run_check
-from logitrank.verify.checks import _sweep_claims as x1
-from logitrank.verify.sweep import load_spec
+from logitrank.verify.claims.checks import _sweep_claims as x1
+from logitrank.verify.experiments.sweep import load_spec
 
 
 def test_rule_holds_for_flat_tv_and_fails_for_planted_polynomial_growth():
@@ -49,7 +49,7 @@ def test_x3_reads_its_grid_from_the_store_on_a_rerun(tmp_path):
 
 def test_x3_fails_when_a_learner_returns_a_wrong_dimension_silently(tmp_path, monkeypatch):
     """Mutation: a learner that answers every cell with a larger model and no warning must turn X3 to 'fails'."""
-    from logitrank.verify.sweep import TASKS
+    from logitrank.verify.experiments.sweep import TASKS
 
     monkeypatch.setitem(TASKS, "learn", lambda config, seed: {"tv": 0.0, "dim": config["d"] + 1, "rank_margin": 1e9})
     result = run_check("X3", _x3_config(tmp_path, xi=[1e-10], rank_tol=[1e-8], size=(2, 4, 2)))
@@ -57,8 +57,8 @@ def test_x3_fails_when_a_learner_returns_a_wrong_dimension_silently(tmp_path, mo
 
 
 def test_t8_query_scaling_runs_on_the_engine_and_rereads_the_store(tmp_path):
-    from logitrank.verify.checks import _learner_claims as lc
-    from logitrank.verify.sweep import load
+    from logitrank.verify.claims.checks import _learner_claims as lc
+    from logitrank.verify.experiments.sweep import load
 
     config = CheckConfig(out_dir=str(tmp_path), overrides={
         "scaling_d": [1, 2], "scaling_d_at_VT": (2, 4), "scaling_V": [2, 3], "scaling_V_at_dT": (1, 4),

@@ -4,7 +4,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed", reason="the dask extra (also in the test extra) is not installed")
 
-from logitrank.verify.sweep import Engine, SweepSpec, load, run_sweep
+from logitrank.verify.experiments.sweep import Engine, SweepSpec, load, run_sweep
 
 
 def test_dask_local_cluster_matches_the_local_engine(tmp_path):

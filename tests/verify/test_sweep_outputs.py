@@ -10,21 +10,21 @@ import numpy as np
 import pytest
 
 from logitrank.verify.cli import main
-from logitrank.verify.sweep import (
+from logitrank.verify.cli import sweep as _cli
+from logitrank.verify.experiments.sweep import (
     TASKS,
     Engine,
     SweepSpec,
-    _cli,
-    _plot,
     load,
     load_spec,
     plot_sweep,
     run_sweep,
     validate_cells,
 )
-from logitrank.verify.sweep._estimate import estimate_sweep
-from logitrank.verify.sweep._store import open_store, register_sweep, write_row
-from logitrank.verify.sweep._tasks import learn, resolve_task
+from logitrank.verify.experiments.sweep._estimate import estimate_sweep
+from logitrank.verify.experiments.sweep._store import open_store, register_sweep, write_row
+from logitrank.verify.experiments.sweep._tasks import learn, resolve_task
+from logitrank.verify.figures import _sweep as _plot
 
 ROOT = Path(__file__).resolve().parents[2]
 

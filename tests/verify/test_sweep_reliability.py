@@ -12,7 +12,7 @@ import time
 import pytest
 
 from logitrank.verify.cli import main
-from logitrank.verify.sweep import (
+from logitrank.verify.experiments.sweep import (
     ENTRY_POINT_GROUP,
     DamagedRowError,
     Engine,

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from logitrank.verify.cli import main
-from logitrank.verify.sweep import SweepSpec, run_sweep
+from logitrank.verify.experiments.sweep import SweepSpec, run_sweep
 
 
 def test_report_writes_a_sweep_section(tmp_path, capsys):

@@ -4,11 +4,11 @@ verdicts of T1, T2 and T8 to "fails". Each check also runs unbroken, at a reduce
 import pytest
 import torch
 
-import logitrank.verify.checks._isan_claims as isan_claims
-import logitrank.verify.checks._learner_claims as learner_claims
+import logitrank.verify.claims.checks._isan_claims as isan_claims
+import logitrank.verify.claims.checks._learner_claims as learner_claims
 from logitrank.algorithms import isan_from_spanning_sets, learn_isan
 from logitrank.synth import TimeVaryingISAN
-from logitrank.verify._registry import CheckConfig
+from logitrank.verify.claims._registry import CheckConfig
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from logitrank.algorithms import lingen_bound, lingen_distributions
-from logitrank.verify._registry import CheckConfig, check_info, registered
-from logitrank.verify.checks import _theory_claims as tc
+from logitrank.verify.claims._registry import CheckConfig, check_info, registered
+from logitrank.verify.claims.checks import _theory_claims as tc
 
 #: a 16-point grid on which every mutation below was seen to break the bound at least once
 _SMALL_T11 = {"size": (3, 6, 4), "ell": 2, "scales": [3.0], "targets": 1, "k": [1, 2, 3, 4], "n": [2, 4],

@@ -2,7 +2,7 @@
 
 import pytest
 
-from logitrank.verify.checks import _real_setup
+from logitrank.verify.claims.checks import _real_setup
 
 
 class _Fake:

@@ -1,16 +1,9 @@
-"""Claim checks; importing this package registers them all with :mod:`logitrank.verify._registry`."""
+"""Deprecated: the built-in checks moved to :mod:`logitrank.verify.claims.checks`. This alias stays for
+one release."""
 
-from . import (
-    _approx_claims,  # noqa: F401
-    _certificate_claims,  # noqa: F401
-    _generator_claims,  # noqa: F401
-    _isan_claims,  # noqa: F401
-    _learner_claims,  # noqa: F401
-    _lingen_claims,  # noqa: F401
-    _real_claims,  # noqa: F401
-    _real_structure_claims,  # noqa: F401
-    _spectral_claims,  # noqa: F401
-    _surrogate_claims,  # noqa: F401
-    _sweep_claims,  # noqa: F401
-    _theory_claims,  # noqa: F401
-)
+import warnings
+
+from ..claims import checks  # noqa: F401  (importing registers every check)
+
+warnings.warn("logitrank.verify.checks is deprecated: the checks live in logitrank.verify.claims.checks "
+              "(importing logitrank.verify registers them)", DeprecationWarning, stacklevel=2)

@@ -122,14 +122,7 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
     hist_len = np.array([s0 + len(h) for h in H])  # a_i, start token included
     # 1. packs of nonempty futures, longest first; the empty futures are read at the history's last position.
     empty = [j for j, f in enumerate(F) if not f]
-    nonempty = [j for j, f in enumerate(F) if f]
-    lengths = [len(F[j]) for j in nonempty]
-    if pack_tokens is None:
-        pack_tokens = getattr(model, "pack_tokens", None)
-    budget = (max(DEFAULT_PACK_TOKENS, max(lengths, default=0)) if pack_tokens is None
-              else check_int("pack_tokens", pack_tokens, minimum=1))
-    packs = sorted(([nonempty[p] for p in pack] for pack in pack_futures(lengths, budget)),
-                   key=lambda pk: -sum(len(F[j]) for j in pk))
+    packs = _ordered_packs(model, F, pack_tokens)
     T_max = sum(len(F[j]) for j in packs[0]) if packs else 0
     hist_ids = [([model.bos_token_id] if s0 else []) + list(h) for h in H]
     order = np.argsort(hist_len, kind="stable")
@@ -138,25 +131,10 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
     # 2. groups of histories, prefilled once.
     g0 = 0
     while g0 < n:
-        B = max(1, per_pass // max(1, T_max))  # one pass holds the longest pack over the whole group
-        while True:  # the group's longest history sets A; shrink B until its prefill fits too
-            rows = order[g0 : g0 + B]
-            A = int(hist_len[rows].max())
-            if B == 1 or B * (A + T_max) <= model.max_positions:
-                break
-            B = max(1, model.max_positions // (A + T_max))
+        rows, A = _history_group(model, order, hist_len, g0, per_pass, T_max)
         g0 += len(rows)
         B = len(rows)
-        ids = np.zeros((B, A), dtype=np.int64)
-        for r, i in enumerate(rows):
-            ids[r, A - hist_len[i] :] = hist_ids[i]
-        pads = torch.as_tensor(A - hist_len[rows], device=dev)  # (B,)
-        slot = torch.arange(A, device=dev)
-        real = slot[None, :] >= pads[:, None]  # (B, A) False on left pads
-        pos = (slot[None, :] - pads[:, None]).clamp_min(0)  # (B, A)
-        causal = slot[None, :] <= slot[:, None]  # (A, A)
-        mask = (causal[None] & real[:, None, :]) | torch.eye(A, dtype=torch.bool, device=dev)[None]  # (B, A, A)
-        x, past = model._hidden(torch.from_numpy(ids).to(dev), pos, _additive(mask[:, None], head.body_dtype), None)  # (B, A, d)
+        x, past, real = _prefill(model, head, hist_ids, hist_len, rows, A)
         rows_t = torch.as_tensor(rows, dtype=torch.long, device=dev)  # (B,)
         a_t = torch.as_tensor(hist_len[rows], dtype=torch.long, device=dev)  # (B,)
         if empty:  # every row ends on its last real token
@@ -165,31 +143,78 @@ def packed_logit_block(model, H, F, columns, update=None, *, pack_tokens: int | 
             out[rows_t[None, :], empty_t[:, None]] = blk.to(model.dtype)
             if update is not None:
                 update(B * len(empty))
-        # 3. passes of P packs × B histories: row p·B + b holds pack p on top of history b's cache.
-        #    Consecutive passes mostly share P: the repeated cache, key mask and positions are kept
-        #    for the last P only (one copy alive, as when each pass made its own).
-        q0, rep_P, sub, real_R, a_R = 0, 1, past, real, a_t
-        while q0 < len(packs):
-            P = _packs_per_pass(packs, q0, F, B, A, per_pass)
-            pas = _Pass(packs[q0 : q0 + P], F, dev)
-            q0 += P
-            R = P * B
-            if P != rep_P:
-                sub = past if P == 1 else [(k_.repeat(P, *[1] * (k_.ndim - 1)), v_.repeat(P, *[1] * (v_.ndim - 1)))
-                                           for k_, v_ in past]  # (R, …) history caches
-                rep_P, real_R, a_R = P, real.repeat(P, 1), a_t.repeat(P)  # (R, A), (R,)
-            fpos = a_R[:, None] + pas.step.repeat_interleave(B, 0)  # (R, T) position ids after each history
-            fmask = torch.cat([real_R[:, None, :].expand(R, pas.T, A),
-                               pas.mask.repeat_interleave(B, 0)], 2)  # (R, T, A+T)
-            ids_f = pas.ids.repeat_interleave(B, 0)  # (R, T)
-            xf, _ = model._hidden(ids_f, fpos, _additive(fmask[:, None], head.body_dtype), sub)  # (R, T, d)
-            # 4. centred logits at the last position of each future.
-            xs = xf.view(P, B, pas.T, -1)[pas.pack_of, :, pas.ends - 1]  # (q, B, d)
-            blk = head(xs, pas.futures)  # (q, B, k)
-            out[rows_t[None, :], pas.futures[:, None]] = blk.to(model.dtype)
-            if update is not None:
-                update(B * len(pas.futures))
+        _packed_passes(model, head, out, packs, F, rows_t, (past, real, a_t), per_pass, update)
     return out
+
+
+def _ordered_packs(model, F, pack_tokens: int | None) -> list[list[int]]:
+    """Step 1: the nonempty futures' packs (indices into ``F``), longest pack first."""
+    nonempty = [j for j, f in enumerate(F) if f]
+    lengths = [len(F[j]) for j in nonempty]
+    if pack_tokens is None:
+        pack_tokens = getattr(model, "pack_tokens", None)
+    budget = (max(DEFAULT_PACK_TOKENS, max(lengths, default=0)) if pack_tokens is None
+              else check_int("pack_tokens", pack_tokens, minimum=1))
+    return sorted(([nonempty[p] for p in pack] for pack in pack_futures(lengths, budget)),
+                  key=lambda pk: -sum(len(F[j]) for j in pk))
+
+
+def _history_group(model, order, hist_len, g0: int, per_pass: int, T_max: int) -> tuple[np.ndarray, int]:
+    """Step 2: the next group of histories (from ``g0`` in length order) and its longest length A."""
+    B = max(1, per_pass // max(1, T_max))  # one pass holds the longest pack over the whole group
+    while True:  # the group's longest history sets A; shrink B until its prefill fits too
+        rows = order[g0 : g0 + B]
+        A = int(hist_len[rows].max())
+        if B == 1 or B * (A + T_max) <= model.max_positions:
+            return rows, A
+        B = max(1, model.max_positions // (A + T_max))
+
+
+def _prefill(model, head, hist_ids, hist_len, rows, A: int) -> tuple:
+    """Step 2: one pass over the group's histories, left-padded to A → (hidden states (B, A, d), cache, real (B, A))."""
+    dev = model.device
+    B = len(rows)
+    ids = np.zeros((B, A), dtype=np.int64)
+    for r, i in enumerate(rows):
+        ids[r, A - hist_len[i] :] = hist_ids[i]
+    pads = torch.as_tensor(A - hist_len[rows], device=dev)  # (B,)
+    slot = torch.arange(A, device=dev)
+    real = slot[None, :] >= pads[:, None]  # (B, A) False on left pads
+    pos = (slot[None, :] - pads[:, None]).clamp_min(0)  # (B, A)
+    causal = slot[None, :] <= slot[:, None]  # (A, A)
+    mask = (causal[None] & real[:, None, :]) | torch.eye(A, dtype=torch.bool, device=dev)[None]  # (B, A, A)
+    x, past = model._hidden(torch.from_numpy(ids).to(dev), pos, _additive(mask[:, None], head.body_dtype), None)  # (B, A, d)
+    return x, past, real
+
+
+def _packed_passes(model, head, out, packs, F, rows_t, group: tuple, per_pass: int, update) -> None:
+    """Steps 3–4: every pack's centred logits on one group's ``(cache, real (B, A), lengths (B,))``, into ``out``."""
+    past, real, a_t = group
+    B, A = real.shape
+    # 3. passes of P packs × B histories: row p·B + b holds pack p on top of history b's cache.
+    #    Consecutive passes mostly share P: the repeated cache, key mask and positions are kept
+    #    for the last P only (one copy alive, as when each pass made its own).
+    q0, rep_P, sub, real_R, a_R = 0, 1, past, real, a_t
+    while q0 < len(packs):
+        P = _packs_per_pass(packs, q0, F, B, A, per_pass)
+        pas = _Pass(packs[q0 : q0 + P], F, model.device)
+        q0 += P
+        R = P * B
+        if P != rep_P:
+            sub = past if P == 1 else [(k_.repeat(P, *[1] * (k_.ndim - 1)), v_.repeat(P, *[1] * (v_.ndim - 1)))
+                                       for k_, v_ in past]  # (R, …) history caches
+            rep_P, real_R, a_R = P, real.repeat(P, 1), a_t.repeat(P)  # (R, A), (R,)
+        fpos = a_R[:, None] + pas.step.repeat_interleave(B, 0)  # (R, T) position ids after each history
+        fmask = torch.cat([real_R[:, None, :].expand(R, pas.T, A),
+                           pas.mask.repeat_interleave(B, 0)], 2)  # (R, T, A+T)
+        ids_f = pas.ids.repeat_interleave(B, 0)  # (R, T)
+        xf, _ = model._hidden(ids_f, fpos, _additive(fmask[:, None], head.body_dtype), sub)  # (R, T, d)
+        # 4. centred logits at the last position of each future.
+        xs = xf.view(P, B, pas.T, -1)[pas.pack_of, :, pas.ends - 1]  # (q, B, d)
+        blk = head(xs, pas.futures)  # (q, B, k)
+        out[rows_t[None, :], pas.futures[:, None]] = blk.to(model.dtype)
+        if update is not None:
+            update(B * len(pas.futures))
 
 
 def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

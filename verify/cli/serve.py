@@ -1,0 +1,92 @@
+"""``logitrank serve``: any logitrank model as an OpenAI-compatible completions endpoint.
+
+    logitrank serve --model tiny|tiny@stepN|tiny-b|smollm2|PATH|isan:V,T,d[,seed]
+                    [--name NAME] [--host 127.0.0.1] [--port 8000]
+                    [--top-logprobs-limit 20] [--bias-limit 100] [--cache-size N]
+                    [--api-key-env VAR] [--device cpu] [--dtype float32]
+
+Every spec is read by the one model-name table (:func:`logitrank.verify.models.parse_model_name`):
+``isan:V,T,d[,seed]`` serves ``random_isan(V, T, d, generator=seed)`` (seed 0 by default). The model
+answers to each of its names (``tiny`` and ``tiny@step1500``; ``isan`` and ``isan:V,T,d,seed``),
+all listed in ``/v1/models``. With ``--api-key-env VAR`` requests
+must carry the key held in that environment variable. Exit status 2 for usage errors (one line
+on stderr); the server runs until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+__all__ = ["add_parser", "model_from_spec", "run"]
+
+_DTYPES = ("float32", "float64", "bfloat16", "float16")
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    """Add the ``serve`` subcommand to ``sub`` (the subparsers of ``logitrank``)."""
+    p = sub.add_parser("serve", help="serve a model as an OpenAI-compatible /v1/completions endpoint (logprobs, logit_bias)",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, metavar="SPEC",
+                   help="tiny, tiny@stepN, tiny-b, smollm2, a model folder, or isan:V,T,d[,seed]")
+    p.add_argument("--name", default=None, help="the model's name in requests (default: its own name, or 'isan')")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--top-logprobs-limit", type=int, default=20, metavar="K", help="largest logprobs accepted (default 20)")
+    p.add_argument("--bias-limit", type=float, default=100.0, metavar="B", help="largest |logit_bias| accepted (default 100)")
+    p.add_argument("--cache-size", type=int, default=None, metavar="N",
+                   help="prompts kept in the prefix cache (default: what fits in 256 MiB, at most 4096)")
+    p.add_argument("--api-key-env", default=None, metavar="VAR", help="require the API key held in this environment variable")
+    p.add_argument("--device", default="cpu", help="torch device of the model (default cpu)")
+    p.add_argument("--dtype", default=None, choices=_DTYPES, help="weights' dtype (default: the model's own)")
+    return p
+
+
+def model_from_spec(spec: str, *, device: str = "cpu", dtype: str | None = None):
+    """The model a ``--model`` spec names (:func:`logitrank.verify.models.parse_model_name`) → (model, names).
+
+    ``names`` lists every name the model answers to, the canonical one first.
+
+    >>> m, names = model_from_spec("isan:3,4,2")
+    >>> (m.vocab_size, m.horizon, names)
+    (3, 4, ('isan:3,4,2,0', 'isan:3,4,2', 'isan'))
+    """
+    import torch
+
+    from ..models import load_model, parse_model_name
+
+    parsed = parse_model_name(spec)
+    model = load_model(spec, device=device, dtype=None if dtype is None else getattr(torch, dtype))
+    return model, parsed.aliases
+
+
+def run(args) -> int:
+    """Serve the model of ``args`` until interrupted; 2 on a usage error."""
+    from ..models.served._server import serve
+
+    for flag, value, low in (("--port", args.port, 0), ("--top-logprobs-limit", args.top_logprobs_limit, 1),
+                             ("--cache-size", args.cache_size, 0)):
+        if value is not None and value < low:
+            print(f"error: {flag} must be >= {low}; got {value}", file=sys.stderr)
+            return 2
+    if not args.bias_limit > 0:
+        print(f"error: --bias-limit must be > 0; got {args.bias_limit}", file=sys.stderr)
+        return 2
+    key = None
+    if args.api_key_env is not None:
+        key = os.environ.get(args.api_key_env)
+        if not key:
+            print(f"error: --api-key-env {args.api_key_env}: that environment variable is not set", file=sys.stderr)
+            return 2
+    try:
+        model, names = model_from_spec(args.model, device=args.device, dtype=args.dtype)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        print(f"error: --model {args.model}: {err}", file=sys.stderr)
+        return 2
+    name, aliases = (args.name, names) if args.name else (names[0], names[1:])
+    print(f"serving {' = '.join((name, *aliases))} (V={model.vocab_size}, T={model.horizon}) at http://{args.host}:{args.port}/v1",
+          file=sys.stderr)
+    serve(model, host=args.host, port=args.port, name=name, aliases=aliases, top_logprobs_limit=args.top_logprobs_limit,
+          bias_limit=args.bias_limit, cache_size=args.cache_size, api_key=key)
+    return 0

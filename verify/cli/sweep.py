@@ -1,0 +1,344 @@
+"""``logitrank sweep run|show|plot``: run a TOML spec, summarise and plot its stored rows.
+
+    logitrank sweep run SPEC.toml [--jobs N] [--store PATH] [--backend loky|dask --scheduler ADDRESS]
+                                  [--retry-failed] [--recompute] [--allow-import-task]
+                                  [--dry-run [--probe N]] [--progress-every SECONDS]
+    logitrank sweep show [NAME] [--store PATH] [--metrics tv_truth queries] [--csv PATH]
+    logitrank sweep plot [NAME] --x d --y tv_truth [--hue V] [--col F] [--row F] [--pool F ...]
+                         [--xscale auto|linear|log] [--yscale ...] [--heatmap] [--where key=value ...] [--out DIR]
+
+Exit status of ``run``: 0 when every row is done, 1 when a row failed (this run, or kept from an
+earlier one), 2 for usage errors found before any work (bad spec, a cell its task rejects, an
+unregistered task, a damaged store or row), 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+from .._store import DEFAULT_STORE
+
+__all__ = ["add_sweep_parser", "cmd_sweep"]
+
+#: seconds between progress lines when stderr is not a terminal
+PROGRESS_EVERY_S = 20.0
+
+
+def add_sweep_parser(sub) -> argparse.ArgumentParser:
+    """Add the ``sweep`` command (with run / show / plot) to an argparse subparsers object."""
+    sweep = sub.add_parser("sweep", help="run, show and plot sensitivity sweeps (grid × seeds over a task)")
+    ssub = sweep.add_subparsers(dest="sweep_command", required=True)
+    store_help = f"results database (default {DEFAULT_STORE})"
+    run = ssub.add_parser("run", help="run the cells of a TOML spec that the store does not hold yet")
+    run.add_argument("spec", type=Path, metavar="SPEC.toml")
+    run.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel workers (default 1; -1 = all cores)")
+    run.add_argument("--store", type=Path, default=DEFAULT_STORE, metavar="PATH", help=store_help)
+    run.add_argument("--backend", choices=["loky", "dask"], default="loky",
+                     help="loky: processes on this machine (default); dask: a distributed cluster")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler address (with --backend dask)")
+    run.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per cell (default 1)")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="rerun rows that failed in an earlier run (default: a failed row is kept as a result)")
+    run.add_argument("--no-retry", action="store_true",
+                     help="deprecated: keeping failed rows is now the default (see --retry-failed)")
+    run.add_argument("--recompute", action="store_true",
+                     help="recompute stored rows that are damaged (digest mismatch) or failed")
+    run.add_argument("--allow-import-task", action="store_true",
+                     help="let the spec's task be any 'package.module:function' (it is imported and run: "
+                          "only for specs you trust); default: registered tasks only")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the cells, the cached rows and an estimated time; compute and store nothing")
+    run.add_argument("--probe", type=int, default=None, metavar="N",
+                     help="with --dry-run: cells run once (not stored) to time rows without stored timings "
+                          "(default 20, at most a quarter of them; 0 = stored timings only)")
+    run.add_argument("--progress-every", type=float, default=PROGRESS_EVERY_S, metavar="SECONDS",
+                     help=f"seconds between progress lines when stderr is not a terminal (default {PROGRESS_EVERY_S:g})")
+    show = ssub.add_parser("show", help="median and spread over seeds of every cell")
+    show.add_argument("name", nargs="?", help="sweep name (default: the only or latest sweep in the store)")
+    show.add_argument("--store", type=Path, default=DEFAULT_STORE, metavar="PATH", help=store_help)
+    show.add_argument("--metrics", nargs="+", default=None, metavar="M", help="metrics to show (default all)")
+    show.add_argument("--csv", type=Path, default=None, metavar="PATH", help="also write the summary as CSV")
+    plot = ssub.add_parser("plot", help="median with bars over seeds per (x, hue), one panel per value of the rest")
+    plot.add_argument("name", nargs="?", help="sweep name (default: the latest sweep in the store)")
+    plot.add_argument("--store", type=Path, default=DEFAULT_STORE, metavar="PATH", help=store_help)
+    plot.add_argument("--x", required=True, help="parameter on the x axis")
+    plot.add_argument("--y", required=True, help="metric on the y axis (colour of a heatmap), e.g. tv_truth")
+    plot.add_argument("--hue", default=None, help="parameter with one line per value (heatmap rows)")
+    plot.add_argument("--col", default=None, help="parameter with one column of panels per value")
+    plot.add_argument("--row", default=None, help="parameter with one row of panels per value")
+    plot.add_argument("--pool", nargs="+", default=[], metavar="F",
+                      help="parameters to pool over instead of faceting (default: every varying parameter is faceted)")
+    plot.add_argument("--xscale", choices=["auto", "linear", "log"], default="auto", help="default: from the data")
+    plot.add_argument("--yscale", choices=["auto", "linear", "log"], default="auto", help="default: from the data")
+    plot.add_argument("--heatmap", action="store_true", help="heatmap of the median over (x, hue)")
+    plot.add_argument("--where", nargs="+", default=[], metavar="KEY=VALUE",
+                      help="keep rows with these values (named in the title and the file name)")
+    plot.add_argument("--out", type=Path, default=None, metavar="DIR", help="figure folder (default figures/ beside the store)")
+    return sweep
+
+
+def _latest(store: Path, name: str | None, parser) -> str:
+    from ..experiments.sweep._store import SweepStoreError, open_store, sweep_names
+
+    if store.is_dir():
+        parser.error(f"--store {store} is a directory; give the results database file")
+    if not store.is_file():
+        parser.error(f"--store {store} does not exist; run `logitrank sweep run SPEC.toml --store {store}` first")
+    try:
+        conn = open_store(store, create=False)
+        try:
+            names = sweep_names(conn)
+        finally:
+            conn.close()
+    except (SweepStoreError, RuntimeError) as err:
+        parser.error(str(err))
+    if name is None:
+        if not names:
+            parser.error(f"the store {store} holds no sweep")
+        return names[-1]
+    if name not in names:
+        parser.error(f"sweep {name!r} is not in {store}; it holds {names}")
+    return name
+
+
+def _duration(seconds: float | None) -> str:
+    """'1h02m', '5m07s', '12.3s' (or '?')."""
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    m, s = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class _Progress:
+    """Progress of one run: a tqdm bar on a terminal, else one line every ``every`` seconds (any log).
+
+    Counts rows done, failed and cached; the rate and the ETA count computed rows only (cached rows
+    arrive at once and would make a resumed run look fast). Starts at the first row, so a run
+    refused before any row prints nothing but its error.
+    """
+
+    def __init__(self, name: str, total: int, *, every: float, stream=None):
+        self.name, self.total, self.every = name, total, every
+        self.stream = sys.stderr if stream is None else stream
+        self.counts = {"done": 0, "failed": 0, "cached": 0}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.t0 = self.bar = self.thread = None
+
+    def _start(self) -> None:
+        self.t0 = time.monotonic()
+        if bool(getattr(self.stream, "isatty", lambda: False)()):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc=f"sweep {self.name}", unit="row", file=self.stream)
+        else:
+            self.thread = threading.Thread(target=self._tick, name="sweep-progress", daemon=True)
+            self.thread.start()
+
+    def line(self) -> str:
+        with self.lock:
+            c = dict(self.counts)
+        elapsed = time.monotonic() - (self.t0 or time.monotonic())
+        computed = c["done"] + c["failed"]
+        left = self.total - computed - c["cached"]
+        rate = computed / elapsed if computed and elapsed > 0 else None
+        eta = left / rate if rate else None
+        return (f"sweep {self.name}: {computed + c['cached']}/{self.total} rows ({c['done']} done, {c['failed']} failed, "
+                f"{c['cached']} cached); {f'{rate * 60:.3g} rows/min computed' if rate else 'no row computed yet'}; "
+                f"elapsed {_duration(elapsed)}; ETA {_duration(eta) if eta is not None else '?'}")
+
+    def _tick(self) -> None:
+        while not self.stop.wait(self.every):
+            print(self.line(), file=self.stream, flush=True)
+
+    def __call__(self, status: str) -> None:
+        if self.t0 is None:
+            self._start()
+        with self.lock:
+            self.counts[status] += 1
+        if self.bar is not None:
+            if status == "cached":  # not work: leave the bar's rate to computed rows
+                self.bar.total -= 1
+                self.bar.refresh()
+            else:
+                self.bar.update(1)
+            self.bar.set_postfix(self.counts, refresh=False)
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.bar is not None:
+            self.bar.close()
+        elif self.t0 is not None:
+            print(self.line(), file=self.stream, flush=True)
+
+
+def _cmd_run(args, parser) -> int:
+    from ..experiments.sweep._engine import Engine, SweepCellWarning, run_sweep
+    from ..experiments.sweep._spec import load_spec
+    from ..experiments.sweep._store import DamagedRowError, SweepStoreError
+
+    if args.no_retry:
+        print("note: --no-retry is deprecated and has no effect: failed rows are kept by default now; "
+              "--retry-failed reruns them", file=sys.stderr)
+    if args.probe is not None and not args.dry_run:
+        parser.error("--probe goes with --dry-run")
+    if not args.progress_every > 0:
+        parser.error(f"--progress-every must be > 0 seconds; got {args.progress_every}")
+    if args.store.is_dir():
+        parser.error(f"--store {args.store} is a directory; give the results database file (e.g. {args.store / 'logitrank.sqlite'})")
+    try:
+        spec = load_spec(args.spec)
+        engine = Engine(jobs=args.jobs, backend=args.backend, scheduler=args.scheduler, threads=args.threads,
+                        retry_failed=args.retry_failed, recompute=args.recompute)
+    except (TypeError, ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
+    if args.dry_run:
+        return _dry_run(spec, engine, args, parser)
+    progress = _Progress(spec.name, sum(len(c.seeds) for c in spec.cells()), every=args.progress_every)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SweepCellWarning)
+            result = run_sweep(spec, store=args.store, engine=engine, progress=progress,
+                               allow_import_task=args.allow_import_task)
+        for w in caught:
+            if issubclass(w.category, SweepCellWarning):
+                print(f"note: {w.message} (`logitrank sweep show {spec.name} --store {args.store}`)", file=sys.stderr)
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    except (TypeError, ValueError, DamagedRowError, SweepStoreError, RuntimeError) as err:
+        progress.close()
+        parser.error(str(err))
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"\ninterrupted; finished rows are kept in {args.store} (rerun to resume)", file=sys.stderr)
+        return 130
+    progress.close()
+    print(f"sweep {result.name}: {result.done} done, {result.failed} failed, {result.cached} cached "
+          f"of {result.total} in {result.seconds:.1f}s → {args.store}")
+    if result.first_error is not None:
+        print(f"first failure: {result.first_error}", file=sys.stderr)
+    if result.kept_failed:
+        print(f"{result.kept_failed} failed row(s) kept from an earlier run (rerun them with --retry-failed; "
+              f"see `logitrank sweep show {result.name} --store {args.store}`)", file=sys.stderr)
+    return 0 if result.failed == 0 and result.kept_failed == 0 else 1
+
+
+def _dry_run(spec, engine, args, parser) -> int:
+    from ..experiments.sweep._estimate import DEFAULT_PROBE, estimate_sweep
+    from ..experiments.sweep._store import DamagedRowError, SweepStoreError
+
+    probe = DEFAULT_PROBE if args.probe is None else args.probe
+    try:
+        est = estimate_sweep(spec, store=args.store, engine=engine, allow_import_task=args.allow_import_task,
+                             probe=probe)
+    except (TypeError, ValueError, DamagedRowError, SweepStoreError, RuntimeError) as err:
+        parser.error(str(err))
+    print(f"sweep {est.name} (dry run; nothing computed or stored): {est.cells} cells × {spec.seeds} seeds = "
+          f"{est.total} rows; {est.cached} cached in {args.store}, {est.todo} to compute")
+    if est.todo == 0:
+        print("estimated time: 0s (every row is cached)")
+        return 0
+    basis = []
+    if est.from_stored:
+        basis.append(f"{est.from_stored} row(s) from stored timings of the same task and configuration")
+    if est.probed:
+        basis.append(f"{est.todo - est.from_stored} from a probe of {est.probed} cell(s), run once in "
+                     f"{_duration(est.probe_seconds)} and not stored")
+    if est.seconds is None:
+        print(f"estimated time: unknown ({est.todo - est.from_stored} row(s) have no stored timing; drop --probe 0)")
+        return 0
+    print(f"estimated time: {_duration(est.seconds)} with {est.jobs} worker(s) "
+          f"(rows sum to {_duration(est.row_seconds)}; {'; '.join(basis)}; assumes idle cores)")
+    return 0
+
+
+def _spread_text(a, lo, hi) -> str:
+    return f"{a:.3g} [{lo:.3g}, {hi:.3g}]"
+
+
+def _cmd_show(args, parser) -> int:
+    import pandas as pd
+
+    from .._metrics import IQR_MIN_SEEDS
+    from ..experiments.sweep._store import DamagedRowError, SweepStoreError, load, summarize
+
+    name = _latest(args.store, args.name, parser)
+    try:
+        df = load(args.store, name)
+    except (DamagedRowError, SweepStoreError) as err:
+        parser.error(str(err))
+    unknown = [m for m in args.metrics or [] if m not in df.attrs["metric_columns"] + ["seconds"]]
+    if unknown:
+        parser.error(f"--metrics {unknown} not in sweep {name!r}; it has {df.attrs['metric_columns'] + ['seconds']}")
+    table = summarize(df, metrics=args.metrics)
+    metrics = args.metrics or df.attrs["metric_columns"] + ["seconds"]
+    cols = [c for c in df.attrs["config_columns"] if table[c].nunique() > 1] + ["seeds", "failed"]
+    view = table[cols].copy()
+    iqr = table["seeds"] >= IQR_MIN_SEEDS
+    for m in metrics:
+        view[m] = [_spread_text(a, q1, q3) if big else _spread_text(a, lo, hi) for a, q1, q3, lo, hi, big in
+                   zip(table[m], table[f"{m}_q25"], table[f"{m}_q75"], table[f"{m}_min"], table[f"{m}_max"], iqr)]
+    spread = "IQR" if iqr.all() else "[min, max]" if not iqr.any() else \
+        f"[min, max] for cells with < {IQR_MIN_SEEDS} seeds, IQR otherwise"
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
+        print(f"sweep {name} ({args.store}): median {spread} over seeds")
+        print(view.to_string(index=False))
+    warned = df[df["warnings"].notna()]
+    if len(warned):
+        print(f"\n{len(warned)} row(s) raised warnings; first: {warned['warnings'].iloc[0].splitlines()[0]}")
+    failed = df[df["status"] == "failed"]
+    if len(failed):
+        print(f"\n{len(failed)} failed row(s); first error: {failed['error'].iloc[0]}")
+    if args.csv is not None:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.csv, index=False)
+        print(f"summary written to {args.csv}")
+    return 0
+
+
+def _parse_value(text: str):
+    """'4' → 4, '1e-3' → 0.001, 'true' → True, anything else stays a string."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _cmd_plot(args, parser) -> int:
+    from ..experiments.sweep._store import DamagedRowError, SweepStoreError, load
+    from ..figures._sweep import plot_sweep
+
+    name = _latest(args.store, args.name, parser)
+    where = {}
+    for item in args.where:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--where takes KEY=VALUE items; got {item!r}")
+        where[key] = _parse_value(value)
+    try:
+        df = load(args.store, name)
+    except (DamagedRowError, SweepStoreError) as err:
+        parser.error(str(err))
+    out = args.out if args.out is not None else args.store.parent / "figures"
+    try:
+        paths = plot_sweep(df, x=args.x, y=args.y, hue=args.hue, col=args.col, row=args.row, pool=args.pool,
+                           heatmap=args.heatmap, where=where, out_dir=out, xscale=args.xscale, yscale=args.yscale)
+    except ValueError as err:
+        parser.error(str(err))
+    print(f"figure written to {paths[0]} and {paths[1]}")
+    return 0
+
+
+def cmd_sweep(args, parser) -> int:
+    """Dispatch ``logitrank sweep <run|show|plot>``."""
+    return {"run": _cmd_run, "show": _cmd_show, "plot": _cmd_plot}[args.sweep_command](args, parser)

@@ -1,0 +1,422 @@
+"""Any logitrank :class:`~logitrank.synth.LanguageModel` behind an OpenAI-compatible completions endpoint.
+
+Endpoints (FastAPI, served by uvicorn):
+
+* ``GET /v1/models`` and ``GET /v1/models/{name}`` — the model card, with the OpenAI fields (``id``,
+  ``object``, ``created``, ``owned_by``) plus ``vocab_size``, ``horizon``, ``max_prompt_tokens``,
+  ``max_model_len`` (as vLLM), ``top_logprobs_limit`` and ``bias_limit``;
+* ``POST /v1/completions`` — prompts as token-id lists (one list, or a list of lists), ``max_tokens``
+  1 (the default here), ``logprobs`` 0 … ``top_logprobs_limit``, ``logit_bias`` {"id": bias} with
+  |bias| <= ``bias_limit``. Each choice carries the top ``logprobs`` log-probabilities of the next
+  token **after** the bias, log_softmax(L[· | prompt] + bias) computed in float64 (vLLM's
+  ``processed_logprobs`` at temperature 1), tokens named ``token_id:N`` (vLLM's
+  ``return_tokens_as_token_ids``), and the completion is the argmax of the biased logits (the server
+  is deterministic; ``temperature``, ``top_p`` and ``seed`` are accepted and ignored).
+
+Every bad request is answered with status 400 (404 for an unknown model, 401 for a wrong key) and
+the OpenAI error body ``{"error": {"message", "type", "param", "code"}}``, whose message names the
+field, the value received and the limit.
+
+**Prefix cache.** The model is asked once per distinct prompt: the mean-centred logits are kept in
+an LRU table of ``cache_size`` prompts (default: what fits in 256 MiB, at most 4096), so the
+⌈V/(k−1)⌉ calls of one exact recovery cost one forward pass. ``app.state.stats`` counts requests, forward passes and cache hits.
+
+**Faults** (:class:`ServerFaults`) make the server misbehave on purpose, so a client's refusals can
+be tested: fewer tokens than asked, log-probabilities before the bias, noisy answers, rate limits
+and 5xx errors on the first requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from logitrank._validation import check_int, check_model, check_real
+
+from ._tokens import token_name
+
+__all__ = ["ServerFaults", "prompt_limit", "running_server", "serve", "serve_app"]
+
+_CACHE_BYTES = 2**28  # default memory of the prefix cache
+
+
+@dataclass(frozen=True)
+class ServerFaults:
+    """Ways to make the server misbehave, for testing clients (all off by default).
+
+    Attributes
+    ----------
+    drop_tokens : int
+        Return this many fewer top log-probabilities than asked.
+    ignore_bias : bool
+        Return log-probabilities *before* logit_bias (the bias still picks the completion), as some
+        hosted APIs do since 2024.
+    noise : float
+        Add N(0, noise²) to every returned log-probability, fresh per request (an inconsistent server).
+    rate_limit : int
+        Answer the first this-many completion requests with 429 (with ``Retry-After: 0``).
+    unavailable : int
+        Answer the next this-many completion requests (after the rate-limited ones) with 503.
+    seed : int
+        Seed of the noise.
+    token_texts : tuple of str, optional
+        Name token i by ``token_texts[i]`` instead of ``token_id:i``, as a server without vLLM's
+        ``--return-tokens-as-token-ids`` does (two ids with one text collapse into one entry).
+    """
+
+    drop_tokens: int = 0
+    ignore_bias: bool = False
+    noise: float = 0.0
+    rate_limit: int = 0
+    unavailable: int = 0
+    seed: int = 0
+    token_texts: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        for name in ("drop_tokens", "rate_limit", "unavailable", "seed"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=0))
+        object.__setattr__(self, "noise", check_real("noise", self.noise, low=0.0))
+        if not isinstance(self.ignore_bias, bool):
+            raise TypeError(f"ignore_bias must be a bool; got {self.ignore_bias!r}")
+        if self.token_texts is not None:
+            object.__setattr__(self, "token_texts", tuple(str(t) for t in self.token_texts))
+
+
+def prompt_limit(model) -> int | None:
+    """Longest prompt the model can continue: T − 1 with a horizon T, else ``max_length`` less the
+    start token when the model has one (the causal LMs of :mod:`logitrank.verify.models`), else None."""
+    if model.horizon is not None:
+        return int(model.horizon) - 1
+    max_length = getattr(model, "max_length", None)
+    if max_length is None:
+        return None
+    return int(max_length) - (0 if getattr(model, "bos_token_id", None) is None else 1)
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str, *, param: str | None = None, status: int = 400, code: str | None = None,
+                 kind: str = "invalid_request_error", headers: dict | None = None):
+        super().__init__(message)
+        self.message, self.param, self.status, self.code, self.kind = message, param, status, code, kind
+        self.headers = headers
+
+
+class _Engine:
+    """The model, its prefix cache and the request logic (no HTTP here)."""
+
+    def __init__(self, model, name, top_logprobs_limit, bias_limit, cache_size, faults, aliases=()):
+        self.model, self.name = model, name
+        self.names = tuple(dict.fromkeys((name, *aliases)))  # every name the model answers to, canonical first
+        self.vocab_size = int(model.vocab_size)
+        self.max_prompt = prompt_limit(model)
+        self.k_limit, self.bias_limit, self.cache_size = top_logprobs_limit, bias_limit, cache_size
+        self.faults = faults or ServerFaults()
+        self.rng = np.random.default_rng(self.faults.seed)
+        self.lock = threading.Lock()
+        self.memo: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
+        self.stats = {"requests": 0, "completions": 0, "forward": 0, "cache_hits": 0}
+        self.created = int(time.time())
+
+    def card(self, name: str | None = None) -> dict:
+        T = self.model.horizon
+        return {"id": name or self.name, "object": "model", "created": self.created, "owned_by": "logitrank",
+                "root": self.name, "aliases": list(self.names),
+                "vocab_size": self.vocab_size, "horizon": None if T is None else int(T),
+                "max_prompt_tokens": self.max_prompt,
+                "max_model_len": None if self.max_prompt is None else self.max_prompt + 1,
+                "top_logprobs_limit": self.k_limit, "bias_limit": self.bias_limit}
+
+    # -- validation ----------------------------------------------------------------------------
+    def check_model_name(self, name) -> None:
+        if name not in self.names:
+            raise _BadRequest(f"The model `{name}` does not exist; this server serves {' or '.join(map(repr, self.names))}",
+                              param="model", status=404, code="model_not_found")
+
+    def prompts(self, prompt) -> list[tuple[int, ...]]:
+        if isinstance(prompt, str) or (isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt)):
+            raise _BadRequest("prompt must be token ids (a list of ints, or a list of such lists); this server has "
+                              "no tokenizer, so text prompts are not accepted", param="prompt")
+        if not isinstance(prompt, list):
+            raise _BadRequest(f"prompt must be a list of token ids; got {type(prompt).__name__}", param="prompt")
+        rows = prompt if prompt and all(isinstance(p, list) for p in prompt) else [prompt]
+        out = []
+        for row in rows:
+            if not all(isinstance(t, int) and not isinstance(t, bool) for t in row):
+                raise _BadRequest("prompt must hold integer token ids only", param="prompt")
+            bad = [t for t in row if not 0 <= t < self.vocab_size]
+            if bad:
+                raise _BadRequest(f"prompt holds token id {bad[0]}, outside the vocabulary [0, {self.vocab_size})",
+                                  param="prompt")
+            if self.max_prompt is not None and len(row) > self.max_prompt:
+                raise _BadRequest(f"prompt has {len(row)} tokens; this model continues prompts of at most "
+                                  f"{self.max_prompt} tokens", param="prompt", code="context_length_exceeded")
+            out.append(tuple(row))
+        return out
+
+    def options(self, body: dict) -> tuple[int | None, dict[int, float]]:
+        max_tokens = body.get("max_tokens", 1)
+        if max_tokens != 1:
+            raise _BadRequest(f"max_tokens must be 1 (this server scores the next token only); got {max_tokens!r}",
+                              param="max_tokens")
+        for name, allowed in (("n", 1), ("best_of", 1)):
+            if body.get(name, allowed) not in (None, allowed):
+                raise _BadRequest(f"{name} must be {allowed}; got {body.get(name)!r}", param=name)
+        for name in ("stream", "echo"):
+            if body.get(name):
+                raise _BadRequest(f"{name}=true is not supported by this server", param=name)
+        k = body.get("logprobs")
+        if k is not None:
+            if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+                raise _BadRequest(f"logprobs must be a non-negative integer; got {k!r}", param="logprobs")
+            if k > self.k_limit:
+                raise _BadRequest(f"logprobs must be <= {self.k_limit} (this server's top_logprobs_limit); got {k}",
+                                  param="logprobs")
+        raw = body.get("logit_bias") or {}
+        if not isinstance(raw, dict):
+            raise _BadRequest(f"logit_bias must map token ids to biases; got {type(raw).__name__}", param="logit_bias")
+        bias: dict[int, float] = {}
+        for key, value in raw.items():
+            try:
+                token = int(key)
+            except (TypeError, ValueError):
+                raise _BadRequest(f"logit_bias keys must be token ids; got {key!r}", param="logit_bias") from None
+            if not 0 <= token < self.vocab_size:
+                raise _BadRequest(f"logit_bias names token id {token}, outside the vocabulary [0, {self.vocab_size})",
+                                  param="logit_bias")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise _BadRequest(f"logit_bias[{key!r}] must be a finite number; got {value!r}", param="logit_bias")
+            if abs(value) > self.bias_limit:
+                raise _BadRequest(f"logit_bias[{key!r}] must lie in [-{self.bias_limit:g}, {self.bias_limit:g}]; "
+                                  f"got {value}", param="logit_bias")
+            bias[token] = float(value)
+        return k, bias
+
+    # -- the model -----------------------------------------------------------------------------
+    def logits(self, prompt: tuple[int, ...]) -> np.ndarray:
+        """Mean-centred logits of the next token after ``prompt``: (V,) float64, through the LRU cache."""
+        with self.lock:
+            row = self.memo.get(prompt)
+            if row is not None:
+                self.memo.move_to_end(prompt)
+                self.stats["cache_hits"] += 1
+                return row
+            try:
+                out = self.model.logits(torch.tensor([prompt], dtype=torch.long).reshape(1, len(prompt)))  # (1, V)
+            except ValueError as err:
+                raise _BadRequest(f"the model refused the prompt: {err}", param="prompt") from None
+            row = out[0].detach().to("cpu", torch.float64).numpy()
+            self.stats["forward"] += 1
+            if self.cache_size:
+                self.memo[prompt] = row
+                if len(self.memo) > self.cache_size:
+                    self.memo.popitem(last=False)
+            return row
+
+    def complete(self, body: dict) -> dict:
+        with self.lock:
+            self.stats["completions"] += 1
+            number = self.stats["completions"]
+        self._faults_before(number)
+        self.check_model_name(body.get("model"))
+        prompts = self.prompts(body.get("prompt"))
+        k, bias = self.options(body)
+        choices, prompt_tokens = [], 0
+        for index, prompt in enumerate(prompts):
+            choices.append(self._choice(index, prompt, k, bias))
+            prompt_tokens += len(prompt)
+        return {"id": f"cmpl-{number}", "object": "text_completion", "created": int(time.time()),
+                "model": body.get("model"), "choices": choices,
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(prompts),
+                          "total_tokens": prompt_tokens + len(prompts)}}
+
+    def _choice(self, index: int, prompt, k: int | None, bias: dict[int, float]) -> dict:
+        logits = self.logits(prompt)
+        shift = np.zeros(self.vocab_size)
+        if bias:
+            shift[list(bias)] = list(bias.values())
+        biased = logits + shift
+        logprobs = _log_softmax(logits if self.faults.ignore_bias else biased)  # (V,)
+        if self.faults.noise:
+            with self.lock:
+                logprobs = logprobs + self.rng.normal(0.0, self.faults.noise, size=logprobs.shape)
+        chosen = int(np.argmax(biased))
+        texts = self.faults.token_texts
+        name = token_name if texts is None else texts.__getitem__
+        choice = {"index": index, "text": name(chosen), "finish_reason": "length", "logprobs": None}
+        if k is not None:
+            count = max(0, min(k, self.vocab_size) - self.faults.drop_tokens)
+            order = np.argsort(-logprobs, kind="stable")[:count]  # ties to the smaller id
+            top: dict[str, float] = {}
+            for t in order:  # two ids with one text collapse into one entry (the likelier one's)
+                top.setdefault(name(int(t)), float(logprobs[t]))
+            choice["logprobs"] = {"tokens": [name(chosen)], "token_logprobs": [float(logprobs[chosen])],
+                                  "top_logprobs": [top], "text_offset": [0]}
+        return choice
+
+    def _faults_before(self, n: int) -> None:
+        if n <= self.faults.rate_limit:
+            raise _BadRequest("Rate limit reached (ServerFaults.rate_limit)", status=429, kind="rate_limit_error",
+                              code="rate_limit_exceeded", headers={"retry-after": "0"})
+        if n <= self.faults.rate_limit + self.faults.unavailable:
+            raise _BadRequest("The server is overloaded (ServerFaults.unavailable)", status=503, kind="server_error")
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    top = np.max(x)
+    return x - (top + np.log(np.sum(np.exp(x - top))))
+
+
+def serve_app(model, *, name: str | None = None, top_logprobs_limit: int = 20, bias_limit: float = 100.0,
+              cache_size: int | None = None, api_key: str | None = None, faults: ServerFaults | None = None,
+              aliases=()):
+    """An OpenAI-compatible FastAPI app serving ``model`` (module docstring).
+
+    Parameters
+    ----------
+    model : LanguageModel
+        Any logitrank model (synthetic ISANs, the tiny GPT, Hugging Face models, …).
+    name : str, optional
+        The model's name in requests; default ``model.name``, else the class name in lower case.
+    aliases : sequence of str, optional
+        Further names the model answers to (``logitrank serve --model tiny`` serves ``tiny@step1500``
+        as ``tiny`` too); each is listed in ``/v1/models`` with ``root`` the canonical name.
+    top_logprobs_limit : int >= 1
+        Largest ``logprobs`` accepted (OpenAI-style servers: 20).
+    bias_limit : float > 0
+        Largest |logit_bias| accepted (OpenAI-style servers: 100).
+    cache_size : int >= 0, optional
+        Prompts whose logits are kept (LRU); 0 disables the prefix cache. Default: as many as fit in
+        256 MiB (8·V bytes each: 4096 prompts of the tiny model at most, 682 of SmolLM2's V = 49152).
+    api_key : str, optional
+        When given, requests must carry ``Authorization: Bearer <api_key>`` (else 401).
+    faults : ServerFaults, optional
+        Misbehaviour for testing clients.
+
+    Returns
+    -------
+    fastapi.FastAPI, with ``app.state.stats`` (requests, completions, forward passes, cache hits)
+    and ``app.state.engine``.
+    """
+    try:
+        from fastapi import Body, FastAPI, Request
+        from fastapi.exceptions import RequestValidationError
+        from fastapi.responses import JSONResponse
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("serve_app needs fastapi and uvicorn: pip install 'logitrank[api]'") from err
+    check_model("model", model, needs=("vocab_size", "horizon", "logits"))
+    if name is None:
+        name = getattr(model, "name", None) or type(model).__name__.lower()
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string; got {name!r}")
+    if isinstance(aliases, str) or not all(isinstance(a, str) and a for a in aliases):
+        raise TypeError(f"aliases must be a sequence of non-empty strings; got {aliases!r}")
+    top_logprobs_limit = check_int("top_logprobs_limit", top_logprobs_limit, minimum=1)
+    bias_limit = check_real("bias_limit", bias_limit, low=0.0, low_open=True)
+    if cache_size is None:
+        cache_size = max(1, min(4096, _CACHE_BYTES // (8 * int(model.vocab_size))))
+    cache_size = check_int("cache_size", cache_size, minimum=0)
+    if api_key is not None and (not isinstance(api_key, str) or not api_key):
+        raise TypeError(f"api_key must be a non-empty string or None; got {api_key!r}")
+    if faults is not None and not isinstance(faults, ServerFaults):
+        raise TypeError(f"faults must be a ServerFaults or None; got {type(faults).__name__}")
+    engine = _Engine(model, name, top_logprobs_limit, bias_limit, cache_size, faults, tuple(aliases))
+    app = FastAPI(title=f"logitrank: {name}", docs_url=None, redoc_url=None)
+    app.state.engine, app.state.stats = engine, engine.stats
+
+    def error(err: _BadRequest) -> JSONResponse:
+        body = {"error": {"message": err.message, "type": err.kind, "param": err.param, "code": err.code}}
+        return JSONResponse(body, status_code=err.status, headers=err.headers)
+
+    @app.exception_handler(_BadRequest)
+    async def _bad(request, err: _BadRequest):
+        return error(err)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request, err: RequestValidationError):
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return error(_BadRequest(f"invalid request body{' at ' + where if where else ''}: {first.get('msg', err)}",
+                                 param=where or None))
+
+    @app.middleware("http")
+    async def _auth(request: Request, call_next):
+        engine.stats["requests"] += 1  # the event loop runs middleware one request at a time
+        if api_key is not None and request.headers.get("authorization") != f"Bearer {api_key}":
+            return error(_BadRequest("Incorrect API key provided", status=401, kind="invalid_request_error",
+                                     code="invalid_api_key"))
+        return await call_next(request)
+
+    @app.get("/v1/models")
+    def models() -> dict:
+        return {"object": "list", "data": [engine.card(n) for n in engine.names]}
+
+    @app.get("/v1/models/{model_name:path}")
+    def model_card(model_name: str) -> dict:
+        engine.check_model_name(model_name)
+        return engine.card(model_name)
+
+    @app.post("/v1/completions")
+    def completions(body: dict = Body(...)) -> dict:  # noqa: B008  (FastAPI's declaration style)
+        return engine.complete(body)
+
+    return app
+
+
+@contextlib.contextmanager
+def running_server(app, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a background thread; yield its base URL (``http://host:port/v1``).
+
+    ``port=0`` takes a free port. The server stops when the block exits.
+
+    Examples
+    --------
+    >>> from logitrank.synth import random_isan
+    >>> with running_server(serve_app(random_isan(3, 4, 2, generator=0), name="isan")) as url:
+    ...     url.startswith("http://127.0.0.1:")
+    True
+    """
+    try:
+        import uvicorn
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("running_server needs uvicorn: pip install 'logitrank[api]'") from err
+    port = check_int("port", port, minimum=0, maximum=65535)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP,
+    # and without it every keep-alive response waits ~40 ms (Nagle against the client's delayed ACK)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=bound, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"uvicorn:{bound}")
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError(f"the server on {host}:{bound} did not start within {timeout:g} s")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{bound}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()
+
+
+def serve(model, *, host: str = "127.0.0.1", port: int = 8000, **options) -> None:
+    """Serve ``model`` on ``host:port`` until interrupted (``logitrank serve``); ``options`` go to :func:`serve_app`."""
+    import uvicorn
+
+    uvicorn.run(serve_app(model, **options), host=host, port=check_int("port", port, minimum=0, maximum=65535),
+                log_level="info")

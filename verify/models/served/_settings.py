@@ -1,0 +1,165 @@
+"""The settings of an API model: one frozen dataclass, validated when built."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from logitrank._validation import check_int, check_real
+
+__all__ = ["METHODS", "APISettings", "settings_from"]
+
+#: Recovery methods (module :mod:`logitrank.verify.models.served._recover`).
+METHODS = ("exact", "bisection")
+
+
+@dataclass(frozen=True)
+class APISettings:
+    """How :class:`~logitrank.verify.models.served.APIModel` talks to an OpenAI-compatible completions endpoint.
+
+    Attributes
+    ----------
+    base_url : str
+        The API root, e.g. ``"http://127.0.0.1:8000/v1"``.
+    model : str
+        The served model's name (``GET /v1/models`` lists them).
+    api_key_env : str
+        Environment variable holding the API key (read when the client is built, never stored).
+        A local server without keys accepts any value, e.g. ``EMPTY``.
+    k : int >= 2
+        Top log-probabilities asked per call (``logprobs=k``); at most what the server allows
+        (20 on OpenAI-style servers). The exact method reads k − 1 tokens per call.
+    bias_limit : float > 0
+        Largest |logit_bias| the server accepts (100 on OpenAI-style servers).
+    method : {"exact", "bisection"}
+        How logits are recovered (:mod:`logitrank.verify.models.served._recover`): "exact" puts k − 1 target
+        tokens and a reference token at +bias_limit per call (⌈(m − 1)/(k − 1)⌉ calls for m
+        columns, error ≤ 4·logprob_error); "bisection" moves one token at a time until it becomes
+        the argmax (1 + (m − 1)·⌈log₂(bias_limit/bisection_tol)⌉ calls, error ≤ bisection_tol +
+        4·logprob_error; needs only the top-1 token). Bisection sends fractional biases, which vLLM
+        accepts; OpenAI's own API takes integers only (use the exact method there).
+    bisection_tol : float > 0
+        Width of the final bisection interval of each logit difference.
+    logprob_error : float >= 0
+        Absolute error assumed for one returned log-probability (the server's rounding). The
+        default 1e-5 covers a float32 server: adding a bias of 100 rounds each shifted logit by up
+        to ulp(100)/2 ≈ 3.8e-6 in float32. The local server of :func:`serve_app` computes in float64
+        (≈ 1e-13); a bfloat16 server needs ≈ 0.5. Enters every stated error bound and the
+        tolerance of the consistency checks.
+    vocab_size : int, optional
+        V; read from the server's model card (``vocab_size``) when None.
+    horizon : int, optional
+        T; read from the server's model card (``horizon``) when None; None there means unbounded.
+    max_workers : int >= 1
+        Requests in flight at once (a thread pool).
+    max_retries : int >= 0
+        Further tries of a request after a rate limit, a connection failure, a timeout or a 5xx.
+    backoff : float > 0
+        Seconds before the first retry; doubled every retry up to ``backoff_max`` (a server's
+        ``Retry-After`` header, when longer, is obeyed up to ``backoff_max``).
+    backoff_max : float > 0
+    timeout : float > 0
+        Seconds one request may take.
+    cache_dir : path, optional
+        Folder of the verified on-disk answer cache (:mod:`logitrank.verify.models.served._cache`); None keeps
+        answers in memory only.
+    cache_scope : str, optional
+        What the stored answers belong to; default ``"<base_url>|<model>"``. Give two servers of the
+        same model the same scope to share answers.
+    check_server : bool
+        Probe the server once when the client is built (:meth:`APIModel.check_server`): a repeated
+        request must give the same numbers, logit_bias must move the returned log-probabilities,
+        and k tokens must come back.
+
+    Examples
+    --------
+    >>> s = APISettings(base_url="http://127.0.0.1:8000/v1", model="isan", k=5)
+    >>> s.k, s.method, s.scope
+    (5, 'exact', 'http://127.0.0.1:8000/v1|isan')
+    >>> APISettings(base_url="http://x/v1", model="m", k=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: k must be >= 2; got 1
+    """
+
+    base_url: str
+    model: str
+    api_key_env: str = "OPENAI_API_KEY"
+    k: int = 20
+    bias_limit: float = 100.0
+    method: str = "exact"
+    bisection_tol: float = 1e-4
+    logprob_error: float = 1e-5
+    vocab_size: int | None = None
+    horizon: int | None = None
+    max_workers: int = 8
+    max_retries: int = 5
+    backoff: float = 0.5
+    backoff_max: float = 20.0
+    timeout: float = 60.0
+    cache_dir: str | Path | None = None
+    cache_scope: str | None = None
+    check_server: bool = True
+
+    def __post_init__(self):
+        for name in ("base_url", "model", "api_key_env"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise TypeError(f"{name} must be a non-empty string; got {value!r}")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://; got {self.base_url!r}")
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        object.__setattr__(self, "k", check_int("k", self.k, minimum=2))
+        object.__setattr__(self, "bias_limit", check_real("bias_limit", self.bias_limit, low=0.0, low_open=True))
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
+        tol = check_real("bisection_tol", self.bisection_tol, low=0.0, low_open=True)
+        object.__setattr__(self, "bisection_tol", tol)
+        object.__setattr__(self, "logprob_error", check_real("logprob_error", self.logprob_error, low=0.0))
+        for name in ("vocab_size", "horizon"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=1))
+        object.__setattr__(self, "max_workers", check_int("max_workers", self.max_workers, minimum=1))
+        object.__setattr__(self, "max_retries", check_int("max_retries", self.max_retries, minimum=0))
+        for name in ("backoff", "backoff_max", "timeout"):
+            object.__setattr__(self, name, check_real(name, getattr(self, name), low=0.0, low_open=True))
+        if self.cache_dir is not None and not isinstance(self.cache_dir, (str, Path)):
+            raise TypeError(f"cache_dir must be a path or None; got {type(self.cache_dir).__name__}")
+        if self.cache_scope is not None and (not isinstance(self.cache_scope, str) or not self.cache_scope):
+            raise TypeError(f"cache_scope must be a non-empty string or None; got {self.cache_scope!r}")
+        if not isinstance(self.check_server, bool):
+            raise TypeError(f"check_server must be a bool; got {self.check_server!r}")
+
+    @property
+    def scope(self) -> str:
+        """What cached answers belong to (``cache_scope`` or ``"<base_url>|<model>"``)."""
+        return self.cache_scope or f"{self.base_url}|{self.model}"
+
+    @property
+    def bisection_steps(self) -> int:
+        """Calls per logit difference of the bisection: ⌈log₂(bias_limit / bisection_tol)⌉ (at least 1)."""
+        return max(1, math.ceil(math.log2(self.bias_limit / self.bisection_tol)))
+
+    def error_bound(self) -> float:
+        """Bound on |recovered − true| of every returned (mean-centred) logit under ``method``."""
+        if self.method == "exact":
+            return 4.0 * self.logprob_error
+        return self.bisection_tol + 4.0 * self.logprob_error
+
+
+def settings_from(settings: APISettings | None, options: dict) -> APISettings:
+    """``settings`` with ``options`` (field names) overriding its fields, validated."""
+    names = {f.name for f in fields(APISettings)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise TypeError(f"unknown API setting(s) {unknown}; the settings are {sorted(names)}")
+    if settings is None:
+        return APISettings(**options)
+    if not isinstance(settings, APISettings):
+        raise TypeError(f"settings must be an APISettings; got {type(settings).__name__}")
+    if not options:
+        return settings
+    base = {f.name: getattr(settings, f.name) for f in fields(APISettings)}
+    base.update(options)
+    return APISettings(**base)
