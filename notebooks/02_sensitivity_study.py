@@ -23,7 +23,7 @@ from pathlib import Path
 
 from IPython.display import Image, display
 
-from logitrank.verify.experiments.sweep import SweepSpec, load, plot_sweep, run_sweep, summarize
+from logitrank.verify.experiments import SweepSpec, load, plot_sweep, run_sweep, summarize
 
 work = Path(tempfile.mkdtemp())
 spec = SweepSpec(

@@ -33,8 +33,7 @@ from logitrank.algorithms import (
     random_subspace_angles,
     top_k_columns,
 )
-from logitrank.verify.models import load_model
-from logitrank.verify.models._corpus_cut import cut_histories_futures
+from logitrank.verify.models import cut_histories_futures, load_model
 
 torch.set_num_threads(1)
 names = ["tiny"]

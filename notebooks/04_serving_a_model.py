@@ -13,7 +13,7 @@
 #
 # Paper B's query model is what hosted language models sell: next-token log-probabilities for a
 # prompt — but only the top k of them (k ≤ 20) — and a `logit_bias` per token (|bias| ≤ 100).
-# `logitrank.verify.models.served` serves any logitrank model behind such an OpenAI-compatible endpoint and
+# `logitrank.verify.models` serves any logitrank model behind such an OpenAI-compatible endpoint and
 # reads it back with the official `openai` client as an ordinary `LanguageModel`, recovering each
 # logit from biased top-k answers. Everything below runs on 127.0.0.1 (`pip install 'logitrank[api]'`).
 

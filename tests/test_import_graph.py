@@ -141,9 +141,8 @@ def room_violations(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
             dst = _room(t)
             if dst is None or dst == src or dst == "root":
                 continue
-            if dst in ("front", "deprecated") or src == "root" or dst.startswith("unplaced") or src.startswith("unplaced"):
-                bad.append((module, t))
-            elif ROOMS[dst] >= ROOMS[src]:
+            misplaced = dst in ("front", "deprecated") or src == "root" or "unplaced" in dst + src
+            if misplaced or ROOMS[dst] >= ROOMS[src]:
                 bad.append((module, t))
     return sorted(bad)
 

@@ -2,7 +2,7 @@
 
 Everything is generated from stored results — the rows written by ``logitrank check`` (one
 :class:`~logitrank.verify.ClaimResult` dictionary per claim, with the run's identity) — so the
-README, the report and the results can never disagree: ``tests/verify/test_report.py`` fails when
+README, the report and the results can never disagree: ``tests/verify/claims/test_report.py`` fails when
 the README's table differs from :func:`claims_table` of the committed reference results.
 
 Per claim the report gives the statement and its source (paper, section, figure), the setting, our

@@ -15,16 +15,21 @@ model; found before any work), 130 when interrupted. See :mod:`logitrank.verify.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from importlib import metadata
-from pathlib import Path
 
-from ..claims._ledger import LEDGER
-from ..claims._registry import registered
-from . import report as _report_cli
-from .check import DEFAULT_JSON, add_check_arguments, add_runs_parser, cmd_check, cmd_runs
+from logitrank._validation import UsageError
 
-__all__ = ["DEFAULT_JSON", "main"]
+from .check import DEFAULT_JSON
+
+__all__ = ["COMMANDS", "DEFAULT_JSON", "main"]
+
+#: each subcommand and the module (of this package) that implements it with ``add_parser(sub)`` and
+#: ``run(args) -> int``; a bad option raises :class:`~logitrank._validation.UsageError`, which
+#: :func:`main` reports as one line and exit status 2
+COMMANDS = {"check": "check", "spectrum": "spectrum", "serve": "serve", "sweep": "sweep", "list": "ledger",
+            "runs": "runs", "report": "report", "train-tiny": "train"}
 
 
 def _version() -> str:
@@ -34,68 +39,30 @@ def _version() -> str:
         return "unknown"
 
 
+def _module(command: str):
+    return importlib.import_module(f".{COMMANDS[command]}", __name__)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="logitrank", description="Executable checks of the low-logit-rank papers.")
     parser.add_argument("--version", action="version", version=f"logitrank {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="run claim checks, keep run records, export JSON results")
-    add_check_arguments(check)
-    from .spectrum import add_parser as _add_spectrum
-
-    _add_spectrum(sub)
-    from .serve import add_parser as _add_serve
-
-    _add_serve(sub)
-    from .sweep import add_sweep_parser
-
-    add_sweep_parser(sub)
-    sub.add_parser("list", help="list the ledger's claims and which have checks")
-    add_runs_parser(sub)
-    _report_cli.add_parser(sub)
-    train = sub.add_parser("train-tiny", help="train the tiny byte-level GPT on Shakespeare and write its checkpoints")
-    train.add_argument("--out", type=Path, default=None, metavar="DIR",
-                       help="output folder (default: the package's verify/data/tiny, used by --model tiny)")
-    train.add_argument("--runs", nargs="+", default=["a", "b"], choices=["a", "b", "mid"],
-                       help="a = 'tiny' (checkpoints across training), b = 'tiny-b' (default both), mid = the mid-size preset (issue 15; ~40 min)")
-    train.add_argument("--steps", type=int, default=None, help="override the number of steps (smoke runs)")
-    train.add_argument("--threads", type=int, default=2, metavar="N", help="torch CPU threads (default 2)")
+    for command in COMMANDS:
+        _module(command).add_parser(sub)
     return parser
 
 
-def _cmd_list() -> int:
-    have = set(registered())
-    print(f"{'ID':<5} {'check':<6} claim (source)")
-    for cid, claim in LEDGER.items():
-        print(f"{cid:<5} {'yes' if cid in have else '-':<6} {claim.statement} ({claim.source})")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command == "report":
-        return _report_cli.run(args, parser)
-    if args.command == "list":
-        return _cmd_list()
-    if args.command == "runs":
-        return cmd_runs(args, parser)
-    if args.command == "serve":
-        from .serve import run as _run_serve
-
-        return _run_serve(args)
-    if args.command == "spectrum":
-        from .spectrum import run as _run_spectrum
-
-        return _run_spectrum(args)
-    if args.command == "sweep":
-        from .sweep import cmd_sweep
-
-        return cmd_sweep(args, parser)
-    if args.command == "train-tiny":
-        from .train import cmd_train_tiny
-
-        return cmd_train_tiny(args, parser)
-    return cmd_check(args, parser, argv if argv is not None else sys.argv[1:])
+    """Run ``logitrank ARGV``; returns the exit status. A usage error — argparse's or a command's
+    :class:`~logitrank._validation.UsageError` — prints one line on stderr and exits with status 2
+    (``SystemExit(2)``, as argparse does), before any work."""
+    args = _parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        return _module(args.command).run(args)
+    except UsageError as err:
+        print(f"logitrank {args.command}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

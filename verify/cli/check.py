@@ -28,21 +28,22 @@ from dataclasses import asdict
 from pathlib import Path
 
 from logitrank._io import atomic_write_text
+from logitrank._validation import UsageError
 
 from .._presets import parse_overrides
 from ..claims._check_api import _MAX_SEED, CheckConfig, ClaimResult
 from ..claims._registry import load_plugin, registered, run_check
 from ..claims._report import headline
 
-__all__ = ["DEFAULT_JSON", "add_check_arguments", "cmd_check"]
+__all__ = ["DEFAULT_JSON", "add_check_arguments", "add_parser", "cmd_check", "run"]
 
 DEFAULT_JSON = Path("results") / "checks.json"
 STORE_NAME = "logitrank.sqlite"
 MAX_THREADS = max(256, os.cpu_count() or 1)
 
 
-def _usage(parser, message: str):
-    parser.error(message)  # prints usage and "logitrank: error: <message>", exits 2
+def _usage(message: str):
+    raise UsageError(message)
 
 
 def _writable_file(option: str, raw: str) -> Path:
@@ -167,7 +168,7 @@ def export_json(path: Path, store) -> None:
     atomic_write_text(path, json.dumps(store.latest(), indent=2, default=str))
 
 
-def cmd_check(args, parser, argv: list[str] | None = None) -> int:
+def cmd_check(args, argv: list[str] | None = None) -> int:
     """Run ``logitrank check`` (module docstring)."""
     from ..claims._ledger import LEDGER
 
@@ -177,20 +178,20 @@ def cmd_check(args, parser, argv: list[str] | None = None) -> int:
         json_path = _writable_file("--json", args.json)
         store_path = _writable_file("--store", args.store) if args.store is not None else json_path.parent / STORE_NAME
     except ValueError as err:
-        _usage(parser, str(err))
+        _usage(str(err))
     have = registered()
     unknown = [i for i in args.ids if i not in LEDGER]
     if unknown:
         cased = {i: i.upper() for i in unknown if i.upper() in LEDGER}
         hint = (f" (IDs are upper case: did you mean {' '.join(cased.values())}?)" if cased else "")
-        _usage(parser, f"unknown claim id(s) {', '.join(unknown)}{hint}; known: {', '.join(LEDGER)}")
+        _usage(f"unknown claim id(s) {', '.join(unknown)}{hint}; known: {', '.join(LEDGER)}")
     problem = model_problem(args.model)
     if problem:
-        _usage(parser, problem)
+        _usage(problem)
     try:
         dropped = _check_store(store_path, recompute=args.recompute)
     except ValueError as err:
-        _usage(parser, str(err))
+        _usage(str(err))
     if dropped:
         print(f"--recompute: dropped {len(dropped)} damaged row(s) from {store_path}: "
               f"{'; '.join(d for _, d, _ in dropped)}", file=sys.stderr)
@@ -201,7 +202,7 @@ def cmd_check(args, parser, argv: list[str] | None = None) -> int:
                              seeds=args.seeds, overrides=overrides)
         resolved = {cid: _resolved_settings(cid, config) for cid in ids}  # every override checked up front
     except ValueError as err:
-        _usage(parser, str(err))
+        _usage(str(err))
     if args.show_config:
         for cid, settings in resolved.items():
             preset = _check_table()[cid].presets.name_for(config) if settings is not None else config.scale
@@ -298,6 +299,18 @@ def _run_claims(args, store, store_path: Path, json_path: Path, config: CheckCon
     return 0
 
 
+def add_parser(sub) -> argparse.ArgumentParser:
+    """Register ``check`` on an argparse subparsers object."""
+    check = sub.add_parser("check", help="run claim checks, keep run records, export JSON results")
+    add_check_arguments(check)
+    return check
+
+
+def run(args) -> int:
+    """``logitrank check`` from parsed options (the command line as typed is in ``args.argv``)."""
+    return cmd_check(args, getattr(args, "argv", None))
+
+
 def add_runs_parser(sub) -> argparse.ArgumentParser:
     """``logitrank runs``: the run records of the store, newest last."""
     p = sub.add_parser("runs", help="list the claim runs recorded in the store (settings, versions, wall time)")
@@ -308,15 +321,15 @@ def add_runs_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def cmd_runs(args, parser) -> int:
+def cmd_runs(args) -> int:
     """Print one line per run record: id, status, start, settings, git SHA, wall time, claims and verdicts."""
     path = Path(args.store)
     if not path.is_file():
-        _usage(parser, f"--store {args.store!r} is not a file; `logitrank check` creates it")
+        _usage(f"--store {args.store!r} is not a file; `logitrank check` creates it")
     try:
         _check_store(path)
     except ValueError as err:
-        _usage(parser, str(err))
+        _usage(str(err))
     from ..claims._claim_store import ClaimStore
 
     store = ClaimStore(str(path))

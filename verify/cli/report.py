@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from logitrank._validation import UsageError
+
 from .check import DEFAULT_JSON as DEFAULT_RESULTS  # the export `logitrank check` writes
 
 
@@ -25,26 +27,27 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def run(args, parser) -> int:
+def run(args) -> int:
+    """Write the report (and the README's table, the sweeps' sections) of ``args``; 0, or 1 for a stale README."""
     from ..claims._report import load_results, update_readme, write_report
 
     if args.check_readme and args.readme is None:
-        parser.error("--check-readme needs --readme PATH")
+        raise UsageError("--check-readme needs --readme PATH")
     if not args.results.is_file():
-        parser.error(f"--results {str(args.results)!r} is not a file; run `logitrank check` first")
+        raise UsageError(f"--results {str(args.results)!r} is not a file; run `logitrank check` first")
     if args.readme is not None and not args.readme.is_file():
-        parser.error(f"--readme {str(args.readme)!r} is not a file")
+        raise UsageError(f"--readme {str(args.readme)!r} is not a file")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
-        parser.error(f"--out {str(args.out)!r} exists and is not a folder")
+        raise UsageError(f"--out {str(args.out)!r} exists and is not a folder")
     try:
         rows, _ = load_results(args.results)
     except ValueError as err:
-        parser.error(str(err))
+        raise UsageError(str(err))
     if args.readme is not None:
         try:
             stale = update_readme(args.readme, rows, check=args.check_readme)
         except ValueError as err:
-            parser.error(str(err))
+            raise UsageError(str(err))
         if args.check_readme:
             print(f"{args.readme}: claims table is {'stale' if stale else 'up to date'}")
             return 1 if stale else 0
@@ -56,12 +59,12 @@ def run(args, parser) -> int:
 
         store = args.store or args.results.parent / "logitrank.sqlite"
         if not store.is_file():
-            parser.error(f"--store {str(store)!r} is not a file (the sweeps' SQLite store)")
+            raise UsageError(f"--store {str(store)!r} is not a file (the sweeps' SQLite store)")
         for name in args.sweep:
             try:
                 s_md, s_page = write_sweep_report(store, name, args.out or args.results.parent)
             except ValueError as err:
-                parser.error(f"--sweep {name!r}: {err}")
+                raise UsageError(f"--sweep {name!r}: {err}")
             print(f"sweep {name}: {s_md} and {s_page}")
     return 0
 

@@ -19,6 +19,8 @@ import argparse
 import os
 import sys
 
+from logitrank._validation import UsageError
+
 __all__ = ["add_parser", "model_from_spec", "run"]
 
 _DTYPES = ("float32", "float64", "bfloat16", "float16")
@@ -68,22 +70,18 @@ def run(args) -> int:
     for flag, value, low in (("--port", args.port, 0), ("--top-logprobs-limit", args.top_logprobs_limit, 1),
                              ("--cache-size", args.cache_size, 0)):
         if value is not None and value < low:
-            print(f"error: {flag} must be >= {low}; got {value}", file=sys.stderr)
-            return 2
+            raise UsageError(f"{flag} must be >= {low}; got {value}")
     if not args.bias_limit > 0:
-        print(f"error: --bias-limit must be > 0; got {args.bias_limit}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--bias-limit must be > 0; got {args.bias_limit}")
     key = None
     if args.api_key_env is not None:
         key = os.environ.get(args.api_key_env)
         if not key:
-            print(f"error: --api-key-env {args.api_key_env}: that environment variable is not set", file=sys.stderr)
-            return 2
+            raise UsageError(f"--api-key-env {args.api_key_env}: that environment variable is not set")
     try:
         model, names = model_from_spec(args.model, device=args.device, dtype=args.dtype)
     except (ValueError, FileNotFoundError, ImportError) as err:
-        print(f"error: --model {args.model}: {err}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--model {args.model}: {err}") from None
     name, aliases = (args.name, names) if args.name else (names[0], names[1:])
     print(f"serving {' = '.join((name, *aliases))} (V={model.vocab_size}, T={model.horizon}) at http://{args.host}:{args.port}/v1",
           file=sys.stderr)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from logitrank._validation import UsageError
@@ -101,16 +100,12 @@ def config_from_args(args) -> SpectrumConfig:
 
 
 def run(args) -> int:
-    """Run ``logitrank spectrum`` from parsed options; 0 on success, 2 on a usage error."""
-    try:
-        config = config_from_args(args)
-        if args.show_config:
-            print(json.dumps(config.show(), indent=2))
-            return 0
-        check_inputs(config)
-        result = compute_spectrum(with_threads(config), progress=True)
-    except UsageError as err:
-        print(f"logitrank spectrum: error: {err}", file=sys.stderr)
-        return 2
+    """Run ``logitrank spectrum`` from parsed options; 0 on success (usage errors raise UsageError)."""
+    config = config_from_args(args)
+    if args.show_config:
+        print(json.dumps(config.show(), indent=2))
+        return 0
+    check_inputs(config)
+    result = compute_spectrum(with_threads(config), progress=True)
     print("\n".join(report_lines(result.summary)))
     return 0

@@ -21,15 +21,17 @@ import time
 import warnings
 from pathlib import Path
 
+from logitrank._validation import UsageError
+
 from .._store import DEFAULT_STORE
 
-__all__ = ["add_sweep_parser", "cmd_sweep"]
+__all__ = ["add_parser", "run"]
 
 #: seconds between progress lines when stderr is not a terminal
 PROGRESS_EVERY_S = 20.0
 
 
-def add_sweep_parser(sub) -> argparse.ArgumentParser:
+def add_parser(sub) -> argparse.ArgumentParser:
     """Add the ``sweep`` command (with run / show / plot) to an argparse subparsers object."""
     sweep = sub.add_parser("sweep", help="run, show and plot sensitivity sweeps (grid × seeds over a task)")
     ssub = sweep.add_subparsers(dest="sweep_command", required=True)
@@ -82,13 +84,13 @@ def add_sweep_parser(sub) -> argparse.ArgumentParser:
     return sweep
 
 
-def _latest(store: Path, name: str | None, parser) -> str:
+def _latest(store: Path, name: str | None) -> str:
     from ..experiments.sweep._store import SweepStoreError, open_store, sweep_names
 
     if store.is_dir():
-        parser.error(f"--store {store} is a directory; give the results database file")
+        raise UsageError(f"--store {store} is a directory; give the results database file")
     if not store.is_file():
-        parser.error(f"--store {store} does not exist; run `logitrank sweep run SPEC.toml --store {store}` first")
+        raise UsageError(f"--store {store} does not exist; run `logitrank sweep run SPEC.toml --store {store}` first")
     try:
         conn = open_store(store, create=False)
         try:
@@ -96,13 +98,13 @@ def _latest(store: Path, name: str | None, parser) -> str:
         finally:
             conn.close()
     except (SweepStoreError, RuntimeError) as err:
-        parser.error(str(err))
+        raise UsageError(str(err))
     if name is None:
         if not names:
-            parser.error(f"the store {store} holds no sweep")
+            raise UsageError(f"the store {store} holds no sweep")
         return names[-1]
     if name not in names:
-        parser.error(f"sweep {name!r} is not in {store}; it holds {names}")
+        raise UsageError(f"sweep {name!r} is not in {store}; it holds {names}")
     return name
 
 
@@ -180,7 +182,7 @@ class _Progress:
             print(self.line(), file=self.stream, flush=True)
 
 
-def _cmd_run(args, parser) -> int:
+def _cmd_run(args) -> int:
     from ..experiments.sweep._engine import Engine, SweepCellWarning, run_sweep
     from ..experiments.sweep._spec import load_spec
     from ..experiments.sweep._store import DamagedRowError, SweepStoreError
@@ -189,19 +191,19 @@ def _cmd_run(args, parser) -> int:
         print("note: --no-retry is deprecated and has no effect: failed rows are kept by default now; "
               "--retry-failed reruns them", file=sys.stderr)
     if args.probe is not None and not args.dry_run:
-        parser.error("--probe goes with --dry-run")
+        raise UsageError("--probe goes with --dry-run")
     if not args.progress_every > 0:
-        parser.error(f"--progress-every must be > 0 seconds; got {args.progress_every}")
+        raise UsageError(f"--progress-every must be > 0 seconds; got {args.progress_every}")
     if args.store.is_dir():
-        parser.error(f"--store {args.store} is a directory; give the results database file (e.g. {args.store / 'logitrank.sqlite'})")
+        raise UsageError(f"--store {args.store} is a directory; give the results database file (e.g. {args.store / 'logitrank.sqlite'})")
     try:
         spec = load_spec(args.spec)
         engine = Engine(jobs=args.jobs, backend=args.backend, scheduler=args.scheduler, threads=args.threads,
                         retry_failed=args.retry_failed, recompute=args.recompute)
     except (TypeError, ValueError, FileNotFoundError) as err:
-        parser.error(str(err))
+        raise UsageError(str(err))
     if args.dry_run:
-        return _dry_run(spec, engine, args, parser)
+        return _dry_run(spec, engine, args)
     progress = _Progress(spec.name, sum(len(c.seeds) for c in spec.cells()), every=args.progress_every)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -215,7 +217,7 @@ def _cmd_run(args, parser) -> int:
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     except (TypeError, ValueError, DamagedRowError, SweepStoreError, RuntimeError) as err:
         progress.close()
-        parser.error(str(err))
+        raise UsageError(str(err))
     except KeyboardInterrupt:
         progress.close()
         print(f"\ninterrupted; finished rows are kept in {args.store} (rerun to resume)", file=sys.stderr)
@@ -231,7 +233,7 @@ def _cmd_run(args, parser) -> int:
     return 0 if result.failed == 0 and result.kept_failed == 0 else 1
 
 
-def _dry_run(spec, engine, args, parser) -> int:
+def _dry_run(spec, engine, args) -> int:
     from ..experiments.sweep._estimate import DEFAULT_PROBE, estimate_sweep
     from ..experiments.sweep._store import DamagedRowError, SweepStoreError
 
@@ -240,7 +242,7 @@ def _dry_run(spec, engine, args, parser) -> int:
         est = estimate_sweep(spec, store=args.store, engine=engine, allow_import_task=args.allow_import_task,
                              probe=probe)
     except (TypeError, ValueError, DamagedRowError, SweepStoreError, RuntimeError) as err:
-        parser.error(str(err))
+        raise UsageError(str(err))
     print(f"sweep {est.name} (dry run; nothing computed or stored): {est.cells} cells × {spec.seeds} seeds = "
           f"{est.total} rows; {est.cached} cached in {args.store}, {est.todo} to compute")
     if est.todo == 0:
@@ -264,20 +266,20 @@ def _spread_text(a, lo, hi) -> str:
     return f"{a:.3g} [{lo:.3g}, {hi:.3g}]"
 
 
-def _cmd_show(args, parser) -> int:
+def _cmd_show(args) -> int:
     import pandas as pd
 
     from .._metrics import IQR_MIN_SEEDS
     from ..experiments.sweep._store import DamagedRowError, SweepStoreError, load, summarize
 
-    name = _latest(args.store, args.name, parser)
+    name = _latest(args.store, args.name)
     try:
         df = load(args.store, name)
     except (DamagedRowError, SweepStoreError) as err:
-        parser.error(str(err))
+        raise UsageError(str(err))
     unknown = [m for m in args.metrics or [] if m not in df.attrs["metric_columns"] + ["seconds"]]
     if unknown:
-        parser.error(f"--metrics {unknown} not in sweep {name!r}; it has {df.attrs['metric_columns'] + ['seconds']}")
+        raise UsageError(f"--metrics {unknown} not in sweep {name!r}; it has {df.attrs['metric_columns'] + ['seconds']}")
     table = summarize(df, metrics=args.metrics)
     metrics = args.metrics or df.attrs["metric_columns"] + ["seconds"]
     cols = [c for c in df.attrs["config_columns"] if table[c].nunique() > 1] + ["seeds", "failed"]
@@ -314,31 +316,31 @@ def _parse_value(text: str):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def _cmd_plot(args, parser) -> int:
+def _cmd_plot(args) -> int:
     from ..experiments.sweep._store import DamagedRowError, SweepStoreError, load
     from ..figures._sweep import plot_sweep
 
-    name = _latest(args.store, args.name, parser)
+    name = _latest(args.store, args.name)
     where = {}
     for item in args.where:
         key, sep, value = item.partition("=")
         if not sep:
-            parser.error(f"--where takes KEY=VALUE items; got {item!r}")
+            raise UsageError(f"--where takes KEY=VALUE items; got {item!r}")
         where[key] = _parse_value(value)
     try:
         df = load(args.store, name)
     except (DamagedRowError, SweepStoreError) as err:
-        parser.error(str(err))
+        raise UsageError(str(err))
     out = args.out if args.out is not None else args.store.parent / "figures"
     try:
         paths = plot_sweep(df, x=args.x, y=args.y, hue=args.hue, col=args.col, row=args.row, pool=args.pool,
                            heatmap=args.heatmap, where=where, out_dir=out, xscale=args.xscale, yscale=args.yscale)
     except ValueError as err:
-        parser.error(str(err))
+        raise UsageError(str(err))
     print(f"figure written to {paths[0]} and {paths[1]}")
     return 0
 
 
-def cmd_sweep(args, parser) -> int:
+def run(args) -> int:
     """Dispatch ``logitrank sweep <run|show|plot>``."""
-    return {"run": _cmd_run, "show": _cmd_show, "plot": _cmd_plot}[args.sweep_command](args, parser)
+    return {"run": _cmd_run, "show": _cmd_show, "plot": _cmd_plot}[args.sweep_command](args)

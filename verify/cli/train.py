@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
+
+from logitrank._validation import UsageError
 
 
-def cmd_train_tiny(args, parser) -> int:
+def add_parser(sub) -> argparse.ArgumentParser:
+    """Register ``train-tiny`` on an argparse subparsers object."""
+    train = sub.add_parser("train-tiny", help="train the tiny byte-level GPT on Shakespeare and write its checkpoints")
+    train.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="output folder (default: the package's verify/data/tiny, used by --model tiny)")
+    train.add_argument("--runs", nargs="+", default=["a", "b"], choices=["a", "b", "mid"],
+                       help="a = 'tiny' (checkpoints across training), b = 'tiny-b' (default both), "
+                            "mid = the mid-size preset (issue 15; ~40 min)")
+    train.add_argument("--steps", type=int, default=None, help="override the number of steps (smoke runs)")
+    train.add_argument("--threads", type=int, default=2, metavar="N", help="torch CPU threads (default 2)")
+    return train
+
+
+def run(args) -> int:
     """Train the runs named in ``args.runs`` into ``args.out`` (default: the package's data folder)."""
     if args.threads < 1:
-        parser.error(f"--threads must be >= 1; got {args.threads}")
+        raise UsageError(f"--threads must be >= 1; got {args.threads}")
     if args.steps is not None and args.steps < 1:
-        parser.error(f"--steps must be >= 1; got {args.steps}")
+        raise UsageError(f"--steps must be >= 1; got {args.steps}")
     import torch
     from tqdm import tqdm
 
@@ -34,8 +51,7 @@ def cmd_train_tiny(args, parser) -> int:
     try:
         manifests = train_tiny_runs(out, args.runs, steps=args.steps, progress_factory=factory)
     except CorpusUnavailable as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise UsageError(str(err)) from None
     except KeyboardInterrupt:
         print("\ninterrupted; checkpoints written so far are kept", file=sys.stderr)
         return 130

@@ -174,7 +174,7 @@ def test_bad_runs_fail_before_any_cell(tmp_path, spec, engine, pattern):
 
 
 def test_shipped_theorist_spec_is_valid_and_short():
-    path = Path(__file__).resolve().parents[2] / "examples" / "theorist_grid.toml"
+    path = Path(__file__).resolve().parents[3] / "examples" / "theorist_grid.toml"
     assert len(path.read_text().splitlines()) <= 15
     spec = load_spec(path)
     assert len(spec.cells()) == 3 * 2 * 3 * 3 * 2 and spec.seeds == 3

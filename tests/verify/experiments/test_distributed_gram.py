@@ -167,5 +167,6 @@ def test_spectrum_cli_on_a_dask_cluster_equals_the_local_run(tmp_path, capsys):
 def test_spectrum_cli_dask_needs_a_scheduler(capsys):
     from logitrank.verify.cli import main
 
-    assert main(["spectrum", "--backend", "dask"]) == 2
-    assert "--backend dask needs --scheduler" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["spectrum", "--backend", "dask"])
+    assert info.value.code == 2 and "--backend dask needs --scheduler" in capsys.readouterr().err

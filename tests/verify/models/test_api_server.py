@@ -1,6 +1,7 @@
 """The OpenAI-compatible server of logitrank.verify.models.served, driven by the real ``openai`` client over 127.0.0.1."""
 
 import argparse
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ openai = pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+from logitrank._validation import UsageError
 from logitrank.synth import random_isan
 from logitrank.verify.cli.serve import add_parser, model_from_spec, run
 from logitrank.verify.models import ServerFaults, running_server, serve_app
@@ -161,8 +163,8 @@ def test_cli_serves_the_named_model(monkeypatch):
 ])
 def test_cli_usage_errors_exit_2(argv, match, capsys, monkeypatch):
     monkeypatch.delenv("LOGITRANK_TEST_UNSET_KEY", raising=False)
-    assert run(_parse(argv)) == 2
-    assert match in capsys.readouterr().err
+    with pytest.raises(UsageError, match=re.escape(match)):
+        run(_parse(argv))
 
 
 def test_model_from_spec_loads_tiny():

@@ -19,7 +19,7 @@ def test_rule_holds_for_flat_tv_and_fails_for_planted_polynomial_growth():
 
 
 def test_shipped_spec_is_the_quick_grid():
-    spec = load_spec(Path(__file__).resolve().parents[2] / "examples" / "x1_tv_vs_d.toml")
+    spec = load_spec(Path(__file__).resolve().parents[3] / "examples" / "x1_tv_vs_d.toml")
     quick = x1.x1_spec("quick", 0)
     assert spec.fixed == quick.fixed and spec.grid == quick.grid and spec.task == quick.task
 

@@ -29,7 +29,9 @@ def corpus(tmp_path):
     (["--seed", "-1"], "--seed must be >= 0"),
 ])
 def test_usage_errors_exit_2_with_one_line(capsys, argv, match):
-    assert main(["spectrum", *argv]) == 2
+    with pytest.raises(SystemExit) as stop:
+        main(["spectrum", *argv])
+    assert stop.value.code == 2
     err = capsys.readouterr().err.strip()
     assert match in err and len(err.splitlines()) == 1
 

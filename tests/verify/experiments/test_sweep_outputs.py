@@ -26,7 +26,7 @@ from logitrank.verify.experiments.sweep._store import open_store, register_sweep
 from logitrank.verify.experiments.sweep._tasks import learn, resolve_task
 from logitrank.verify.figures import _sweep as _plot
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_tv_is_measured_against_the_truth_and_the_oracle_beside_it_under_noise():

@@ -280,3 +280,23 @@ def test_terminal_table_shows_the_reports_headline():
     bare = ClaimResult("T9", "error", reason="ValueError: boom\ntraceback")
     assert _headline(bare) == "ValueError: boom"
     assert len(_headline(seeded, width=12)) == 12 and _headline(seeded, width=12).endswith("…")
+
+
+def test_every_command_is_one_module_with_the_same_two_functions():
+    """Issue 30: one module per command, each with add_parser(sub) and run(args); errors go one way."""
+    import importlib
+    import inspect
+
+    from logitrank.verify import cli
+
+    for command, module_name in cli.COMMANDS.items():
+        module = importlib.import_module(f"logitrank.verify.cli.{module_name}")
+        assert len(inspect.signature(module.add_parser).parameters) == 1, command
+        assert len(inspect.signature(module.run).parameters) == 1, command
+
+
+def test_a_command_usage_error_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["serve", "--model", "isan:3,4,2", "--port", "-1"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip() == "logitrank serve: error: --port must be >= 0; got -1"
