@@ -5,8 +5,16 @@ Symbols (B, t, T, V, d, n, k) are defined in the :mod:`logitrank.synth` package 
 
 from ._angles import principal_angles, random_subspace_angles
 from ._approx_report import ApproxLearnReport, ApproxNotAcceptedWarning
+from ._approx_run import ApproxRunReport
 from ._approx_settings import ApproxSettings, default_n_validation, default_slack_tol, default_threshold
-from ._certificate import TVCertificate, default_n_cert, tv_certificate, tv_statistic
+from ._certificate import (
+    TVCertificate,
+    certificate_power,
+    default_n_cert,
+    oracle_widening,
+    tv_certificate,
+    tv_statistic,
+)
 from ._complete_span import IncompleteSpanError, RankExceededError, SpanningSets, SpanSettings, complete_span
 from ._dist_spanner import DistSpanner, dist_spanner, word_rows
 from ._gram import Spectrum, downsized_spectra, gram_matrix, gram_spectrum, logit_spectrum, lowrank_spectrum
@@ -51,6 +59,7 @@ __all__ = [
     "LP_SOLVERS",
     "ApproxLearnReport",
     "ApproxNotAcceptedWarning",
+    "ApproxRunReport",
     "ApproxSettings",
     "Chain",
     "ContextWindow",
@@ -83,6 +92,7 @@ __all__ = [
     "avg_kl",
     "avg_kl_to_rank",
     "barycentric_spanner",
+    "certificate_power",
     "complete_span",
     "corollary_c19_bound",
     "default_n_cert",
@@ -120,6 +130,7 @@ __all__ = [
     "max_abs_logit",
     "nonsense_sequences",
     "numerical_rank",
+    "oracle_widening",
     "position_kl",
     "principal_angles",
     "random_k_columns",

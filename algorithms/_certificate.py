@@ -24,15 +24,22 @@ Two bounds (both valid for any variable in [0, 1]):
 ``benchmarks/bench_certificate.py`` measures the three on the learner's own x's and on synthetic
 ones; the learner's default is chosen there (see :class:`logitrank.algorithms.ApproxSettings`).
 
-Noisy oracles: if the oracle's mean-centred logits are within ξ of the truth's in every entry, each
-next-token log-probability is within 2ξ, so log P_oracle(y) − log P_truth(y) ∈ [−2Tξ, 2Tξ] and
-TV(P_truth, P_oracle) = E_{P_oracle}[(1 − P_truth/P_oracle)₊] ≤ 1 − e^{−2Tξ}. The certificate then
-bounds TV to the truth by the bound to the oracle plus that term (``oracle_error=ξ``).
+Noisy oracles (:func:`oracle_widening`): if the oracle's logits are within ξ of the truth's in every
+entry, TV(P_truth, P_oracle) over length-T paths is at most ξ·√T/2 (and the smaller of the other
+bounds there, via KL ≤ T·ξ²/2); the certificate bounds TV to the truth by the bound to the oracle
+plus that term (triangle inequality; ``oracle_error=ξ``). The earlier widening 1 − e^{−2Tξ} is kept
+as ``widening="log_ratio"``; ``benchmarks/measure_learner_round2.py`` measures both against the
+exact TV(truth, oracle).
+
+Sample size (:func:`default_n_cert`): sized for completeness — a sampler whose TV is 0.7·ε is
+certified at ε with probability ≥ 0.9 — and :func:`certificate_power` computes that probability
+exactly for the worst-case (Bernoulli) statistic.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 import torch
@@ -41,15 +48,21 @@ from logitrank._validation import check_int, check_real
 
 __all__ = [
     "CERT_BOUNDS",
+    "WIDENINGS",
     "TVCertificate",
     "bernstein_upper_bound",
+    "certificate_power",
     "default_n_cert",
     "kl_upper_bound",
+    "oracle_widening",
     "tv_certificate",
     "tv_statistic",
 ]
 
 CERT_BOUNDS = ("kl", "bernstein", "min")
+#: How an oracle error ξ widens the certificate: "kl" (the tightest proved here, the default) or
+#: "log_ratio" (1 − e^{−2Tξ}, the widening before round 2, kept for comparison).
+WIDENINGS = ("kl", "log_ratio")
 
 
 @dataclass(frozen=True)
@@ -67,11 +80,13 @@ class TVCertificate:
     oracle_bound : float
         The same bound on TV(P_oracle, Q) before the noisy-oracle widening.
     widening : float
-        1 − e^{−2Tξ}, added for an oracle with per-logit error ξ (0 for an exact oracle).
+        :func:`oracle_widening` of the oracle's per-logit error ξ (0 for an exact oracle), added.
     delta : float
         The level: P(TV > bound) ≤ delta over the paths.
     method : str
         "kl", "bernstein" or "min".
+    widening_method : str
+        "kl" or "log_ratio" (see :func:`oracle_widening`).
     """
 
     n: int
@@ -81,6 +96,7 @@ class TVCertificate:
     widening: float
     delta: float
     method: str
+    widening_method: str = "kl"
 
     def certifies(self, epsilon: float) -> bool:
         """True when the bound is at most ``epsilon``."""
@@ -160,8 +176,57 @@ def bernstein_upper_bound(x: torch.Tensor, delta: float) -> float:
     return min(1.0, float(x.mean()) + math.sqrt(2.0 * var * log_term / n) + 7.0 * log_term / (3.0 * (n - 1)))
 
 
+def oracle_widening(oracle_error: float, horizon: int, method: str = "kl") -> float:
+    """An upper bound on TV(P_truth, P_oracle) over length-T paths when every logit is off by at most ξ.
+
+    ξ (``oracle_error``) is the oracle's largest per-entry logit error against the truth at every
+    prefix: ‖ℓ_oracle(h) − ℓ_truth(h)‖_∞ ≤ ξ for every h with |h| < T (mean-centred or not: a shift
+    common to all tokens leaves the next-token distribution unchanged). Paper B's noisy oracle
+    (docs/approx-learner.md, "Setting": "an approximate oracle returns them up to an additive error
+    ξ per entry").
+
+    ``method="kl"`` (default) returns the smallest of four proved bounds, with KL_T := T·ξ²/2:
+
+        min(1, ξ·√T/2, √(1 − e^{−KL_T}), T·tanh(ξ/2), 1 − e^{−2Tξ}).
+
+    Proof sketch. Fix a prefix; let δ = ℓ_oracle − ℓ_truth (|δ_z| ≤ ξ), p = softmax(ℓ_truth),
+    q = softmax(ℓ_oracle). The log-ratio X(z) = log q(z)/p(z) = δ_z − log E_p e^δ lies in an interval
+    of length osc(δ) = max δ − min δ ≤ 2ξ, and E_p e^X = 1.
+
+    1. Per-step KL. Hoeffding's lemma for X under p: 0 = log E_p e^X ≤ E_p X + (2ξ)²/8, so
+       KL(p ‖ q) = −E_p X ≤ ξ²/2.
+    2. Chain rule: KL(P_truth ‖ P_oracle) = Σ_{t ≤ T} E_{y_{<t} ~ P_truth} KL(p_t ‖ q_t) ≤ T·ξ²/2 = KL_T.
+    3. Pinsker: TV ≤ √(KL_T/2) = ξ·√T/2. Bretagnolle–Huber: TV ≤ √(1 − e^{−KL_T}).
+    4. Per-step TV: with q/p ∈ [a, a·e^{2ξ}] the largest TV is tanh(2ξ/4) (the two-point extreme
+       optimised over its mass), and the hybrid argument TV ≤ Σ_t E TV(p_t, q_t) gives T·tanh(ξ/2).
+    5. The earlier bound: |log P_oracle(y) − log P_truth(y)| ≤ 2Tξ, so TV = E_{P_oracle}(1 − P_truth/
+       P_oracle)₊ ≤ 1 − e^{−2Tξ}.
+
+    Every term is a bound, so their minimum is. For small ξ the first wins: ξ√T/2 against the old
+    ≈ 2Tξ, a factor 4√T tighter. It is near tight: on a two-token model with uniform truth and
+    ±ξ errors, TV → 2Φ(ξ√T/2) − 1 ≈ 0.40·ξ√T (Gaussian limit), 0.8 of the bound.
+
+    ``method="log_ratio"`` returns the earlier 1 − e^{−2Tξ} alone (for comparison).
+
+    Examples
+    --------
+    >>> round(oracle_widening(0.01, 5), 5), round(oracle_widening(0.01, 5, "log_ratio"), 5)
+    (0.01118, 0.09516)
+    """
+    xi = check_real("oracle_error", oracle_error, low=0.0)
+    T = check_int("horizon", horizon, minimum=1)
+    if method not in WIDENINGS:
+        raise ValueError(f"widening must be one of {WIDENINGS}; got {method!r}")
+    old = -math.expm1(-2.0 * T * xi)
+    if method == "log_ratio":
+        return old
+    kl = T * xi * xi / 2.0
+    return min(1.0, old, T * math.tanh(xi / 2.0), math.sqrt(kl / 2.0), math.sqrt(-math.expm1(-kl)))
+
+
 def tv_certificate(
-    x: torch.Tensor, *, delta: float, method: str = "kl", horizon: int = 1, oracle_error: float = 0.0
+    x: torch.Tensor, *, delta: float, method: str = "kl", horizon: int = 1, oracle_error: float = 0.0,
+    widening: str = "kl",
 ) -> TVCertificate:
     """Upper confidence bound on TV from per-path statistics (see :func:`tv_statistic`).
 
@@ -175,7 +240,10 @@ def tv_certificate(
     horizon : int
         T, the path length (only used with ``oracle_error``).
     oracle_error : float >= 0
-        ξ, the oracle's largest per-logit error against the truth; the bound is widened by 1 − e^{−2Tξ}.
+        ξ, the oracle's largest per-logit error against the truth; the bound is widened by
+        :func:`oracle_widening` (ξ, T, ``widening``).
+    widening : "kl" | "log_ratio"
+        Which widening (default "kl", the tightest proved; "log_ratio" is 1 − e^{−2Tξ}).
 
     Examples
     --------
@@ -189,8 +257,7 @@ def tv_certificate(
     delta = check_real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
     if method not in CERT_BOUNDS:
         raise ValueError(f"method must be one of {CERT_BOUNDS}; got {method!r}")
-    oracle_error = check_real("oracle_error", oracle_error, low=0.0)
-    horizon = check_int("horizon", horizon, minimum=1)
+    widen = oracle_widening(oracle_error, horizon, widening)
     if bool(((x < 0) | (x > 1) | torch.isnan(x)).any()):
         raise ValueError("x must lie in [0, 1] (use tv_statistic)")
     mean = float(x.mean())
@@ -200,16 +267,68 @@ def tv_certificate(
         ub = bernstein_upper_bound(x, delta)
     else:
         ub = min(kl_upper_bound(mean, n, delta / 2), bernstein_upper_bound(x, delta / 2))
-    widening = -math.expm1(-2.0 * horizon * oracle_error)
-    return TVCertificate(n=n, estimate=mean, bound=min(1.0, ub + widening), oracle_bound=ub, widening=widening,
-                         delta=delta, method=method)
+    return TVCertificate(n=n, estimate=mean, bound=min(1.0, ub + widen), oracle_bound=ub, widening=widen,
+                         delta=delta, method=method, widening_method=widening)
 
 
-def default_n_cert(epsilon: float, epochs: int, delta: float) -> int:
-    """Paths per epoch so that a sampler with TV = ε/4 is certified at ε with high probability.
+def default_n_cert(epsilon: float, epochs: int, delta: float, *, ratio: float = 0.7, power: float = 0.9) -> int:
+    """Paths per epoch so that a sampler with TV = ratio·ε is certified at ε with probability ≈ ``power``.
 
-    n = ⌈ln(K/δ) / kl(ε/4 ‖ ε)⌉ makes the KL bound of a sample mean at ε/4 exactly ε at level δ/K;
-    a mean that fluctuates up to ε/2 still certifies at about twice that n, so the default is
-    2·ln(K/δ)/kl(ε/4 ‖ ε), rounded up (e.g. 266 paths for ε = 0.1, K = 16, δ = 0.05).
+    The certificate of one epoch is the KL bound at level δ/K (K = ``epochs``, a union bound over
+    the epochs). With L = ln(K/δ), μ = ratio·ε and z the ``power`` quantile of N(0, 1):
+
+        n = ⌈((√(2εL) + z·√(μ(1 − μ))) / (ε − μ))²⌉.
+
+    Why. The bound is ≤ ε exactly when n·kl(x̄ ‖ ε) ≥ L (x̄ ≤ ε), and kl(m ‖ ε) ≥ (ε − m)²/(2ε) for
+    m ≤ ε, so x̄ ≤ ε − √(2εL/n) suffices. The statistic lies in [0, 1] with mean μ, so its variance
+    is at most μ(1 − μ) (the Bernoulli law is the worst); by the normal approximation x̄ stays below
+    μ + z·√(μ(1 − μ)/n) with probability ≈ ``power``. Equating the two gives n. The normal step is
+    an approximation: :func:`certificate_power` gives the exact Bernoulli power at this n
+    (tests/algorithms/test_certificate.py checks it is ≥ ``power`` on a grid of ε, K, δ), and
+    ``benchmarks/measure_learner_round2.py`` measures the learner's acceptance rate by TV/ε.
+
+    Before round 2 the default was 2·ln(K/δ)/kl(ε/4 ‖ ε) (266 paths at ε = 0.1, K = 16, δ = 0.05),
+    sized for TV = ε/4: its exact power at TV = 0.7ε is 0.04.
+
+    Examples
+    --------
+    >>> default_n_cert(0.1, 16, 0.05)
+    2182
     """
-    return max(2, math.ceil(2.0 * math.log(epochs / delta) / _kl_bernoulli(epsilon / 4, epsilon)))
+    epsilon = check_real("epsilon", epsilon, low=0.0, high=1.0, low_open=True, high_open=True)
+    epochs = check_int("epochs", epochs, minimum=1)
+    delta = check_real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+    ratio = check_real("ratio", ratio, low=0.0, high=1.0, low_open=True, high_open=True)
+    power = check_real("power", power, low=0.0, high=1.0, low_open=True, high_open=True)
+    level, mu = math.log(epochs / delta), ratio * epsilon
+    z = statistics.NormalDist().inv_cdf(power)
+    root = (math.sqrt(2.0 * epsilon * level) + z * math.sqrt(mu * (1.0 - mu))) / (epsilon - mu)
+    return max(2, math.ceil(max(root, 0.0) ** 2))
+
+
+def certificate_power(n: int, mean: float, epsilon: float, delta: float) -> float:
+    """P(the KL certificate of n paths at level δ is ≤ ε) when the statistic is Bernoulli(mean).
+
+    The Bernoulli law has the largest variance of any [0, 1] law with that mean, so this is the
+    worst case the sizing of :func:`default_n_cert` is meant for (exact: a binomial tail, the
+    certified counts found by bisection over the monotone :func:`kl_upper_bound`).
+
+    Examples
+    --------
+    >>> certificate_power(default_n_cert(0.1, 16, 0.05), 0.07, 0.1, 0.05 / 16) >= 0.9
+    True
+    """
+    from scipy.stats import binom
+
+    n = check_int("n", n, minimum=1)
+    mean = check_real("mean", mean, low=0.0, high=1.0)
+    if kl_upper_bound(0.0, n, delta) > epsilon:
+        return 0.0
+    lo, hi = 0, n  # the largest count k with kl_upper_bound(k/n) <= epsilon
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if kl_upper_bound(mid / n, n, delta) <= epsilon:
+            lo = mid
+        else:
+            hi = mid - 1
+    return float(binom.cdf(lo, n, mean))

@@ -111,9 +111,13 @@ def test_kl_bound_is_a_valid_upper_bound_of_the_mean(mean, n, delta):
 
 
 def test_noisy_oracle_widening():
-    c = tv_certificate(torch.zeros(300), delta=0.05, horizon=5, oracle_error=0.01)
-    assert c.widening == pytest.approx(1 - math.exp(-2 * 5 * 0.01), rel=1e-12)
+    """The default widening is the "kl" one (round 2); the earlier 1 − e^{−2Tξ} stays as "log_ratio"."""
+    c = tv_certificate(torch.zeros(300), delta=0.05, horizon=5, oracle_error=0.01, widening="log_ratio")
+    assert c.widening == pytest.approx(1 - math.exp(-2 * 5 * 0.01), rel=1e-12) and c.widening_method == "log_ratio"
     assert c.bound == pytest.approx(c.oracle_bound + c.widening, rel=1e-12)
+    d = tv_certificate(torch.zeros(300), delta=0.05, horizon=5, oracle_error=0.01)
+    assert d.widening == pytest.approx(0.01 * math.sqrt(5) / 2, rel=1e-12) and d.widening_method == "kl"
+    assert d.bound == pytest.approx(d.oracle_bound + d.widening, rel=1e-12) and d.oracle_bound == c.oracle_bound
 
 
 # -- the learner -----------------------------------------------------------------------------------
