@@ -1,4 +1,8 @@
-"""What :func:`~logitrank.algorithms.learn_approx` reports: :class:`ApproxLearnReport` and its warning."""
+"""What :func:`~logitrank.algorithms.learn_approx` reports: :class:`ApproxLearnReport` and its warning.
+
+``ApproxRunReport`` (round 2 of the learner, issue 31) is the same class under its earlier name
+(:mod:`._approx_run`): its fields now live here, with defaults, so one report type carries them all.
+"""
 
 from __future__ import annotations
 
@@ -84,6 +88,35 @@ class ApproxLearnReport:
     stopped_early : bool
         The run stopped before K epochs because ``patience`` epochs in a row added no witness and
         brought no smaller certified bound.
+    until : "accept" | "budget"
+        The run mode (``ApproxSettings.until``).
+    max_queries : int or None
+        The query budget (distinct oracle queries; None: only the K epochs bound the run).
+    stop_reason : "accepted" | "epochs" | "patience" | "queries"
+        Why the run ended (:data:`~logitrank.algorithms._approx_settings.STOP_REASONS`).
+    cert_seed : int
+        The initial seed of the certificate's random stream (``cert_generator``, or derived from
+        ``generator``). Independent streams give independent certificates of the same learning draws.
+    cert_delta : float
+        The level of each epoch's certificate, δ/K (a union bound over the K epochs, so every
+        certified bound holds simultaneously with probability >= 1 − δ: the minimum over epochs is
+        a valid bound at level δ too).
+    widening : "kl" | "log_ratio"
+        How ``oracle_error`` widens the certificate (:func:`~logitrank.algorithms.oracle_widening`).
+    oracle_widening : float
+        The widening added to every bound (0 with ``oracle_error`` 0); see :attr:`bounds_tv_to`.
+    validation_passed : list of (bool or None), one per epoch
+        Diagnostic: whether the restatement's per-entry validation passed (``validation_statistic``
+        against g; vacuously True when T <= 2); None where it was not run (a dropped epoch, or an epoch
+        accepted by the certificate before validation was needed).
+    epoch_verdicts : list of str, one per epoch
+        "certificate" or "validation" where the epoch was acceptable (certified bound <= ε, no
+        fallback, and the validation passed under ``acceptance="validation"``), else "".
+    epoch_queries : list of int, one per epoch
+        Distinct oracle queries made by the end of each epoch (certificate included).
+
+    Soundness: ``accepted`` implies ``tv_bound`` <= ε whatever the settings (the per-entry validation
+    can only veto an epoch, never accept one the certificate does not).
     """
 
     accepted: bool
@@ -130,6 +163,16 @@ class ApproxLearnReport:
     acceptance: str = ""
     cert_bound: str = ""
     stopped_early: bool = False
+    until: str = "accept"
+    max_queries: int | None = None
+    stop_reason: str = ""
+    cert_seed: int = 0
+    cert_delta: float = math.nan
+    widening: str = "kl"
+    oracle_widening: float = 0.0
+    validation_passed: list = field(default_factory=list)
+    epoch_verdicts: list = field(default_factory=list)
+    epoch_queries: list = field(default_factory=list)
 
     @property
     def infeasibility_rate(self) -> float:
@@ -146,6 +189,20 @@ class ApproxLearnReport:
         if not self.returned_epoch or self.returned_epoch > len(self.cert_bounds):
             return math.nan
         return self.cert_bounds[self.returned_epoch - 1]
+
+    @property
+    def bounds_tv_to(self) -> str:
+        """Which TV ``tv_bound`` bounds: "oracle" (``oracle_error`` 0: TV to the model that was queried)
+        or "truth" (``oracle_error`` ξ > 0: TV to any model whose logits are within ξ per entry of the
+        oracle's — the truth, when ξ is a true bound on the oracle's error — the bound to the oracle
+        plus ``oracle_widening``)."""
+        xi = self.settings.oracle_error if self.settings is not None else 0.0
+        return "truth" if xi > 0 else "oracle"
+
+    @property
+    def certified_epochs(self) -> list[int]:
+        """Epochs whose sampler was certified (not dropped), 1-based."""
+        return [k + 1 for k, b in enumerate(self.cert_bounds) if not math.isnan(b)]
 
     @property
     def max_witnesses(self) -> int:

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 from logitrank._validation import check_int, check_real
 
-from ._certificate import CERT_BOUNDS, default_n_cert
+from ._certificate import CERT_BOUNDS, WIDENINGS, default_n_cert
 from ._chain_lp import LP_SOLVERS
 from ._lp_parts import ON_INFEASIBLE, _check_slack_tol
 
 __all__ = [
     "ACCEPTANCE_RULES",
+    "STOP_REASONS",
+    "UNTIL_MODES",
     "VALIDATION_STATISTICS",
     "WITNESSES_PER_EPOCH",
     "WITNESS_CAPS",
@@ -37,6 +39,12 @@ VALIDATION_STATISTICS = ("max", "mean")
 WITNESS_CAPS = ("none", "rank")
 WITNESS_RULES = ("first", "largest")
 WITNESSES_PER_EPOCH = ("one", "per_level")
+#: "accept": stop at the first accepted epoch (the restatement's loop). "budget": keep refining
+#: while the epoch (K) and query (``max_queries``) budgets last, and return the best certified epoch.
+UNTIL_MODES = ("accept", "budget")
+#: Why a run ended: an epoch was accepted (until="accept"), K epochs ran, ``patience`` ran out,
+#: or the query budget was spent.
+STOP_REASONS = ("accepted", "epochs", "patience", "queries")
 
 
 def default_threshold(epsilon: float, horizon: int) -> float:
@@ -131,7 +139,8 @@ class ApproxSettings:
         rank/n_spanner <= ε/T.
     delta : float in (0, 1)
         Failure probability: of ``default_n_validation``, and of the certificate over all K epochs
-        (each epoch's bound is taken at level δ/K).
+        (each epoch's bound is taken at level δ/K, so every certified bound holds at once with
+        probability >= 1 − δ); it also sizes ``n_cert`` (:func:`default_n_cert` at level δ/K).
     slack_tol : float >= 0 or math.inf, optional
         Largest chain slack of a feasible LP. Default :func:`default_slack_tol` = 2λ with λ the largest
         absolute logit in the epoch's stored rows (derivation there). ``math.inf`` keeps every solved LP.
@@ -146,23 +155,43 @@ class ApproxSettings:
     solver_options : mapping, optional
         HiGHS options (default :data:`DEFAULT_SOLVER_OPTIONS` of the LP module).
     acceptance : "certificate" | "validation" | "either"
-        When an epoch is accepted. "certificate": the held-out TV certificate
-        (:func:`~logitrank.algorithms.tv_certificate`) bounds TV ≤ ε at level δ/K. "validation": the
-        restatement's witness test finds no gap above g (see ``validation_statistic``). "either": the
-        first of the two. Default "certificate", chosen by ``benchmarks/bench_certificate.py``: the
-        per-entry validation compares gaps whose noise floor grows like ≈ 14·ε_avg with
-        g = ε/(32T²), so it can pass only when ε_avg ≲ ε/(450·T²) — almost never for a model that is
-        only approximately low rank, where it ran all K epochs while the sampler's TV was far below ε.
-        The certificate accepts exactly what the guarantee is about, and never accepts TV > ε except
-        with probability ≤ δ over all epochs.
+        What an epoch must pass to be accepted. Every rule needs the held-out TV certificate
+        (:func:`~logitrank.algorithms.tv_certificate`) to bound TV <= ε at level δ/K and the epoch to
+        have had no fallback, so ``report.accepted`` implies ``report.tv_bound <= ε`` whatever the
+        setting. "certificate" (default): that alone. "validation": the restatement's per-entry witness
+        test (see ``validation_statistic``) must pass too — a pre-filter that can only reject.
+        "either": the same as "certificate" (kept so old settings still load; before round 2 it let
+        the validation accept on its own, past the certificate, which was unsound). Whatever the rule,
+        the validation's verdict is reported per epoch (``report.validation_passed``) as a diagnostic.
+        Why the certificate (``benchmarks/bench_certificate.py``): the per-entry validation compares
+        gaps whose noise floor grows like ≈ 14·ε_avg with g = ε/(32T²), so it can pass only when
+        ε_avg ≲ ε/(450·T²) — almost never for a model that is only approximately low rank — while the
+        certificate bounds exactly what the guarantee is about, and never accepts TV > ε except with
+        probability <= δ over all epochs.
     n_cert : int >= 2, optional
-        Fresh paths per epoch for the certificate. Default :func:`default_n_cert`.
+        Fresh paths per epoch for the certificate. Default :func:`default_n_cert` (ε, K, δ): sized for
+        completeness, so that a sampler with TV = 0.7·ε is certified at ε with probability >= 0.9 at
+        level δ/K (2182 paths at ε = 0.1, K = 16, δ = 0.05; :func:`certificate_power` is exact for the
+        worst-case Bernoulli statistic).
     cert_bound : "kl" | "bernstein" | "min"
         The certificate's upper confidence bound (see :mod:`logitrank.algorithms._certificate`).
     oracle_error : float >= 0
-        ξ, a known bound on the oracle's per-logit error against the model the user cares about; the
-        certificate then bounds TV to that model by adding 1 − e^{−2Tξ}. Default 0 (the oracle is the
-        target).
+        ξ, a known bound on the oracle's per-logit error against the model the user cares about (the
+        truth): ‖ℓ_oracle(h) − ℓ_truth(h)‖_∞ <= ξ at every prefix. The certificate then bounds TV to the
+        truth by adding :func:`~logitrank.algorithms.oracle_widening` (ξ, T, ``widening``) to its bound
+        on TV to the oracle (``report.bounds_tv_to`` says which). Default 0: the bound is on TV to the
+        oracle itself.
+    widening : "kl" | "log_ratio"
+        How ``oracle_error`` widens each bound: "kl" (default) the smallest of the proved bounds of
+        :func:`~logitrank.algorithms.oracle_widening`, ≈ ξ·√T/2 for small ξ; "log_ratio" the earlier
+        1 − e^{−2Tξ} (kept for comparison; 4√T times looser for small ξ).
+    until : "accept" | "budget"
+        "accept" (default, the restatement's loop): stop at the first acceptable epoch. "budget" (anytime
+        mode): keep refining while the budgets (K epochs, ``max_queries``, ``patience``) last, and return
+        the acceptable epoch with the smallest certified bound.
+    max_queries : int >= 1, optional
+        A budget of distinct oracle queries, certificate included, checked before each epoch after the
+        first (None: only the K epochs and ``patience`` bound the run).
     validation_statistic : "max" | "mean"
         What the validation compares with g: the largest per-entry gap (the restatement's test, a
         maximum over n·T²·V entries) or the mean gap over them (closer to paper B's ε_avg, an average
@@ -176,8 +205,8 @@ class ApproxSettings:
         approximation's noise, not a missed direction.
     patience : int >= 1 or None
         Stop after this many epochs in a row that neither added a witness nor brought a smaller
-        certified bound (None: run all K). With ``witness_cap="rank"`` a run then ends within
-        rank·T + patience epochs.
+        certified bound (None: run all K), under either ``until``. With ``witness_cap="rank"`` a run
+        then ends within rank·T + patience epochs.
 
     Examples
     --------
@@ -188,6 +217,10 @@ class ApproxSettings:
     Traceback (most recent call last):
     ...
     ValueError: rank must be >= 1; got 0
+    >>> ApproxSettings(rank=2, epsilon=0.1, until="forever")
+    Traceback (most recent call last):
+    ...
+    ValueError: until must be one of ('accept', 'budget'); got 'forever'
     """
 
     rank: int
@@ -214,6 +247,9 @@ class ApproxSettings:
     witness_cap: str = "none"
     noise_floor: bool = True
     patience: int | None = 3
+    widening: str = "kl"
+    until: str = "accept"
+    max_queries: int | None = None
 
     def __post_init__(self):
         put = lambda name, value: object.__setattr__(self, name, value)
@@ -233,13 +269,15 @@ class ApproxSettings:
         for name, allowed in (("witness_rule", WITNESS_RULES), ("witnesses_per_epoch", WITNESSES_PER_EPOCH),
                               ("on_infeasible", ON_INFEASIBLE), ("solver", LP_SOLVERS),
                               ("acceptance", ACCEPTANCE_RULES), ("cert_bound", CERT_BOUNDS),
-                              ("validation_statistic", VALIDATION_STATISTICS), ("witness_cap", WITNESS_CAPS)):
-            if getattr(self, name) not in allowed:
+                              ("validation_statistic", VALIDATION_STATISTICS), ("witness_cap", WITNESS_CAPS),
+                              ("widening", WIDENINGS), ("until", UNTIL_MODES)):
+            if not isinstance(getattr(self, name), str) or getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}; got {getattr(self, name)!r}")
         if self.n_cert is not None:
             put("n_cert", check_int("n_cert", self.n_cert, minimum=2))
-        if self.patience is not None:
-            put("patience", check_int("patience", self.patience, minimum=1))
+        for name in ("patience", "max_queries"):
+            if getattr(self, name) is not None:
+                put(name, check_int(name, getattr(self, name), minimum=1))
         put("oracle_error", check_real("oracle_error", self.oracle_error, low=0.0))
         if not isinstance(self.noise_floor, bool):
             raise TypeError(f"noise_floor must be True or False; got {self.noise_floor!r}")

@@ -8,8 +8,8 @@ is added and the next epoch starts. An epoch is accepted only when its held-out 
 at most ε (and it had no fallback); the per-entry validation can veto an epoch, never accept one.
 
 The settings live in the validated frozen dataclass :class:`ApproxSettings`; :func:`learn_approx`
-reads them from ``settings=`` or from keywords, its run options (``until``, ``max_queries``,
-``cert_generator``, ``widening``, ``on_epoch``) as keywords, and runs the named steps below, one
+reads them from ``settings=`` or from keywords (``until``, ``max_queries`` and ``widening`` among them),
+its randomness (``generator``, ``cert_generator``) and ``on_epoch`` as keywords, and runs the named steps below, one
 function each: :func:`_learn_epoch` (build), :func:`_draw_paths` (draw), :func:`_solve_chains`
 (solve), :func:`_certify_epoch` (certify), :func:`_validate_epoch` (validate), :func:`_accepts` and
 :func:`_add_witnesses` (accept or refine), and :func:`_finish` (the report and the warning).
@@ -27,8 +27,8 @@ import torch
 from logitrank._validation import as_generator, check_model
 from logitrank.synth import CountingOracle, LanguageModel
 
-from ._approx_report import ApproxNotAcceptedWarning
-from ._approx_run import ApproxRunReport, check_run_options
+from ._approx_report import ApproxLearnReport, ApproxNotAcceptedWarning
+from ._approx_run import check_on_epoch
 from ._approx_settings import ApproxSettings, default_slack_tol, settings_from
 from ._certificate import TVCertificate, oracle_widening, tv_certificate, tv_statistic
 from ._dist_spanner import dist_spanner, word_rows
@@ -244,13 +244,10 @@ def learn_approx(
     settings: ApproxSettings | None = None,
     *,
     generator,
-    until: str = "accept",
-    max_queries: int | None = None,
     cert_generator=None,
-    widening: str = "kl",
     on_epoch=None,
     **options,
-) -> tuple[LPSampler, ApproxRunReport]:
+) -> tuple[LPSampler, ApproxLearnReport]:
     """Learn an approximately low-logit-rank model from logit queries (paper B, main algorithm).
 
     Named steps per epoch k = 1 … K (the restatement's "Main loop" numbers in brackets):
@@ -311,18 +308,17 @@ def learn_approx(
         All settings (see :class:`ApproxSettings` for each one, its default and its derivation).
     generator : torch.Generator or int
         The learning draws (spanner, held-out and validation samples).
-    until : "accept" | "budget"
-        Stop at the first acceptable epoch (default, the restatement), or keep refining while the
-        budgets last and return the best certified epoch (anytime mode).
-    max_queries : int >= 1, optional
-        A budget of distinct oracle queries (certificate included); None: K epochs only.
+    until, max_queries, widening
+        Settings (fields of :class:`ApproxSettings`), given here as keywords like any other:
+        ``until="accept"`` (default, the restatement) stops at the first acceptable epoch,
+        ``"budget"`` keeps refining while the budgets last and returns the best certified epoch
+        (anytime mode); ``max_queries`` is a budget of distinct oracle queries (certificate
+        included); ``widening`` ("kl", default, ≈ ξ√T/2, or "log_ratio", 1 − e^{−2Tξ}) is how
+        ``oracle_error`` widens each bound (:func:`~logitrank.algorithms.oracle_widening`).
     cert_generator : torch.Generator or int, optional
         The certificate's stream; default derived from ``generator``'s seed. Certifying never
         changes what is learned, so independent ``cert_generator`` streams give independent
         certificates of the same learning run (``report.cert_seed`` records it).
-    widening : "kl" | "log_ratio"
-        How ``oracle_error`` widens each bound (:func:`~logitrank.algorithms.oracle_widening`):
-        "kl" (default, ≈ ξ√T/2) or "log_ratio" (1 − e^{−2Tξ}, the earlier rule).
     on_epoch : callable(epoch, sampler, certificate), optional
         Called at the end of every epoch (certificate None for a dropped epoch), e.g. to measure the
         exact TV of every epoch's sampler. It must not change the sampler's settings; the learner
@@ -333,9 +329,9 @@ def learn_approx(
 
     Returns
     -------
-    (LPSampler, ApproxRunReport)
-        The sampler of ``report.returned_epoch``; the report is an :class:`ApproxLearnReport` with
-        the round-2 fields of :class:`~logitrank.algorithms.ApproxRunReport`.
+    (LPSampler, ApproxLearnReport)
+        The sampler of ``report.returned_epoch`` and what the run did (``ApproxRunReport`` is the
+        same class under its round-2 name).
 
     Warns
     -----
@@ -360,9 +356,9 @@ def learn_approx(
     ('validation', True)
     """
     settings = settings_from(settings, options)
-    max_queries = check_run_options(until, max_queries, widening, on_epoch)
-    ctx = _context(oracle, settings, generator, cert_generator, until=until, max_queries=max_queries,
-                   widening=widening, on_epoch=on_epoch)
+    check_on_epoch(on_epoch)
+    ctx = _context(oracle, settings, generator, cert_generator, until=settings.until, max_queries=settings.max_queries,
+                   widening=settings.widening, on_epoch=on_epoch)
     run = _Run(hats=[[(z,) for z in range(ctx.V)] for _ in range(ctx.T)], witnesses=[0] * ctx.T)  # init: F̂_s, s = 1 … T
     epochs, reason = _run_epochs(ctx, run)
     return _finish(ctx, run, epochs, reason)
@@ -592,12 +588,12 @@ def _failure(ctx: _Context, run: _Run, chosen: _Epoch, epochs: int, reason: str)
     return "; ".join(parts) + f". The returned sampler is {returned}; it was not accepted."
 
 
-def _finish(ctx: _Context, run: _Run, epochs: int, reason: str) -> tuple[LPSampler, ApproxRunReport]:
+def _finish(ctx: _Context, run: _Run, epochs: int, reason: str) -> tuple[LPSampler, ApproxLearnReport]:
     """The end: pick the sampler to return, write the report, warn when not accepted."""
     chosen, accepted_by = _chosen(run)
     accepted, s, plan = bool(accepted_by), ctx.settings, ctx.plan
     failure = "" if accepted else _failure(ctx, run, chosen, epochs, reason)
-    report = ApproxRunReport(
+    report = ApproxLearnReport(
         accepted=accepted, epochs=epochs, max_epochs=plan.epochs, witnesses=run.witnesses, witness_log=run.log,
         future_sizes=[len(F) for F in run.hats], spanner_sizes=chosen.sampler.spanner_sizes, spanner_swaps=chosen.swaps,
         miss_rates=chosen.miss, heldout_residuals=chosen.resid, lp_solves=run.lp_solves,

@@ -138,7 +138,7 @@ def _address_space_below(*, gib: int):
 
 BAD = [
     # ---- spectrum (issue 23): one line, exit 2, before any work where the model is not needed ----------
-    ("spectrum model nosuchmodel", lambda: spectrum("--model", "nosuchmodel"), UsageError, r"--model 'nosuchmodel' is not tiny, tiny@stepN, tiny-b, smollm2, isan:V,T,d\[,seed\], api:URL#name, a local model folder or a Hugging Face model in the local cache"),
+    ("spectrum model nosuchmodel", lambda: spectrum("--model", "nosuchmodel"), UsageError, r"--model 'nosuchmodel' is not tiny, tiny@stepN, tiny-b, smollm2, gemma3, isan:V,T,d\[,seed\], api:URL#name, a local model folder or a Hugging Face model in the local cache"),
     ("spectrum model tiny bad step", lambda: spectrum("--model", "tiny@step7"), UsageError, r"--model tiny@step7: tiny has no checkpoint at step 7"),
     ("spectrum corpus empty file", lambda: spectrum("--corpus", str(EMPTY)), UsageError, r"--corpus '.*empty.txt': corpus file '.*empty.txt' holds no text \(empty\)"),
     ("spectrum corpus whitespace file", lambda: spectrum("--corpus", str(BLANK)), UsageError, r"--corpus '.*blank.txt': corpus file .* holds no text \(only whitespace\)"),
@@ -176,7 +176,7 @@ BAD = [
     ("enumeration over memory", lambda: check_enumeration("distribution()", 4, 20, 2**41, bytes_per_sequence=40, device="cpu", way_out="use sampling"), MemoryError, r"distribution\(\) over V\*\*T = 4\*\*20 = 1099511627776 sequences needs about 4.1e\+04 GiB, more than the .* GiB of cpu; use sampling"),
     ("enumeration max_sequences float", lambda: check_enumeration("distribution()", 2, 3, 1e6, bytes_per_sequence=8, device="cpu", way_out="x"), TypeError, r"max_sequences must be an integer; got 1000000.0"),
     ("distribution 4**20 sequences", _isan_distribution_huge, MemoryError, r"distribution\(\) over V\*\*T = 4\*\*20 = 1099511627776 sequences needs about .* GiB, more than"),
-    ("load_model unknown name", lambda: load_model("nosuchmodel"), FileNotFoundError, r"model 'nosuchmodel' is not tiny, tiny@stepN, tiny-b, smollm2, isan:V,T,d\[,seed\], api:URL#name, a local model folder or a Hugging Face model in the local cache \(logitrank never downloads\)"),
+    ("load_model unknown name", lambda: load_model("nosuchmodel"), FileNotFoundError, r"model 'nosuchmodel' is not tiny, tiny@stepN, tiny-b, smollm2, gemma3, isan:V,T,d\[,seed\], api:URL#name, a local model folder or a Hugging Face model in the local cache \(logitrank never downloads\)"),
     ("tv_monte_carlo model None", lambda: ver.tv_monte_carlo(None, M, 10, generator=0), TypeError, r"p_model must be a language model \(with vocab_size, horizon, sample, log_prob; .*\); got NoneType"),
     ("tv_monte_carlo n float", lambda: ver.tv_monte_carlo(M, M, 10.0, generator=0), ValueError, r"n must be a positive int; got 10.0"),
     ("tv_estimate pilot 1", lambda: ver.tv_estimate(M, M, generator=0, pilot=np.int64(1)), ValueError, r"pilot must be an int >= 2; got 1"),

@@ -10,9 +10,16 @@ A check (or any experiment) writes its settings once, as a table of presets::
 and reads them with ``spec = config.preset(_B1)`` — the preset of ``config.scale`` with the
 ``--set key=value`` overrides of ``config.overrides`` applied. Every key of every preset is an
 override target; an unknown key is refused with the nearest valid one, and a value must have the
-type of the preset's (an int where an int is, a list where a list is, …). What a run resolved is
+type of the preset's (an int where an int is, a list where a list is, …; in a list of records such
+as ``[(V, T, d), …]`` every record must have the length of the preset's). What a run resolved is
 recorded (:func:`recording`) so the registry stores it with the result (Hydra's "resolved config
 beside every run", without Hydra).
+
+Bounds are declared, never guessed from a name: ``Presets(table, minimums={"draws": 1},
+min_items={"sizes": 1})`` refuses ``--set draws=0`` (and any number below 1 anywhere inside a list
+setting) and ``--set sizes=[]`` before anything runs, so a count that would make a check judge
+nothing (zero draws, no sizes) is an error, not a vacuous *holds*. The presets themselves must
+satisfy their bounds.
 """
 
 from __future__ import annotations
@@ -73,6 +80,28 @@ def _type_ok(value, like) -> bool:
     return isinstance(value, type(like))
 
 
+def _record_length(like) -> int | None:
+    """The length of the records of a list setting such as ``[(V, T, d), …]`` (all tuples of one length),
+    else None."""
+    if isinstance(like, list) and like and all(isinstance(x, tuple) for x in like) and len({len(x) for x in like}) == 1:
+        return len(like[0])
+    return None
+
+
+def _numbers(value):
+    """Every number inside ``value`` (itself, or the items of nested lists and tuples); bools are not numbers."""
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _numbers(v)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+def _shown(value) -> str:
+    """A setting's value as the user wrote it (lists, not the frozen tuples)."""
+    return json.dumps(value, default=str) if isinstance(value, (list, tuple)) else repr(value)
+
+
 def _describe(like) -> str:
     if isinstance(like, bool):
         return "true or false"
@@ -91,6 +120,11 @@ class Presets:
         lists/tuples of them.
     pick : callable(config) → preset name, optional
         How a run chooses its preset (default: its scale); see :meth:`name_for`.
+    minimums : mapping key → number, optional
+        Declared lower bounds: the setting (every number inside it, for a list) must be >= the bound
+        (e.g. ``{"draws": 1}``: a count of draws).
+    min_items : mapping key → int, optional
+        Declared least lengths of list settings (e.g. ``{"sizes": 1}``: at least one size).
 
     Examples
     --------
@@ -103,7 +137,8 @@ class Presets:
     ValueError: unknown setting 'kk' for this experiment (did you mean 'k'?); settings: k, n
     """
 
-    def __init__(self, table: Mapping[str, Mapping[str, Any]], *, pick=None):
+    def __init__(self, table: Mapping[str, Mapping[str, Any]], *, pick=None, minimums: Mapping | None = None,
+                 min_items: Mapping | None = None):
         if not isinstance(table, Mapping) or not table:
             raise ValueError("table must be a non-empty mapping of preset name → settings")
         keys = None
@@ -117,6 +152,35 @@ class Presets:
         if pick is not None and not callable(pick):
             raise TypeError(f"pick must be a callable (config -> preset name); got {pick!r}")
         self.pick = pick
+        self.minimums = self._bounds("minimums", minimums, keys)
+        self.min_items = self._bounds("min_items", min_items, keys)
+        for name, preset in self.table.items():
+            problem = next((p for p in (self._bound_problem(k, v) for k, v in preset.items()) if p), None)
+            if problem:
+                raise ValueError(f"preset {name!r} breaks its own bounds: {problem}")
+
+    @staticmethod
+    def _bounds(what: str, bounds, keys) -> dict:
+        bounds = dict(bounds or {})
+        for key, bound in bounds.items():
+            if key not in keys:
+                raise ValueError(f"{what} names {key!r}, which is not a setting of these presets ({', '.join(sorted(keys))})")
+            if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+                raise TypeError(f"{what}[{key!r}] must be a number; got {bound!r}")
+        return bounds
+
+    def _bound_problem(self, key: str, value) -> str | None:
+        """Why ``value`` breaks the declared bounds of ``key`` (one clause), or None."""
+        low = self.minimums.get(key)
+        if low is not None:
+            below = next((v for v in _numbers(value) if v < low), None)
+            if below is not None:
+                where = "" if not isinstance(value, (list, tuple)) else " (every number in it)"
+                return f"setting {key} must be >= {low}{where}; got {_shown(value)}"
+        least = self.min_items.get(key)
+        if least is not None and isinstance(value, (list, tuple)) and len(value) < least:
+            return f"setting {key} must hold at least {least} item{'s' if least != 1 else ''}; got {_shown(value)}"
+        return None
 
     def name_for(self, config) -> str:
         """The preset a run reads: ``pick(config)`` when the table has a rule of its own (e.g. per model
@@ -136,7 +200,8 @@ class Presets:
         return sorted(next(iter(self.table.values())))
 
     def check(self, overrides: Mapping[str, Any]) -> None:
-        """Refuse unknown keys (naming the nearest) and values of the wrong type, before anything runs."""
+        """Refuse unknown keys (naming the nearest), values of the wrong type or shape, and values outside the
+        declared bounds, before anything runs."""
         like = next(iter(self.table.values()))
         for key, value in overrides.items():
             if key not in like:
@@ -145,6 +210,13 @@ class Presets:
                 raise ValueError(f"unknown setting {key!r} for this experiment{hint}; settings: {', '.join(self.keys)}")
             if not _type_ok(value, like[key]):
                 raise ValueError(f"setting {key} must be {_describe(like[key])}; got {value!r}")
+            size = _record_length(like[key])
+            if size is not None and any(not isinstance(v, (list, tuple)) or len(v) != size for v in value):
+                raise ValueError(f"setting {key} must be a list of records of {size} values each, like "
+                                 f"{json.dumps(like[key][:2], default=str)}; got {_shown(value)}")
+            problem = self._bound_problem(key, value)
+            if problem:
+                raise ValueError(problem)
 
     def resolve(self, name: str, overrides: Mapping[str, Any] | None = None) -> dict:
         """Preset ``name`` with ``overrides`` applied (validated); recorded when a recording is open."""

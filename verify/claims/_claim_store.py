@@ -15,6 +15,11 @@ integrity check does not see one) raises :class:`StoreDamagedError` naming the r
 computes them again. A file SQLite itself cannot read (a damaged page, "file is not a database")
 raises :class:`StoreDamagedError` with one line naming the file and what to do.
 
+A run killed with ``kill -9`` cannot write its end: its record says 'running'. Each record names the
+process that wrote it (pid, host, and the process's start time where ``/proc`` gives it, so a reused
+pid is not mistaken for it); the next ``check`` on the same host marks a 'running' record whose
+process is gone 'interrupted' (:meth:`ClaimStore.mark_interrupted`), and ``runs`` shows it so.
+
 Rows written before digests existed (schema 1; the column is added as NULL when such a file is
 opened) cannot be verified: they are still listed (``latest``, ``runs``, the ``checks.json`` export),
 but ``--resume`` never reuses them, so a resumed run recomputes those claims and stores verified rows.
@@ -22,8 +27,9 @@ but ``--resume`` never reuses them, so a resumed run recomputes those claims and
 Schema (component ``"claims"``, version 2), beside the sweep tables in the same database file::
 
     claim_runs(run_id INTEGER PRIMARY KEY, started TEXT, finished TEXT, status TEXT,
-               -- 'running' | 'completed' | 'interrupted' (a run killed -9 stays 'running')
-               config TEXT,      -- JSON {scale, seed, seeds, model, out_dir}
+               -- 'running' | 'completed' | 'interrupted' (a run killed -9 is marked 'interrupted'
+               -- by the next run that finds its process gone; see below)
+               config TEXT,      -- JSON {scale, seed, seeds, model, out_dir, process: {pid, host, started}}
                claims TEXT,      -- JSON list of the requested claim IDs
                argv TEXT,        -- JSON list, the command line
                provenance TEXT,  -- JSON {logitrank, git_sha, python, numpy, torch, transformers}
@@ -43,6 +49,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import socket
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -109,6 +117,40 @@ def _describe(table: str, row) -> tuple[str, str | None]:
     return f"claim_seeds row of claim {row['claim_id']}, seed {row['seed']} (run {row['run_id']})", row["claim_id"]
 
 
+def _process_start(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot (/proc/PID/stat field 22), None where
+    unknown: with the pid it names one process, never a later one that reused its pid."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": the comm may hold spaces
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
+
+
+def _this_process() -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": _process_start(os.getpid())}
+
+
+def _gone(process) -> bool:
+    """Whether the process a run record names has ended (False when it cannot be told: another host, an old
+    record without one)."""
+    if not isinstance(process, dict) or process.get("host") != socket.gethostname():
+        return False
+    pid = process.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        pass
+    started = process.get("started")
+    return started is not None and _process_start(pid) not in (None, started)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -132,6 +174,15 @@ def _same_settings(stored: str, config: CheckConfig, any_code: bool) -> bool:
         a.pop("code", None)
         b.pop("code", None)
     return a == b
+
+
+def _process_of(row) -> dict | None:
+    """The process a claim_runs row names (its config's "process"), None for an older record."""
+    try:
+        config = json.loads(row["config"])
+    except (TypeError, ValueError):
+        return None
+    return config.get("process") if isinstance(config, dict) else None
 
 
 def _result_from_dict(d: dict) -> ClaimResult:
@@ -198,7 +249,8 @@ class ClaimStore:
     def start_run(self, config: CheckConfig, claims: list[str], argv: list[str] | None = None) -> int:
         """Insert a run record (status 'running') and return its id."""
         cfg = {"scale": config.scale, "seed": config.seed, "seeds": config.n_seeds, "model": config.model,
-               "out_dir": str(config.out_dir)}
+               "out_dir": str(config.out_dir), "process": _this_process()}
+        self.mark_interrupted()
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")  # the id is read and used under one write lock
             seq = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'claim_runs'").fetchone()
@@ -234,6 +286,21 @@ class ClaimStore:
             self.conn.execute("UPDATE claim_runs SET finished = ?, status = ?, wall_s = ?, digest = ? WHERE run_id = ?",
                               (values["finished"], status, values["wall_s"],
                                row_digest(*(values[c] for c in COLUMNS["claim_runs"])), run_id))
+
+    @_sqlite_errors
+    def mark_interrupted(self) -> list[int]:
+        """Mark 'interrupted' every 'running' record whose process (on this host) is gone, e.g. killed with
+        ``kill -9``; returns their run ids. Records that fail their digest are left for :meth:`damaged`."""
+        marked = []
+        with self.conn:
+            for row in self.conn.execute("SELECT * FROM claim_runs WHERE status = 'running'").fetchall():
+                if self._check("claim_runs", row) is False or not _gone(_process_of(row)):
+                    continue
+                values = {**{c: row[c] for c in COLUMNS["claim_runs"]}, "status": "interrupted"}
+                self.conn.execute("UPDATE claim_runs SET status = 'interrupted', digest = ? WHERE run_id = ?",
+                                  (row_digest(*(values[c] for c in COLUMNS["claim_runs"])), row["run_id"]))
+                marked.append(int(row["run_id"]))
+        return marked
 
     # -- reading: every row verified ------------------------------------------------------------------------
     def _check(self, table: str, row) -> bool | None:
@@ -343,7 +410,8 @@ class ClaimStore:
 
     @_sqlite_errors
     def runs(self) -> list[dict]:
-        """Every run record, oldest first, with ``config``, ``claims``, ``argv`` and ``provenance`` decoded,
+        """Every run record, oldest first, with ``config``, ``claims``, ``argv`` and ``provenance`` decoded
+        (``process``: the pid, host and start time of the process that ran it, apart from ``config``),
         ``seconds`` = {claim: wall time} of the claims it ran and ``verdicts`` = {claim: verdict}. Raises
         StoreDamagedError for a row that fails its digest."""
         results: dict[int, list] = {}
@@ -355,6 +423,9 @@ class ClaimStore:
             d = {k: r[k] for k in COLUMNS["claim_runs"]}
             for k in ("config", "claims", "argv", "provenance"):
                 d[k] = json.loads(d[k]) if d[k] is not None else None
+            d["process"] = d["config"].pop("process", None) if isinstance(d["config"], dict) else None
+            if d["status"] == "running" and _gone(_process_of(r)):
+                d["status"] = "interrupted"  # its process is gone (killed); the next check run records it so
             mine = results.get(r["run_id"], [])
             d["seconds"] = {x["claim_id"]: x["seconds"] for x in mine if x["reused_from"] is None}
             d["verdicts"] = {x["claim_id"]: x["verdict"] for x in mine}

@@ -41,6 +41,8 @@ _ROWS = [
     ("B4", "Query counts are polynomial; measured against the stated bound", "B, main theorem"),
     ("B5", "The held-out TV certificate never accepts a sampler with TV > ε and accepts where TV ≤ ε/2 (regime map)",
      "B, main theorem (its TV guarantee, certified; issue 21)"),
+    ("B6", "Completeness: the certificate accepts (w.p. ≥ 1 − δ) whenever the model's ε_avg is small enough for ε",
+     "B, main theorem (its guarantee w.p. ≥ 1 − δ; issue 31)"),
     ("E1", "Logit-matrix singular values follow a power law with α slightly above ½, stable under downsizing", "A, Fig 2, 6"),
     ("E2", "An untrained model shows no such structure (α well below ½)", "A, Fig 6d"),
     ("E3", "Average KL to the best rank-r approximation decays as a power law in r", "A, Fig 1a, 7"),
@@ -58,6 +60,8 @@ _ROWS = [
     ("X3", "Where the learners break in d, |Σ|, T and noise ξ", "project"),
     ("X4", "An ISAN surrogate of a real LM learned from logit queries: TV/KL vs rank d", "project"),
     ("X5", "Is spectral decay a diagnostic of training progress?", "A, closing question"),
+    ("X6", "A model's logit vectors span exactly its hidden width: the rank of its next-token logits is d",
+     "A, §4 (logit queries read the embedding dimension; Carlini et al. 2024)"),
 ]
 
 #: Every claim ID of the ledger, in ledger order.

@@ -11,8 +11,15 @@ Two kinds of check:
   any seed raised, *not-run* when any seed could not run. A check may pass its own ``combine``.
 
 Verdicts: "holds", "fails", "mixed" (seeds disagree), "not-run" (an optional piece is missing:
-a model, a corpus, an extra) and "error" (the check raised; the reason holds the traceback's last
-line).
+a model, a corpus, an extra; or the check judged nothing) and "error" (the check raised; the reason
+holds the traceback's last line).
+
+**Nothing judged is not a verdict.** A check that reports how many instances it judged — an int
+under one of the keys :data:`JUDGED_COUNTS` of its ``setting`` or ``figures`` (T1 and T3 report
+``models``) — and judged none (every size skipped, zero draws) is reported *not-run* with a reason
+that starts "not judged:", never *holds* (nor *fails*). Declared preset bounds
+(:class:`~logitrank.verify._presets.Presets` ``minimums``/``min_items``) refuse most such settings
+before anything runs; this is the guard for the rest.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from ._ledger import LEDGER
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "JUDGED_COUNTS",
     "VERDICTS",
     "CheckConfig",
     "ClaimResult",
@@ -54,6 +62,8 @@ __all__ = [
     "unregister",
 ]
 
+#: keys under which a check reports how many instances it judged (in ``setting`` or ``figures``)
+JUDGED_COUNTS = ("models", "instances", "points", "judged")
 #: entry-point group whose modules are imported to register claims of their own
 ENTRY_POINT_GROUP = "logitrank.claims"
 _ENTRY_POINTS_LOADED = False
@@ -197,9 +207,27 @@ def _run_once(claim_id: str, entry: _Entry, config: CheckConfig) -> ClaimResult:
                              setting={"traceback": traceback.format_exc(limit=6)})
     if not isinstance(result, ClaimResult) or result.id != claim_id:
         result = ClaimResult(claim_id, "error", reason=f"check of {claim_id} returned {result!r}, not its ClaimResult")
+    nothing = _judged_nothing(result)
+    if nothing is not None:
+        result = replace(result, verdict="not-run", reason=f"not judged: {nothing}; change the settings "
+                                                            f"({dict(config.overrides) or 'the preset'}) so that "
+                                                            "something is judged")
     result.seconds = round(time.perf_counter() - start, 3)
     result.config = {"preset": config.scale, "overrides": dict(config.overrides), "resolved": dict(record)}
     return result
+
+
+def _judged_nothing(result: ClaimResult) -> str | None:
+    """Why a holds/fails ``result`` judged nothing (a count of :data:`JUDGED_COUNTS` that is 0), else None."""
+    if result.verdict not in ("holds", "fails"):
+        return None
+    for where in ("setting", "figures"):
+        found = getattr(result, where)
+        for key in JUDGED_COUNTS:
+            value = found.get(key) if isinstance(found, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+                return f"the check judged no instances ({where}[{key!r}] = 0), so its {result.verdict!r} says nothing"
+    return None
 
 
 def _is_scalar(value) -> bool:

@@ -13,6 +13,7 @@ the verdict with its rule, and every figure it drew (named in the result or foun
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import math
@@ -29,11 +30,19 @@ __all__ = [
     "PAPER_FIGURES",
     "README_BEGIN",
     "README_END",
+    "SCALE_BANNER",
     "claims_table",
+    "dirty_provenance",
     "figure_paths",
     "load_results",
     "render_html",
     "render_markdown",
+    "run_roots",
+    "scale_banner",
+    "seed_figures",
+    "shown_path",
+    "totals",
+    "totals_line",
     "update_readme",
     "write_report",
 ]
@@ -81,7 +90,11 @@ def load_results(path) -> tuple[list[dict], dict]:
     except json.JSONDecodeError as err:
         raise ValueError(f"results file {str(path)!r} is not valid JSON ({err})") from None
     if isinstance(data, Mapping):
-        rows, run = data.get("results", []), data.get("run", {})
+        if "results" not in data:
+            raise ValueError(f"results file {str(path)!r} is a JSON object without 'results' (keys: "
+                             f"{', '.join(map(str, list(data)[:6])) or 'none'}): --results must name the checks.json "
+                             "written by `logitrank check`")
+        rows, run = data["results"], data.get("run", {})
         if not isinstance(rows, list):
             raise ValueError(f"results file {str(path)!r}: 'results' must be a list of claim results; "
                              f"got {type(rows).__name__} {json.dumps(rows)[:40]}")
@@ -139,25 +152,42 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def claims_table(rows: Iterable[Mapping], *, every_claim: bool = True) -> str:
+def _first_line(text: str, width: int = 160) -> str:
+    line = (str(text).splitlines() or [""])[0]
+    return line[:width] + "…" if len(line) > width else line
+
+
+def _statement(row: Mapping) -> tuple[str, str]:
+    """(statement, source) of a row's claim: the ledger's (a plugin's claims join it when the plugin is loaded),
+    else what the row says, else a pointer to ``--plugin``."""
+    claim = LEDGER.get(row["id"])
+    if claim is not None:
+        return claim.statement, claim.source
+    return (row.get("statement") or "(a claim of a plugin: pass --plugin MODULE to show its statement)",
+            row.get("source") or "—")
+
+
+def claims_table(rows: Iterable[Mapping], *, every_claim: bool = True, reason_column: bool = False) -> str:
     """The claims table (markdown) from result rows.
 
     With ``every_claim`` (the README's table) one line per ledger claim, "not run" where there is no
-    row; without it (the report's summary) one line per row, in the rows' order.
+    row; without it (the report's summary) one line per row, in the rows' order. The reason of a
+    verdict other than *holds* follows the figure, or with ``reason_column`` has a column of its own.
     """
     rows = list(rows)
     by_id = {r["id"]: r for r in rows}
-    lines = ["| ID | claim | source | verdict | our figure: median [min, max] | paper |", "| --- | --- | --- | --- | --- | --- |"]
+    head = ["ID", "claim", "source", "verdict", "our figure: median [min, max]", "paper"] + (["reason"] if reason_column else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for cid in (LEDGER if every_claim else list(by_id)):
-        claim, row = LEDGER.get(cid), by_id.get(cid)
+        row = by_id.get(cid)
         verdict = f"**{row['verdict']}**" if row else "not run"
         figure = headline(row) if row else "—"
-        if row and row["verdict"] != "holds" and row.get("reason"):
-            reason = row["reason"].splitlines()[0]
-            figure += f" — {reason[:160] + '…' if len(reason) > 160 else reason}"
-        statement, source = (claim.statement, claim.source) if claim else (row.get("statement", ""), "—")
-        lines.append(f"| {cid} | {_cell(statement)} | {_cell(source)} | {verdict} | {_cell(figure)} | "
-                     f"{_cell(PAPER_FIGURES.get(cid, '—'))} |")
+        reason = _first_line(row["reason"]) if row and row["verdict"] != "holds" and row.get("reason") else ""
+        if reason and not reason_column:
+            figure += f" — {reason}"
+        statement, source = _statement(row or {"id": cid})
+        cells = [cid, statement, source, verdict, figure, PAPER_FIGURES.get(cid, "—")] + ([reason] if reason_column else [])
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -166,58 +196,168 @@ def _not_run_line(rows: list[Mapping]) -> str:
     return f"Not in these results: {', '.join(missing)}." if missing else ""
 
 
-def _figure_dir(row: Mapping, results_dir: Path) -> Path | None:
-    """Where ``logitrank check`` put the figures of ``row``'s run (its base seed), beside the results file."""
+#: the verdicts counted by the report's totals line, in its order ("not judged": a ledger claim with no result)
+_TOTALS = ("holds", "fails", "mixed", "not judged", "not-run", "error")
+
+
+def totals(rows: list[Mapping]) -> dict[str, int]:
+    """How many claims of ``rows`` hold, fail, are mixed, not run, raised, and how many ledger claims have no row
+    ("not judged")."""
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in _TOTALS}
+    counts["not judged"] = sum(cid not in {r["id"] for r in rows} for cid in LEDGER)
+    return counts
+
+
+def totals_line(rows: list[Mapping]) -> str:
+    """``35 results: 22 holds, 6 fails, 7 mixed, 0 not run, 0 error; 2 ledger claims not judged (no result here)``."""
+    counts = totals(rows)
+    judged = ", ".join(f"{counts[v]} {v.replace('-', ' ')}" for v in _TOTALS if v != "not judged")
+    return f"{len(rows)} results: {judged}; {counts['not judged']} ledger claims not judged (no result here)"
+
+
+#: shown when the real-model rows ran on the tiny model
+SCALE_BANNER = ("Scale: the default model is a 2-layer toy far below the papers' scale (model {model}: a byte-level "
+                "GPT of 4.4 MB; the papers measure language models of 10⁸–10⁹ parameters). Its real-model rows say "
+                "how the checks behave on it; they are not evidence for or against the papers.")
+
+
+def scale_banner(run: Mapping, rows: list[Mapping]) -> str:
+    """:data:`SCALE_BANNER` when the run's model (or a row's) is the tiny one, else ""."""
+    models = {str(m) for m in [run.get("model"), *(r.get("model") for r in rows)] if m}
+    tiny = sorted(m for m in models if m == "tiny" or m.startswith(("tiny@", "tiny-")))
+    return SCALE_BANNER.format(model=", ".join(tiny)) if tiny else ""
+
+
+def dirty_provenance(rows: Iterable[Mapping], run: Mapping | None = None) -> list[str]:
+    """The git SHAs of ``rows`` (and of ``run``) recorded from a working tree with uncommitted changes
+    (``…+dirty``): a committed reference must come from a clean commit. Returns "ID: sha" per such row."""
+    out = [f"run: {run['git_sha']}"] if run and str(run.get("git_sha", "")).endswith("+dirty") else []
+    for row in rows:
+        for i, entry in enumerate([row, *(row.get("per_seed") or [])]):
+            sha = str(entry.get("git_sha", "")) if isinstance(entry, Mapping) else ""
+            if sha.endswith("+dirty"):
+                out.append(f"{row['id']}{'' if i == 0 else f' seed {i - 1}'}: {sha}")
+    return out
+
+
+def _figure_dir(row: Mapping, results_dir: Path, seed: int) -> Path | None:
+    """Where ``logitrank check`` put the figures of ``row``'s run at ``seed``, beside the results file."""
     from ._check_api import CheckConfig
 
     try:
-        return CheckConfig(scale=row.get("scale", "quick"), seed=int(row.get("seed", 0)), out_dir=str(results_dir),
+        return CheckConfig(scale=row.get("scale", "quick"), seed=int(seed), out_dir=str(results_dir),
                            model=row.get("model") or "tiny").figure_dir
     except (TypeError, ValueError):
         return None
 
 
 def _relocated(path: Path, results_dir: Path | None) -> Path:
-    """``path`` itself when it exists, else the same ``figures/…`` tail under ``results_dir`` (results moved
-    with their figures, e.g. a run made in /tmp and copied), else ``path``."""
-    if path.is_file() or results_dir is None or "figures" not in path.parts:
+    """The copy of ``path`` beside the results when there is one (its ``figures/…`` tail under ``results_dir``:
+    results moved with their figures, e.g. a run made in /tmp and copied), else ``path``."""
+    if results_dir is None or "figures" not in path.parts:
         return path
-    tail = path.parts[len(path.parts) - 1 - path.parts[::-1].index("figures"):]
-    moved = results_dir.joinpath(*tail)
+    moved = results_dir.joinpath(*_figures_tail(path))
     return moved if moved.is_file() else path
 
 
-def figure_paths(row: Mapping, results_dir=None) -> list[Path]:
-    """Every figure (PNG) of a claim's result: those named in it (its own figures, then its first seed's),
-    then those found by name in its run's figure folder beside the results (``<results_dir>/figures/<model>/
-    <scale>/seed<seed>/<ID>_*.png``: the checks name every figure after their claim, and E1–E12 write
-    figures without naming them in the result). Paths that do not exist are kept (the report marks them)."""
-    named: list[str] = []
+def _figures_tail(path: Path) -> tuple[str, ...]:
+    """The parts of ``path`` from its last ``figures`` folder on (the whole path when it has none)."""
+    parts = path.parts
+    if "figures" not in parts:
+        return parts
+    return parts[len(parts) - 1 - parts[::-1].index("figures"):]
 
-    def walk(obj):
-        if isinstance(obj, str) and obj.endswith(".png"):
-            named.append(obj)
-        elif isinstance(obj, Mapping):
-            for v in obj.values():
-                walk(v)
-        elif isinstance(obj, (list, tuple)):
-            for v in obj:
-                walk(v)
 
-    walk(row.get("figures") or {})
-    seeds = row.get("per_seed") or []
-    if seeds and isinstance(seeds[0], Mapping):
-        walk(seeds[0].get("figures") or {})
+def _named_pngs(obj) -> list[str]:
+    """Every string ending in .png inside ``obj`` (nested mappings and lists)."""
+    if isinstance(obj, str):
+        return [obj] if obj.endswith(".png") else []
+    if isinstance(obj, Mapping):
+        obj = list(obj.values())
+    if isinstance(obj, (list, tuple)):
+        return [p for v in obj for p in _named_pngs(v)]
+    return []
+
+
+def _seed_entries(row: Mapping) -> list[tuple[int | None, Mapping]]:
+    """(seed, result) per seed of a seeded row (each seed's own result), else [(its seed, the row)]."""
+    base = row.get("seed", 0)
+    seeds = [s for s in (row.get("per_seed") or []) if isinstance(s, Mapping)]
+    if not seeds:
+        return [(base if isinstance(base, int) else None, row)]
+    return [((s.get("setting") or {}).get("seed", (base if isinstance(base, int) else 0) + i), s)
+            for i, s in enumerate(seeds)]
+
+
+def seed_figures(row: Mapping, results_dir=None) -> list[tuple[str, list[tuple[list, Path]]]]:
+    """Every figure of a claim's result, grouped by figure: [(name, [(seeds, path), ...]), ...].
+
+    Per seed of a seeded claim (each seed's own result and its figure folder ``<results_dir>/figures/<model>/
+    <scale>/seed<seed>/``), or once for a theorem claim: the PNGs named in the result, then those found by name
+    in the folder (``<ID>_*.png``: the checks name every figure after their claim, and E1–E12 draw figures
+    without naming them in the result). A file shown twice (the same bytes, e.g. a named path and its copy
+    beside the results) is kept once, with every seed that drew it. Paths that do not exist are kept (the
+    report marks them)."""
     base = Path(results_dir) if results_dir is not None else None
-    found = [_relocated(Path(p), base) for p in named]
-    folder = _figure_dir(row, base) if base is not None else None
-    if folder is not None and folder.is_dir():
-        mine = re.compile(rf"{re.escape(str(row['id']))}_", re.IGNORECASE)
-        found += sorted(p for p in folder.glob("*.png") if mine.match(p.name))
-    unique: dict[Path, None] = {}
-    for p in found:
-        unique.setdefault(p.resolve() if p.is_file() else p, None)
-    return list(unique)
+    mine = re.compile(rf"{re.escape(str(row['id']))}_", re.IGNORECASE)
+    groups: dict[str, dict] = {}
+    for seed, entry in _seed_entries(row):
+        found = [_relocated(Path(p), base) for p in _named_pngs(entry.get("figures") or {})]
+        folder = _figure_dir(row, base, seed) if base is not None and seed is not None else None
+        if folder is not None and folder.is_dir():
+            found += sorted(p for p in folder.glob("*.png") if mine.match(p.name))
+        for path in found:
+            shown = groups.setdefault(path.stem, {})
+            entry_seeds = shown.setdefault(_identity(path), [[], path])[0]
+            if seed not in entry_seeds:
+                entry_seeds.append(seed)
+    return [(stem, [(seeds, path) for seeds, path in shown.values()]) for stem, shown in groups.items()]
+
+
+def _identity(path: Path) -> str:
+    """What makes two figure files the same: their bytes (a missing file: its path)."""
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    return str(path)
+
+
+def figure_paths(row: Mapping, results_dir=None) -> list[Path]:
+    """Every figure (PNG) of a claim's result, each once, every seed's (:func:`seed_figures`, flattened)."""
+    return [path for _, shown in seed_figures(row, results_dir) for _, path in shown]
+
+
+def shown_path(text: str, roots: Iterable[Path] = ()) -> str:
+    """``text`` with every absolute path in it shown relative to the results (``roots``: the results folder and the
+    folder the run wrote to): ``/tmp/run/figures/x.png`` → ``figures/x.png``; other absolute paths keep their
+    file name only (``…/name``), so no scratch folder of the machine that ran leaks into the report."""
+    roots = [Path(r) for r in roots]
+
+    def short(match: re.Match) -> str:
+        path = Path(match.group(0))
+        for root in roots:
+            if path.is_relative_to(root):
+                return path.relative_to(root).as_posix() or "."
+        if "figures" in path.parts:
+            return Path(*_figures_tail(path)).as_posix()
+        return f"…/{path.name}"
+
+    return _ABSOLUTE.sub(short, str(text))
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.~])/(?:[\w.@+=-]+/)+[\w.@+=-]+")
+
+
+def run_roots(rows: Iterable[Mapping], results_dir=None) -> list[Path]:
+    """The results folder and every folder a run wrote figures under (the part of a named figure's path before
+    its ``figures`` folder): the roots :func:`shown_path` shows paths relative to."""
+    roots = {Path(results_dir).resolve()} if results_dir is not None else set()
+    for row in rows:
+        for entry in [row, *(row.get("per_seed") or [])]:
+            for p in _named_pngs(entry.get("figures") if isinstance(entry, Mapping) else None):
+                parts = Path(p).parts
+                if Path(p).is_absolute() and "figures" in parts:
+                    roots.add(Path(*parts[: len(parts) - len(_figures_tail(Path(p)))]))
+    return sorted(roots, key=lambda r: -len(r.parts))
 
 
 _NO_FIGURE = "none named in the result or found beside it (this check may draw none)"
@@ -239,114 +379,199 @@ def _png_inches(data: bytes) -> float | None:
     return width / (per_metre * 0.0254) if per_metre else None
 
 
-def _setting_lines(setting: Mapping) -> list[str]:
+def _setting_lines(setting: Mapping, roots: Iterable[Path] = ()) -> list[str]:
     out = []
     for k, v in setting.items():
         if k == "traceback":
             continue
-        text = json.dumps(v, default=str, ensure_ascii=False) if not isinstance(v, str) else v
+        text = shown_path(json.dumps(v, default=str, ensure_ascii=False) if not isinstance(v, str) else v, roots)
         out.append(f"{k}: {text if len(text) <= 160 else text[:159] + '…'}")
     return out
 
 
-def _run_header(run: Mapping, rows: list[Mapping]) -> list[str]:
+def _config_line(row: Mapping) -> str:
+    """The preset a claim ran with, its overrides and the settings it read (``config`` of the result), one line."""
+    config = row.get("config") or {}
+    if not isinstance(config, Mapping) or not (config.get("resolved") or config.get("overrides")):
+        return ""
+    overrides = config.get("overrides") or {}
+    resolved = ", ".join(f"{k}={json.dumps(v, default=str, ensure_ascii=False)}"
+                         for k, v in (config.get("resolved") or {}).items())
+    text = f"preset {config.get('preset', '?')}" + (f", --set {overrides}" if overrides else "")
+    return text + (f": {resolved}" if resolved else "")
+
+
+def _run_header(run: Mapping, rows: list[Mapping], roots: Iterable[Path] = ()) -> list[str]:
     wall = sum(float(r.get("seconds", 0.0)) for r in rows)
     fields = {**{k: v for k, v in run.items() if not isinstance(v, (dict, list))}, "claims": len(rows),
               "wall time (s)": round(wall, 1)}
-    return [f"{k}: {v}" for k, v in fields.items()]
+    out = [shown_path(f"{k}: {v}", roots) for k, v in fields.items()]
+    dirty = sorted({d.rsplit(": ", 1)[1] for d in dirty_provenance(rows, run)})
+    if dirty:
+        out.append(f"warning: computed from a working tree with uncommitted changes (git SHA {', '.join(dirty)}): "
+                   "these results cannot be reproduced from a commit")
+    return out
+
+
+def _seeds_text(seeds: list) -> str:
+    known = [s for s in seeds if s is not None]
+    if not known:
+        return ""
+    return f"seed {known[0]}" if len(known) == 1 else f"seeds {', '.join(map(str, known))}"
+
+
+def _pooled_note(row: Mapping, shown: list) -> str:
+    """For a seeded claim drawn per seed: which seeds are shown and the pooled figure its verdict uses."""
+    n = len(row.get("per_seed") or [])
+    if n < 2:
+        return ""
+    return (f"Every seed's figure is shown ({len(shown)} of {n} seeds drew this one); the verdict pools the seeds: "
+            f"{headline(row)}.")
+
+
+def _claim_markdown(row: Mapping, base: Path | None, results_dir, roots) -> list[str]:
+    cid = row["id"]
+    statement, source = _statement(row)
+    out = [f"### {cid} — {statement}", "", f"- source: {source}",
+           f"- verdict: **{row['verdict']}**" + (f" — rule: {row['rule']}" if row.get("rule") else ""),
+           f"- our figure: {headline(row)}", f"- paper: {PAPER_FIGURES.get(cid, '—')}"]
+    if row.get("reason"):
+        out.append(f"- reason: {shown_path(_first_line(row['reason'], 10**6), roots)}")
+    setting = _setting_lines(row.get("setting") or {}, roots)
+    if setting:
+        out.append("- setting: " + "; ".join(setting))
+    if _config_line(row):
+        out.append(f"- config: {_config_line(row)}")
+    groups = seed_figures(row, results_dir)
+    for stem, shown in groups:
+        if _pooled_note(row, shown):
+            out.append(f"\n*{stem}*: {_pooled_note(row, shown)}")
+        for seeds, p in shown:
+            label = f" ({_seeds_text(seeds)})" if len(row.get("per_seed") or []) > 1 else ""
+            if p.is_file():
+                link = os.path.relpath(p.resolve(), base.resolve()) if base is not None else str(p)
+                out.append(f"\n![{cid}: {p.stem}]({link}){label}")
+            else:
+                out.append(f"\n*figure {shown_path(str(p), roots)} is missing*{label}")
+    if not groups:
+        out.append(f"- figures: {_NO_FIGURE}")
+    return out + [""]
 
 
 def render_markdown(rows: list[Mapping], run: Mapping, *, base: Path | None = None, results_dir=None) -> str:
     """The report as markdown: the same claims as :func:`render_html` (those in ``rows``), each with every
-    figure of :func:`figure_paths`; figure links are relative to ``base`` when given."""
-    out = ["# logitrank claims report", "", *[f"- {line}" for line in _run_header(run, rows)], "",
-           "## Summary", "", claims_table(rows, every_claim=False)]
+    figure of every seed (:func:`seed_figures`); figure links are relative to ``base`` when given."""
+    roots = run_roots(rows, results_dir)
+    banner = scale_banner(run, rows)
+    out = ["# logitrank claims report", "", *([f"> **{banner}**", ""] if banner else []),
+           *[f"- {line}" for line in _run_header(run, rows, roots)], "",
+           "## Summary", "", f"**Totals:** {totals_line(rows)}.", "", claims_table(rows, every_claim=False, reason_column=True)]
     if _not_run_line(rows):
         out += [_not_run_line(rows), ""]
     out += ["## Claims", ""]
     for row in rows:
-        cid = row["id"]
-        claim = LEDGER.get(cid)
-        out += [f"### {cid} — {claim.statement if claim else row.get('statement', '')}", "",
-                f"- source: {claim.source if claim else '—'}",
-                f"- verdict: **{row['verdict']}**" + (f" — rule: {row['rule']}" if row.get("rule") else ""),
-                f"- our figure: {headline(row)}",
-                f"- paper: {PAPER_FIGURES.get(cid, '—')}"]
-        if row.get("reason"):
-            out.append(f"- reason: {row['reason'].splitlines()[0]}")
-        setting = _setting_lines(row.get("setting") or {})
-        if setting:
-            out.append("- setting: " + "; ".join(setting))
-        figures = figure_paths(row, results_dir)
-        for p in figures:
-            if p.is_file():
-                link = os.path.relpath(p.resolve(), base.resolve()) if base is not None else str(p)
-                out.append(f"\n![{cid}: {p.stem}]({link})")
-            else:
-                out.append(f"\n*figure {p} is missing*")
-        if not figures:
-            out.append(f"- figures: {_NO_FIGURE}")
-        out.append("")
+        out += _claim_markdown(row, base, results_dir, roots)
     return "\n".join(out)
 
 
-def _img(cid: str, path: Path) -> str:
+def _img(cid: str, path: Path, caption: str) -> str:
     """One figure as an embedded PNG, sized so its 8-pt text is legible (see :data:`_CSS_PX_PER_INCH`)."""
     esc = html.escape
     data = path.read_bytes()
     inches = _png_inches(data)
     width = f"width:{round(inches * _CSS_PX_PER_INCH)}px;" if inches else ""
-    return (f"<figure><img alt='{esc(cid)}: {esc(path.stem)}' style='{width}max-width:100%;height:auto' "
+    half = " class='half'" if inches and inches * _CSS_PX_PER_INCH <= 560 else ""
+    return (f"<figure{half}><img alt='{esc(cid)}: {esc(path.stem)}' style='{width}max-width:100%;height:auto' "
             f"src='data:image/png;base64,{base64.b64encode(data).decode('ascii')}'>"
-            f"<figcaption>{esc(path.name)}</figcaption></figure>")
+            f"<figcaption>{esc(caption)}</figcaption></figure>")
+
+
+_VERDICT_COLOUR = {"holds": "#009E73", "fails": "#D55E00", "mixed": "#B07000", "not-run": "#777", "error": "#CC79A7"}
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
+        "table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #ccc;padding:.25rem .4rem;"
+        "vertical-align:top}.v{font-weight:bold}img{max-width:100%;height:auto;border:1px solid #eee}"
+        "code{font-size:.85em}figure{margin:.5rem 0}figcaption{font-size:.75rem;color:#555}"
+        ".seeds{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-start}"
+        ".seeds figure.half{max-width:calc(50% - .25rem)}"
+        ".banner{border-left:4px solid #E69F00;background:#fff8e6;padding:.5rem .8rem}"
+        ".totals{font-weight:bold}.reason{font-size:.8rem;color:#333}")
+
+
+def _claim_figures_html(row: Mapping, results_dir, roots) -> list[str]:
+    """Every figure of a claim, grouped by figure, each seed's labelled, with the pooled figure of the verdict."""
+    esc = html.escape
+    parts = []
+    for stem, shown in seed_figures(row, results_dir):
+        note = _pooled_note(row, shown)
+        if note:
+            parts.append(f"<p class='reason'><b>{esc(stem)}</b>: {esc(note)}</p>")
+        parts.append("<div class='seeds'>")
+        for seeds, p in shown:
+            where = shown_path(str(p.resolve() if p.is_file() else p), roots)
+            caption = f"{_seeds_text(seeds)} — {where}" if len(row.get("per_seed") or []) > 1 else where
+            parts.append(_img(row["id"], p, caption) if p.is_file()
+                         else f"<p><em>figure {esc(where)} is missing</em> ({esc(_seeds_text(seeds))})</p>")
+        parts.append("</div>")
+    return parts
+
+
+def _claim_html(row: Mapping, results_dir, roots) -> list[str]:
+    esc = html.escape
+    cid = row["id"]
+    statement, source = _statement(row)
+    colour = _VERDICT_COLOUR.get(row["verdict"], "#000")
+    parts = [f"<h3 id='{esc(cid)}'>{esc(cid)} — {esc(statement)}</h3><ul>", f"<li>source: {esc(source)}</li>",
+             f"<li>verdict: <span class='v' style='color:{colour}'>{esc(row['verdict'])}</span>"
+             + (f" — rule: {esc(row['rule'])}" if row.get("rule") else "") + "</li>",
+             f"<li>our figure: {esc(headline(row))}</li><li>paper: {esc(PAPER_FIGURES.get(cid, '—'))}</li>"]
+    if row.get("reason"):
+        parts.append(f"<li>reason: {esc(shown_path(_first_line(row['reason'], 10**6), roots))}</li>")
+    setting = _setting_lines(row.get("setting") or {}, roots)
+    if setting:
+        parts.append("<li>setting: " + "; ".join(f"<code>{esc(s)}</code>" for s in setting) + "</li>")
+    if _config_line(row):
+        parts.append(f"<li>config: <code>{esc(_config_line(row))}</code></li>")
+    figures = _claim_figures_html(row, results_dir, roots)
+    if not figures:
+        parts.append(f"<li>figures: {esc(_NO_FIGURE)}</li>")
+    return parts + ["</ul>", *figures]
+
+
+def _summary_html(rows: list[Mapping]) -> list[str]:
+    esc = html.escape
+    parts = [f"<p class='totals'>Totals: {esc(totals_line(rows))}.</p>",
+             ("<table><tr><th>ID</th><th>claim</th><th>source</th><th>verdict</th>"
+             "<th>our figure: median [min, max]</th><th>paper</th><th>reason</th></tr>")]
+    for row in rows:
+        statement, source = _statement(row)
+        colour = _VERDICT_COLOUR.get(row["verdict"], "#000")
+        reason = row.get("reason") if row["verdict"] != "holds" else ""
+        parts.append(f"<tr><td><a href='#{esc(row['id'])}'>{esc(row['id'])}</a></td><td>{esc(statement)}</td>"
+                     f"<td>{esc(source)}</td><td class='v' style='color:{colour}'>{esc(row['verdict'])}</td>"
+                     f"<td>{esc(headline(row))}</td><td>{esc(PAPER_FIGURES.get(row['id'], '—'))}</td>"
+                     f"<td class='reason'>{esc(_first_line(reason or ''))}</td></tr>")
+    parts.append("</table>")
+    if _not_run_line(rows):
+        parts.append(f"<p>{esc(_not_run_line(rows))}</p>")
+    return parts
 
 
 def render_html(rows: list[Mapping], run: Mapping, *, results_dir=None) -> str:
     """The report as one self-contained HTML page (figures embedded as base64 PNG): the same claims as
-    :func:`render_markdown`, each with every figure of :func:`figure_paths`."""
+    :func:`render_markdown`, each with every figure of every seed (:func:`seed_figures`)."""
     esc = html.escape
-    verdict_colour = {"holds": "#009E73", "fails": "#D55E00", "mixed": "#E69F00", "not-run": "#777", "error": "#CC79A7"}
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>logitrank claims report</title><style>",
-             "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}",
-             "table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #ccc;padding:.25rem .4rem;vertical-align:top}",
-             ".v{font-weight:bold}img{max-width:100%;height:auto;border:1px solid #eee}code{font-size:.85em}",
-             "figure{margin:1rem 0}figcaption{font-size:.75rem;color:#666}",
-             "</style></head><body><h1>logitrank claims report</h1><ul>"]
-    parts += [f"<li>{esc(line)}</li>" for line in _run_header(run, rows)]
-    parts.append("</ul><h2>Summary</h2><table><tr><th>ID</th><th>claim</th><th>source</th><th>verdict</th>"
-                 "<th>our figure: median [min, max]</th><th>paper</th></tr>")
-    for row in rows:
-        claim = LEDGER.get(row["id"])
-        colour = verdict_colour.get(row["verdict"], "#000")
-        parts.append(f"<tr><td><a href='#{esc(row['id'])}'>{esc(row['id'])}</a></td><td>{esc(claim.statement if claim else '')}</td>"
-                     f"<td>{esc(claim.source if claim else '')}</td><td class='v' style='color:{colour}'>{esc(row['verdict'])}</td>"
-                     f"<td>{esc(headline(row))}</td><td>{esc(PAPER_FIGURES.get(row['id'], '—'))}</td></tr>")
-    parts.append("</table>")
-    if _not_run_line(rows):
-        parts.append(f"<p>{esc(_not_run_line(rows))}</p>")
+    roots = run_roots(rows, results_dir)
+    banner = scale_banner(run, rows)
+    parts = [(f"<!doctype html><html><head><meta charset='utf-8'><title>logitrank claims report</title>"
+             f"<style>{_CSS}</style></head><body><h1>logitrank claims report</h1>")]
+    if banner:
+        parts.append(f"<p class='banner'><b>{esc(banner)}</b></p>")
+    parts += ["<ul>", *[f"<li>{esc(line)}</li>" for line in _run_header(run, rows, roots)], "</ul><h2>Summary</h2>"]
+    parts += _summary_html(rows)
     parts.append("<h2>Claims</h2>")
     for row in rows:
-        claim = LEDGER.get(row["id"])
-        colour = verdict_colour.get(row["verdict"], "#000")
-        parts.append(f"<h3 id='{esc(row['id'])}'>{esc(row['id'])} — {esc(claim.statement if claim else '')}</h3><ul>")
-        parts.append(f"<li>source: {esc(claim.source if claim else '—')}</li>")
-        parts.append(f"<li>verdict: <span class='v' style='color:{colour}'>{esc(row['verdict'])}</span>"
-                     + (f" — rule: {esc(row['rule'])}" if row.get("rule") else "") + "</li>")
-        parts.append(f"<li>our figure: {esc(headline(row))}</li><li>paper: {esc(PAPER_FIGURES.get(row['id'], '—'))}</li>")
-        if row.get("reason"):
-            parts.append(f"<li>reason: {esc(row['reason'].splitlines()[0])}</li>")
-        setting = _setting_lines(row.get("setting") or {})
-        if setting:
-            parts.append("<li>setting: " + "; ".join(f"<code>{esc(s)}</code>" for s in setting) + "</li>")
-        figures = figure_paths(row, results_dir)
-        if not figures:
-            parts.append(f"<li>figures: {esc(_NO_FIGURE)}</li>")
-        parts.append("</ul>")
-        for p in figures:
-            if p.is_file():
-                parts.append(_img(row["id"], p))
-            else:
-                parts.append(f"<p><em>figure {esc(str(p))} is missing</em></p>")
+        parts += _claim_html(row, results_dir, roots)
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -354,7 +579,8 @@ def render_html(rows: list[Mapping], run: Mapping, *, results_dir=None) -> str:
 def write_report(results_path, out_dir=None) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` (default: beside the results file); returns their paths.
 
-    Figures are those named in the results and those found beside them (:func:`figure_paths`)."""
+    Figures are those named in the results and those found beside them, every seed's (:func:`seed_figures`);
+    claims of plugins show their statement and source when the plugin is loaded (``--plugin``)."""
     rows, run = load_results(results_path)
     results_dir = Path(results_path).parent
     out = Path(out_dir) if out_dir is not None else results_dir

@@ -34,11 +34,14 @@ from .._presets import parse_overrides
 from ..claims._check_api import _MAX_SEED, CheckConfig, ClaimResult
 from ..claims._registry import load_plugin, registered, run_check
 from ..claims._report import headline
+from ._progress import Ticker, duration, is_terminal, log_to_stderr, quiet_bars
 
 __all__ = ["DEFAULT_JSON", "add_check_arguments", "add_parser", "cmd_check", "run"]
 
 DEFAULT_JSON = Path("results") / "checks.json"
 STORE_NAME = "logitrank.sqlite"
+#: seconds between progress lines when stderr is not a terminal
+PROGRESS_EVERY_S = 20.0
 MAX_THREADS = max(256, os.cpu_count() or 1)
 
 
@@ -63,6 +66,16 @@ def _writable_file(option: str, raw: str) -> Path:
     if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"{option} {raw!r}: folder {str(parent)!r} is not writable")
     return path
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--progress-every must be a number of seconds > 0; got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--progress-every must be a number of seconds > 0; got {text}")
+    return value
 
 
 def _int_option(option: str, low: int, high: int):
@@ -113,6 +126,9 @@ def add_check_arguments(check: argparse.ArgumentParser) -> None:
     check.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                        help="import MODULE (dotted name or .py file) first, so its @register claims can be run; "
                             "repeatable")
+    check.add_argument("--progress-every", type=_positive_seconds, default=PROGRESS_EVERY_S, metavar="SECONDS",
+                       help="seconds between progress lines when stderr is not a terminal (default "
+                            f"{PROGRESS_EVERY_S:g}; on a terminal a bar)")
 
 
 def model_problem(spec: str) -> str | None:
@@ -258,28 +274,30 @@ def _run_claims(args, store, store_path: Path, json_path: Path, config: CheckCon
     done = store.finished(config, any_code=args.resume_any_code) if args.resume else {}
     run_id = store.start_run(config, ids, argv)
     start = time.perf_counter()
-    from tqdm import tqdm
-
     results: list[tuple[ClaimResult, int | None]] = []
+    progress = _ClaimProgress(ids, every=getattr(args, "progress_every", PROGRESS_EVERY_S))
     try:
-        bar = tqdm(ids, desc="checks", unit="claim", file=sys.stderr, disable=None)
-        for cid in bar:
-            bar.set_postfix_str(cid)
-            if cid in done:
-                from_run, result = done[cid]
-                store.record(run_id, config, result, reused_from=from_run)
-            else:
-                seeds = store.finished_seeds(config, cid, any_code=args.resume_any_code) if args.resume else None
-                result, from_run = run_check(cid, config, finished_seeds=seeds, on_seed=functools.partial(
-                    store.record_seed, run_id, config, cid)), None
-                store.record(run_id, config, result)
-            results.append((result, from_run))
-            export_json(json_path, store)
+        with quiet_bars():
+            for cid in ids:
+                progress.begin(cid)
+                if cid in done:
+                    from_run, result = done[cid]
+                    store.record(run_id, config, result, reused_from=from_run)
+                else:
+                    seeds = store.finished_seeds(config, cid, any_code=args.resume_any_code) if args.resume else None
+                    result, from_run = run_check(cid, config, finished_seeds=seeds, on_seed=functools.partial(
+                        store.record_seed, run_id, config, cid)), None
+                    store.record(run_id, config, result)
+                results.append((result, from_run))
+                progress.end(result)
+                export_json(json_path, store)
     except KeyboardInterrupt:
+        progress.close()
         store.finish_run(run_id, "interrupted", time.perf_counter() - start)
         print(f"\ninterrupted; {len(results)} finished claim(s) kept in {store_path} (run {run_id}); "
               f"rerun with --resume to continue", file=sys.stderr)
         return 130
+    progress.close()
     store.finish_run(run_id, "completed", time.perf_counter() - start)
     export_json(json_path, store)
     print(f"{'ID':<5} {'verdict':<8} {'time':>7}  figures")
@@ -297,6 +315,46 @@ def _run_claims(args, store, store_path: Path, json_path: Path, config: CheckCon
     if args.strict and any(r.verdict != "holds" for r, _ in results):
         return 1
     return 0
+
+
+class _ClaimProgress:
+    """Progress of a check run: a tqdm bar over the claims on a terminal; in a log one line through logging every
+    ``every`` seconds (claims done, the last verdict, the claim running and for how long, elapsed)."""
+
+    def __init__(self, ids: list[str], *, every: float):
+        self.ids, self.done, self.current, self.since, self.last = ids, 0, None, time.monotonic(), ""
+        self.t0 = time.monotonic()
+        self.bar = self.ticker = None
+        if is_terminal():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(ids), desc="checks", unit="claim", file=sys.stderr, disable=False)
+        else:
+            log_to_stderr()
+            self.ticker = Ticker(self.line, every).start()
+
+    def line(self) -> str:
+        running = f"; running {self.current} for {duration(time.monotonic() - self.since)}" if self.current else ""
+        return (f"checks: {self.done}/{len(self.ids)} claims done{self.last}{running}; "
+                f"elapsed {duration(time.monotonic() - self.t0)}")
+
+    def begin(self, cid: str) -> None:
+        self.current, self.since = cid, time.monotonic()
+        if self.bar is not None:
+            self.bar.set_postfix_str(cid)
+
+    def end(self, result: ClaimResult) -> None:
+        self.done += 1
+        self.last = f" (last: {result.id} {result.verdict})"
+        if self.bar is not None:
+            self.bar.update(1)
+        self.current = None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.ticker is not None:
+            self.ticker.stop(last=False)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

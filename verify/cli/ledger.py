@@ -6,7 +6,7 @@ import argparse
 
 from ..claims import LEDGER, load_plugin, registered
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "load_plugins", "run"]
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -17,17 +17,24 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def run(args) -> int:
-    """Print one line per ledger claim: ID, whether a check is registered, statement and source."""
+def load_plugins(specs) -> None:
+    """Import every ``--plugin`` module (so its claims join the ledger); a bad one is a usage error naming it."""
     from logitrank._validation import UsageError
 
-    for spec in args.plugin:
+    for spec in specs:
         try:
             load_plugin(spec)
         except ValueError as err:
-            raise UsageError(str(err)) from None
+            raise UsageError(f"--{err}" if str(err).startswith("plugin ") else str(err)) from None
+
+
+def run(args) -> int:
+    """Print one line per ledger claim: ID, whether a check is registered, statement and source (a plugin's
+    claims after the built-in ones)."""
+    load_plugins(args.plugin)
     have = set(registered())
-    print(f"{'ID':<5} {'check':<6} claim (source)")
+    width = max(5, *(len(cid) for cid in LEDGER))
+    print(f"{'ID':<{width}} {'check':<6} claim (source)")
     for cid, claim in LEDGER.items():
-        print(f"{cid:<5} {'yes' if cid in have else '-':<6} {claim.statement} ({claim.source})")
+        print(f"{cid:<{width}} {'yes' if cid in have else '-':<6} {claim.statement} ({claim.source})")
     return 0

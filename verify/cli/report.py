@@ -8,6 +8,7 @@ from pathlib import Path
 from logitrank._validation import UsageError
 
 from .check import DEFAULT_JSON as DEFAULT_RESULTS  # the export `logitrank check` writes
+from .ledger import load_plugins
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -22,8 +23,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="also write a section for this sweep (repeatable): <out>/sweeps/NAME.md and .html")
     p.add_argument("--store", type=Path, default=None, metavar="PATH",
                    help="with --sweep: the sweeps' store (default logitrank.sqlite beside --results)")
+    p.add_argument("--metrics", nargs="+", default=None, metavar="M",
+                   help="with --sweep: the metrics its table shows (default every metric with a value)")
     p.add_argument("--check-readme", action="store_true",
                    help="with --readme: write nothing, exit 1 when the README's table differs from the results")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE (dotted name or .py file) first, so the report shows its claims' statements, "
+                        "sources and rules; repeatable")
     return p
 
 
@@ -33,6 +39,9 @@ def run(args) -> int:
 
     if args.check_readme and args.readme is None:
         raise UsageError("--check-readme needs --readme PATH")
+    if args.metrics is not None and not args.sweep:
+        raise UsageError("--metrics goes with --sweep NAME (it chooses the sweep table's metrics)")
+    load_plugins(args.plugin)
     if not args.results.is_file():
         raise UsageError(f"--results {str(args.results)!r} is not a file; run `logitrank check` first")
     if args.readme is not None and not args.readme.is_file():
@@ -62,7 +71,7 @@ def run(args) -> int:
             raise UsageError(f"--store {str(store)!r} is not a file (the sweeps' SQLite store)")
         for name in args.sweep:
             try:
-                s_md, s_page = write_sweep_report(store, name, args.out or args.results.parent)
+                s_md, s_page = write_sweep_report(store, name, args.out or args.results.parent, metrics=args.metrics)
             except ValueError as err:
                 raise UsageError(f"--sweep {name!r}: {err}")
             print(f"sweep {name}: {s_md} and {s_page}")

@@ -41,7 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("spectrum", help="Gram spectrum, α and downsized spectra of a model's logit matrix on a text",
                               description=__doc__.splitlines()[0])
     p.add_argument("--model", default="tiny", metavar="M",
-                   help="a model name: tiny, tiny@stepN, smollm2, isan:V,T,d, a folder, … (default tiny)")
+                   help="a model name: tiny, tiny@stepN, smollm2, gemma3, isan:V,T,d, a folder, … (default tiny)")
     p.add_argument("--corpus", default="shakespeare", metavar="PATH|NAME",
                    help="shakespeare (default), docstrings, a UTF-8 text file or a folder of *.txt")
     p.add_argument("--scale", default="full", metavar="|".join(SPECTRUM_PRESETS.names),

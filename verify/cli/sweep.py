@@ -2,10 +2,16 @@
 
     logitrank sweep run SPEC.toml [--jobs N] [--store PATH] [--backend loky|dask --scheduler ADDRESS]
                                   [--retry-failed] [--recompute] [--allow-import-task]
-                                  [--dry-run [--probe N]] [--progress-every SECONDS]
+                                  [--dry-run | --estimate [--probe N] [--probe-seconds S]] [--progress-every SECONDS]
     logitrank sweep show [NAME] [--store PATH] [--metrics tv_truth queries] [--csv PATH]
     logitrank sweep plot [NAME] --x d --y tv_truth [--hue V] [--col F] [--row F] [--pool F ...]
                          [--xscale auto|linear|log] [--yscale ...] [--heatmap] [--where key=value ...] [--out DIR]
+
+``--dry-run`` runs nothing (no model, no task): it lists the rows (their count and the first ten) and
+prices them from the store's timings of earlier runs (:mod:`logitrank.verify.experiments.sweep._estimate`).
+``--estimate`` is the dry run plus a probe: up to ``--probe`` cells run once, one seed each, not stored,
+none started after ``--probe-seconds``. A run on a terminal draws a bar; in a log it writes one progress
+line every ``--progress-every`` seconds through :mod:`logging`, and no bar (:mod:`._progress`).
 
 Exit status of ``run``: 0 when every row is done, 1 when a row failed (this run, or kept from an
 earlier one), 2 for usage errors found before any work (bad spec, a cell its task rejects, an
@@ -24,6 +30,7 @@ from pathlib import Path
 from logitrank._validation import UsageError
 
 from .._store import DEFAULT_STORE
+from ._progress import Ticker, duration, is_terminal, log_to_stderr, quiet_bars
 
 __all__ = ["add_parser", "run"]
 
@@ -54,16 +61,22 @@ def add_parser(sub) -> argparse.ArgumentParser:
                      help="let the spec's task be any 'package.module:function' (it is imported and run: "
                           "only for specs you trust); default: registered tasks only")
     run.add_argument("--dry-run", action="store_true",
-                     help="print the cells, the cached rows and an estimated time; compute and store nothing")
+                     help="run nothing: print the row count, the first ten rows, the cached rows and a time "
+                          "estimated from stored timings of earlier runs; store nothing")
+    run.add_argument("--estimate", action="store_true",
+                     help="the dry run plus a probe: up to --probe cells run once (one seed each, not stored) to "
+                          "time the rows no stored timing prices; no cell starts after --probe-seconds")
     run.add_argument("--probe", type=int, default=None, metavar="N",
-                     help="with --dry-run: cells run once (not stored) to time rows without stored timings "
-                          "(default 20, at most a quarter of them; 0 = stored timings only)")
+                     help="with --estimate: most cells the probe runs (default 20, at most a quarter of them)")
+    run.add_argument("--probe-seconds", type=float, default=None, metavar="S",
+                     help="with --estimate: no probe cell starts after S seconds (default 60)")
     run.add_argument("--progress-every", type=float, default=PROGRESS_EVERY_S, metavar="SECONDS",
                      help=f"seconds between progress lines when stderr is not a terminal (default {PROGRESS_EVERY_S:g})")
     show = ssub.add_parser("show", help="median and spread over seeds of every cell")
     show.add_argument("name", nargs="?", help="sweep name (default: the only or latest sweep in the store)")
     show.add_argument("--store", type=Path, default=DEFAULT_STORE, metavar="PATH", help=store_help)
-    show.add_argument("--metrics", nargs="+", default=None, metavar="M", help="metrics to show (default all)")
+    show.add_argument("--metrics", nargs="+", default=None, metavar="M",
+                      help="metrics to show (default: every metric with a value in some row, and seconds)")
     show.add_argument("--csv", type=Path, default=None, metavar="PATH", help="also write the summary as CSV")
     plot = ssub.add_parser("plot", help="median with bars over seeds per (x, hue), one panel per value of the rest")
     plot.add_argument("name", nargs="?", help="sweep name (default: the latest sweep in the store)")
@@ -108,42 +121,29 @@ def _latest(store: Path, name: str | None) -> str:
     return name
 
 
-def _duration(seconds: float | None) -> str:
-    """'1h02m', '5m07s', '12.3s' (or '?')."""
-    if seconds is None:
-        return "?"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    m, s = divmod(round(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
 class _Progress:
-    """Progress of one run: a tqdm bar on a terminal, else one line every ``every`` seconds (any log).
+    """Progress of one run: a tqdm bar on a terminal, else one line through logging every ``every`` seconds.
 
     Counts rows done, failed and cached; the rate and the ETA count computed rows only (cached rows
     arrive at once and would make a resumed run look fast). Starts at the first row, so a run
     refused before any row prints nothing but its error.
     """
 
-    def __init__(self, name: str, total: int, *, every: float, stream=None):
+    def __init__(self, name: str, total: int, *, every: float, terminal: bool | None = None):
         self.name, self.total, self.every = name, total, every
-        self.stream = sys.stderr if stream is None else stream
+        self.terminal = is_terminal() if terminal is None else terminal
         self.counts = {"done": 0, "failed": 0, "cached": 0}
         self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.t0 = self.bar = self.thread = None
+        self.t0 = self.bar = self.ticker = None
 
     def _start(self) -> None:
         self.t0 = time.monotonic()
-        if bool(getattr(self.stream, "isatty", lambda: False)()):
+        if self.terminal:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.total, desc=f"sweep {self.name}", unit="row", file=self.stream)
+            self.bar = tqdm(total=self.total, desc=f"sweep {self.name}", unit="row", file=sys.stderr, disable=False)
         else:
-            self.thread = threading.Thread(target=self._tick, name="sweep-progress", daemon=True)
-            self.thread.start()
+            self.ticker = Ticker(self.line, self.every).start()
 
     def line(self) -> str:
         with self.lock:
@@ -155,11 +155,7 @@ class _Progress:
         eta = left / rate if rate else None
         return (f"sweep {self.name}: {computed + c['cached']}/{self.total} rows ({c['done']} done, {c['failed']} failed, "
                 f"{c['cached']} cached); {f'{rate * 60:.3g} rows/min computed' if rate else 'no row computed yet'}; "
-                f"elapsed {_duration(elapsed)}; ETA {_duration(eta) if eta is not None else '?'}")
-
-    def _tick(self) -> None:
-        while not self.stop.wait(self.every):
-            print(self.line(), file=self.stream, flush=True)
+                f"elapsed {duration(elapsed)}; ETA {duration(eta) if eta is not None else '?'}")
 
     def __call__(self, status: str) -> None:
         if self.t0 is None:
@@ -175,23 +171,29 @@ class _Progress:
             self.bar.set_postfix(self.counts, refresh=False)
 
     def close(self) -> None:
-        self.stop.set()
         if self.bar is not None:
             self.bar.close()
-        elif self.t0 is not None:
-            print(self.line(), file=self.stream, flush=True)
+        elif self.ticker is not None:
+            self.ticker.stop()
 
 
-def _cmd_run(args) -> int:
-    from ..experiments.sweep._engine import Engine, SweepCellWarning, run_sweep
+def _run_options(args):
+    """The spec and engine of ``sweep run``, every option checked (UsageError naming it) before any work."""
+    from ..experiments.sweep._engine import Engine
     from ..experiments.sweep._spec import load_spec
-    from ..experiments.sweep._store import DamagedRowError, SweepStoreError
 
     if args.no_retry:
         print("note: --no-retry is deprecated and has no effect: failed rows are kept by default now; "
               "--retry-failed reruns them", file=sys.stderr)
-    if args.probe is not None and not args.dry_run:
-        raise UsageError("--probe goes with --dry-run")
+    if args.dry_run and args.estimate:
+        raise UsageError("--dry-run and --estimate: choose one (--estimate is the dry run plus a probe)")
+    for option, value in (("--probe", args.probe), ("--probe-seconds", args.probe_seconds)):
+        if value is not None and not args.estimate:
+            raise UsageError(f"{option} goes with --estimate (--dry-run runs nothing, so it has no probe)")
+    if args.probe is not None and args.probe < 1:
+        raise UsageError(f"--probe must be an integer >= 1 (cells the probe runs); got {args.probe}")
+    if args.probe_seconds is not None and not args.probe_seconds > 0:
+        raise UsageError(f"--probe-seconds must be > 0; got {args.probe_seconds}")
     if not args.progress_every > 0:
         raise UsageError(f"--progress-every must be > 0 seconds; got {args.progress_every}")
     if args.store.is_dir():
@@ -202,11 +204,20 @@ def _cmd_run(args) -> int:
                         retry_failed=args.retry_failed, recompute=args.recompute)
     except (TypeError, ValueError, FileNotFoundError) as err:
         raise UsageError(str(err))
-    if args.dry_run:
+    return spec, engine
+
+
+def _cmd_run(args) -> int:
+    from ..experiments.sweep._engine import SweepCellWarning, run_sweep
+    from ..experiments.sweep._store import DamagedRowError, SweepStoreError
+
+    spec, engine = _run_options(args)
+    if args.dry_run or args.estimate:
         return _dry_run(spec, engine, args)
+    log_to_stderr()
     progress = _Progress(spec.name, sum(len(c.seeds) for c in spec.cells()), every=args.progress_every)
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, quiet_bars():
             warnings.simplefilter("always", SweepCellWarning)
             result = run_sweep(spec, store=args.store, engine=engine, progress=progress,
                                allow_import_task=args.allow_import_task)
@@ -233,66 +244,105 @@ def _cmd_run(args) -> int:
     return 0 if result.failed == 0 and result.kept_failed == 0 else 1
 
 
-def _dry_run(spec, engine, args) -> int:
-    from ..experiments.sweep._estimate import DEFAULT_PROBE, estimate_sweep
-    from ..experiments.sweep._store import DamagedRowError, SweepStoreError
+#: rows a dry run lists
+DRY_RUN_ROWS = 10
 
-    probe = DEFAULT_PROBE if args.probe is None else args.probe
-    try:
-        est = estimate_sweep(spec, store=args.store, engine=engine, allow_import_task=args.allow_import_task,
-                             probe=probe)
-    except (TypeError, ValueError, DamagedRowError, SweepStoreError, RuntimeError) as err:
-        raise UsageError(str(err))
-    print(f"sweep {est.name} (dry run; nothing computed or stored): {est.cells} cells × {spec.seeds} seeds = "
-          f"{est.total} rows; {est.cached} cached in {args.store}, {est.todo} to compute")
-    if est.todo == 0:
-        print("estimated time: 0s (every row is cached)")
-        return 0
+
+def _print_rows(est) -> None:
+    """The rows a run would compute: their count and the first :data:`DRY_RUN_ROWS`, the keys that vary as
+    columns and the rest once."""
+    import pandas as pd
+
+    def text(v) -> str:
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    rows = pd.DataFrame([{**{k: text(v) for k, v in config.items()}, "seed #": i} for config, i, _ in est.todo_rows])
+    if rows.empty:
+        return
+    keys = [c for c in rows.columns if c != "seed #" and rows[c].nunique() > 1]
+    fixed = ", ".join(f"{c}={rows[c].iloc[0]}" for c in rows.columns if c != "seed #" and c not in keys)
+    if fixed:
+        print(f"same in every row: {fixed}")
+    shown = min(DRY_RUN_ROWS, len(rows))
+    print(f"the first {shown} of {len(rows)} rows to compute (grid order; a run takes them in a shuffled order; "
+          "seed # is the row's seed among its cell's):")
+    head = rows[keys + ["seed #"]].head(shown).astype(str)
+    head.index = range(1, shown + 1)
+    print(head.to_string())
+
+
+def _estimate_basis(est, probing: bool) -> str:
+    """Where the estimate comes from, in words."""
     basis = []
     if est.from_stored:
         basis.append(f"{est.from_stored} row(s) from stored timings of the same task and configuration")
+    if est.from_nearest:
+        basis.append(f"{est.from_nearest} row(s) from stored timings of the nearest configuration of the same "
+                     "task (rough: a larger V or T can cost far more; `--estimate` probes instead)")
     if est.probed:
         basis.append(f"{est.todo - est.from_stored} from a probe of {est.probed} cell(s), run once in "
-                     f"{_duration(est.probe_seconds)} and not stored")
-    if est.seconds is None:
-        print(f"estimated time: unknown ({est.todo - est.from_stored} row(s) have no stored timing; drop --probe 0)")
+                     f"{duration(est.probe_seconds)} and not stored")
+    elif probing:
+        basis.append("no probe needed")
+    return "; ".join(basis)
+
+
+def _dry_run(spec, engine, args) -> int:
+    from ..experiments.sweep._estimate import DEFAULT_PROBE, DEFAULT_PROBE_SECONDS, estimate_sweep
+    from ..experiments.sweep._store import DamagedRowError, SweepStoreError
+
+    probe = (DEFAULT_PROBE if args.probe is None else args.probe) if args.estimate else 0
+    budget = DEFAULT_PROBE_SECONDS if args.probe_seconds is None else args.probe_seconds
+    if args.estimate:
+        print(f"--estimate: rows without a stored timing are priced by a probe of up to {probe} cell(s), one seed "
+              f"each, run in this process and not stored; no probe cell starts after {duration(budget)}", flush=True)
+    try:
+        with quiet_bars():
+            est = estimate_sweep(spec, store=args.store, engine=engine, allow_import_task=args.allow_import_task,
+                                 probe=probe, probe_seconds=budget)
+    except (TypeError, ValueError, DamagedRowError, SweepStoreError, RuntimeError) as err:
+        raise UsageError(str(err))
+    what = "a probe ran; nothing stored" if est.probed else "nothing computed or stored"
+    print(f"sweep {est.name} ({'estimate' if args.estimate else 'dry run'}: {what}): {est.cells} cells × "
+          f"{spec.seeds} seeds = {est.total} rows; {est.cached} cached in {args.store}, {est.todo} to compute")
+    _print_rows(est)
+    if est.todo == 0:
+        print("estimated time: 0s (every row is cached)")
         return 0
-    print(f"estimated time: {_duration(est.seconds)} with {est.jobs} worker(s) "
-          f"(rows sum to {_duration(est.row_seconds)}; {'; '.join(basis)}; assumes idle cores)")
+    if est.seconds is None:
+        print(f"estimated time: unknown: {est.todo - est.from_stored} row(s) have no stored timing of task "
+              f"{spec.task!r} in {args.store} to price them; `--estimate` times a probe of up to {DEFAULT_PROBE} "
+              f"cells (one seed each, not stored; none started after {duration(DEFAULT_PROBE_SECONDS)})")
+        return 0
+    print(f"estimated time: {duration(est.seconds)} with {est.jobs} worker(s) (rows sum to "
+          f"{duration(est.row_seconds)}; {_estimate_basis(est, args.estimate)}; assumes idle cores)")
     return 0
-
-
-def _spread_text(a, lo, hi) -> str:
-    return f"{a:.3g} [{lo:.3g}, {hi:.3g}]"
 
 
 def _cmd_show(args) -> int:
     import pandas as pd
 
-    from .._metrics import IQR_MIN_SEEDS
     from ..experiments.sweep._store import DamagedRowError, SweepStoreError, load, summarize
+    from ..experiments.sweep._table import sweep_table, table_pages
 
     name = _latest(args.store, args.name)
     try:
         df = load(args.store, name)
     except (DamagedRowError, SweepStoreError) as err:
         raise UsageError(str(err))
-    unknown = [m for m in args.metrics or [] if m not in df.attrs["metric_columns"] + ["seconds"]]
-    if unknown:
-        raise UsageError(f"--metrics {unknown} not in sweep {name!r}; it has {df.attrs['metric_columns'] + ['seconds']}")
-    table = summarize(df, metrics=args.metrics)
-    metrics = args.metrics or df.attrs["metric_columns"] + ["seconds"]
-    cols = [c for c in df.attrs["config_columns"] if table[c].nunique() > 1] + ["seeds", "failed"]
-    view = table[cols].copy()
-    iqr = table["seeds"] >= IQR_MIN_SEEDS
-    for m in metrics:
-        view[m] = [_spread_text(a, q1, q3) if big else _spread_text(a, lo, hi) for a, q1, q3, lo, hi, big in
-                   zip(table[m], table[f"{m}_q25"], table[f"{m}_q75"], table[f"{m}_min"], table[f"{m}_max"], iqr)]
-    spread = "IQR" if iqr.all() else "[min, max]" if not iqr.any() else \
-        f"[min, max] for cells with < {IQR_MIN_SEEDS} seeds, IQR otherwise"
+    if df.empty:
+        raise UsageError(f"sweep {name!r} has no rows in {args.store}")
+    try:
+        table = sweep_table(df, metrics=args.metrics)
+    except ValueError as err:
+        raise UsageError(str(err))
+    print(f"sweep {name} ({args.store}): {len(table.frame)} cells")
+    for line in table.header_lines():
+        print(f"  {line}")
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
-        print(f"sweep {name} ({args.store}): median {spread} over seeds")
-        print(view.to_string(index=False))
+        for page in table_pages(table):  # a few metrics at a time, each page with the grid keys
+            print()
+            print(page.to_string(index=False))
     warned = df[df["warnings"].notna()]
     if len(warned):
         print(f"\n{len(warned)} row(s) raised warnings; first: {warned['warnings'].iloc[0].splitlines()[0]}")
@@ -301,7 +351,7 @@ def _cmd_show(args) -> int:
         print(f"\n{len(failed)} failed row(s); first error: {failed['error'].iloc[0]}")
     if args.csv is not None:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.csv, index=False)
+        summarize(df, metrics=table.metrics).to_csv(args.csv, index=False)
         print(f"summary written to {args.csv}")
     return 0
 

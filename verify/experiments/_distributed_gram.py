@@ -10,7 +10,14 @@ sha256, written atomically, data before record), so:
 * a killed driver restarts from the record and submits only the unfinished slices;
 * a lost worker's slices are recomputed by Dask (``retries``), never double-counted: a slice is
   added once, when its result arrives, and recorded in the same checkpoint write;
-* a checkpoint that does not verify (another setting, a damaged data file) is refused, never used.
+* a checkpoint that does not verify is refused with :class:`CheckpointError`, never used: the record
+  carries a sha256 of its whole content (``record_sha256``: the finished slices, the data file's name
+  and checksum, the setting's key), so an edited ``done`` list, a truncated record or a flipped byte
+  of the data all fail; the data file must be a plain ``gram-N.npy`` name inside the folder (a record
+  naming a path elsewhere is refused before anything is read), and only such files of the folder are
+  ever deleted;
+* with ``keyed=True`` each setting checkpoints into its own subfolder (named by the setting's
+  digest), so runs of other sizes into one folder each resume their own.
 
 Workers load a named model once each (:func:`logitrank.verify.models.load_model`) and keep it;
 a model object (e.g. a synthetic ISAN) is shipped to the cluster once with ``client.scatter``.
@@ -21,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +38,18 @@ import torch
 
 from logitrank.algorithms import GramAccumulator
 
-__all__ = ["DistributedGram", "distributed_gram"]
+__all__ = ["CheckpointError", "DistributedGram", "distributed_gram"]
 
 _WORKER_MODELS: dict = {}  # on each worker: model name → loaded model (one load per worker process)
+#: the only data files a checkpoint record may name (plain names inside its folder)
+_DATA_NAME = re.compile(r"gram-[0-9]+\.npy", re.ASCII)
+#: the fields of a checkpoint record covered by its ``record_sha256``
+_RECORD_FIELDS = ("key", "data", "sha256", "inv", "columns", "done")
+
+
+class CheckpointError(ValueError):
+    """A Dask Gram checkpoint that cannot be used (another setting's, edited, truncated or damaged); the
+    message is one line naming the file and the way out."""
 
 
 def _worker_model(model, device: str | None, dtype: str | None = None):
@@ -98,32 +115,57 @@ def _sha(G: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(G).tobytes()).hexdigest()
 
 
-def _load(checkpoint: Path, key: str, n: int):
+def _record_digest(meta: dict) -> str:
+    body = {name: meta.get(name) for name in _RECORD_FIELDS}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _read_record(checkpoint: Path, record: Path) -> dict:
+    """The record's fields, verified against its own checksum; CheckpointError otherwise."""
+    try:
+        meta = json.loads(record.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"checkpoint record {record} is not readable JSON ({type(err).__name__}); delete the "
+                              f"folder {checkpoint} to start over") from None
+    if not isinstance(meta, dict) or meta.get("record_sha256") != _record_digest(meta):
+        raise CheckpointError(f"checkpoint record {record} does not verify (its content does not match its "
+                              f"record_sha256: edited, truncated or written by an older version); delete the folder "
+                              f"{checkpoint} to start over")
+    return meta
+
+
+def _load(checkpoint: Path, key: str, n: int, slices: int):
     """(G, inv, columns, done) from a verified checkpoint, or None when there is none."""
     record = checkpoint / "record.json"
     if not record.exists():
         return None
-    try:
-        meta = json.loads(record.read_text())
-    except (OSError, ValueError) as err:
-        raise ValueError(f"checkpoint {record} is not readable JSON ({err}); delete the folder {checkpoint} "
-                         "to start over") from None
-    if meta.get("key") != key:
-        raise ValueError(f"checkpoint {checkpoint} belongs to another setting (model, histories, futures, columns, "
-                         "weights' dtype or slices differ); use another folder or delete it")
+    meta = _read_record(checkpoint, record)
+    if meta["key"] != key:
+        raise CheckpointError(f"checkpoint {checkpoint} belongs to another setting (model, histories, futures, columns, "
+                              "weights' dtype or slices differ); use another folder or delete it")
+    if not isinstance(meta["data"], str) or not _DATA_NAME.fullmatch(meta["data"]):
+        raise CheckpointError(f"checkpoint record {record} names the data file {meta['data']!r}, which is not a "
+                              f"gram-N.npy file of {checkpoint}; delete the folder {checkpoint} to start over")
+    done = meta["done"]
+    if (not isinstance(done, list) or not all(isinstance(p, int) and 0 <= p < slices for p in done)
+            or len(set(done)) != len(done)):
+        raise CheckpointError(f"checkpoint record {record} lists finished slices {str(done)[:80]} that are not distinct "
+                              f"slices of 0 … {slices - 1}; delete the folder {checkpoint} to start over")
     data = checkpoint / meta["data"]
     try:
         G = np.load(data, allow_pickle=False)
     except (OSError, ValueError) as err:
-        raise ValueError(f"checkpoint data {data} is not readable ({err}); delete the folder {checkpoint}") from None
+        raise CheckpointError(f"checkpoint data {data} is not readable ({type(err).__name__}); delete the folder "
+                              f"{checkpoint} to start over") from None
     if G.shape != (n, n) or _sha(G) != meta["sha256"]:
-        raise ValueError(f"checkpoint data {data} does not verify (shape or sha256 differ from {record}); "
-                         f"delete the folder {checkpoint} to start over")
-    return G, meta["inv"], int(meta["columns"]), list(meta["done"])
+        raise CheckpointError(f"checkpoint data {data} does not verify (shape or sha256 differ from {record}); "
+                              f"delete the folder {checkpoint} to start over")
+    return G, meta["inv"], int(meta["columns"]), list(done)
 
 
 def _save(checkpoint: Path, key: str, acc: GramAccumulator, done: list) -> None:
-    """Data first (a new file name each time), then the record that names it, each atomically."""
+    """Data first (a new file name each time), then the record that names it, each atomically; the data
+    file the old record named is deleted only when it is a gram-N.npy file of this folder."""
     state = acc.state()
     G = state["G"].cpu().numpy()
     name = f"gram-{len(done)}.npy"
@@ -135,27 +177,29 @@ def _save(checkpoint: Path, key: str, acc: GramAccumulator, done: list) -> None:
     os.replace(tmp, checkpoint / name)
     record = {"key": key, "data": name, "sha256": _sha(G), "inv": state["inv"], "columns": state["columns"],
               "done": sorted(done)}
+    record["record_sha256"] = _record_digest(record)
     tmp = checkpoint / "record.json.tmp"
     tmp.write_text(json.dumps(record))
     old = None
     if (checkpoint / "record.json").exists():
         try:
             old = json.loads((checkpoint / "record.json").read_text()).get("data")
-        except ValueError:
+        except (ValueError, AttributeError, UnicodeDecodeError):
             old = None
     os.replace(tmp, checkpoint / "record.json")
-    if old and old != name:
+    if isinstance(old, str) and _DATA_NAME.fullmatch(old) and old != name:
         (checkpoint / old).unlink(missing_ok=True)
 
 
-def _resume(checkpoint, key: str, acc: GramAccumulator, local, H: list, **sizes) -> tuple:
+def _resume(checkpoint, key: str, acc: GramAccumulator, local, H: list, *, slices: int, keyed: bool, **sizes) -> tuple:
     """(checkpoint folder or None, running sum, finished slices) from ``checkpoint``'s record, else ``acc`` and none
-    (the folder is made when missing); ``sizes`` are the accumulator's ``memory_budget`` and ``batch_size``."""
+    (the folder is made when missing; with ``keyed`` the setting's own subfolder); ``sizes`` are the
+    accumulator's ``memory_budget`` and ``batch_size``."""
     if checkpoint is None:
         return None, acc, []
-    path = Path(checkpoint)
+    path = Path(checkpoint) / key[:16] if keyed else Path(checkpoint)
     path.mkdir(parents=True, exist_ok=True)
-    found = _load(path, key, len(H))
+    found = _load(path, key, len(H), slices)
     if found is None:
         return path, acc, []
     G, inv, cols_done, done = found
@@ -195,6 +239,7 @@ def distributed_gram(
     retries: int = 3,
     max_slices: int | None = None,
     on_slice: Callable[[int, int], None] | None = None,
+    keyed: bool = False,
 ) -> DistributedGram:
     """G = L(H, F) L(H, F)ᵀ summed over ``slices`` slices of the futures on a Dask ``client``.
 
@@ -213,6 +258,10 @@ def distributed_gram(
         How many tasks the futures are cut into.
     checkpoint : folder, optional
         The running sum is saved there after every slice; a later call with the same setting resumes.
+        A checkpoint that does not verify raises :class:`CheckpointError` (module docstring).
+    keyed : bool
+        Checkpoint into the subfolder of ``checkpoint`` named by the setting's digest, so settings
+        that share one folder each keep (and resume) their own.
     max_slices : int, optional
         Stop after this many new slices (the sum so far is in the checkpoint).
     on_slice : callable(done, total), optional
@@ -237,7 +286,8 @@ def distributed_gram(
     local = model if not isinstance(model, str) else _worker_model(model, device, dtype)
     acc = GramAccumulator(local, H, memory_budget=memory_budget, batch_size=batch_size)
     key = _key(model, H, F, columns, slices, getattr(local, "dtype", None))
-    path, acc, done = _resume(checkpoint, key, acc, local, H, memory_budget=memory_budget, batch_size=batch_size)
+    path, acc, done = _resume(checkpoint, key, acc, local, H, slices=slices, keyed=keyed, memory_budget=memory_budget,
+                              batch_size=batch_size)
     todo = [p for p in range(slices) if p not in set(done)]
     if max_slices is not None:
         todo = todo[:max_slices]

@@ -154,9 +154,83 @@ def _check_runtime(c: SpectrumConfig) -> None:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}; got {c.backend!r}")
     if c.backend == "dask" and not c.scheduler:
         raise UsageError("--backend dask needs --scheduler, the Dask scheduler's address (tcp://host:port)")
+    if c.backend != "dask" and (c.scheduler is not None or c.slices is not None):
+        given = "--scheduler" if c.scheduler is not None else "--slices"
+        raise UsageError(f"{given} applies to --backend dask only; got --backend {c.backend} (add --backend dask, or "
+                         f"drop {given})")
+    if c.scheduler is not None:
+        problem = scheduler_problem(c.scheduler)
+        if problem:
+            raise UsageError(problem)
     if c.slices is not None and (not _is_int(c.slices) or c.slices < 1):
         raise UsageError(f"--slices must be >= 1; got {c.slices}")
     _check_device(c.device)
+
+
+#: address schemes of Dask's comms (distributed.comm.registry)
+_DASK_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
+#: a Dask handshake announces a few hundred bytes; a first frame above this is not Dask's
+_HANDSHAKE_MAX = 2**20
+
+
+def _host_port(address: str) -> tuple[str, str, str]:
+    """(scheme, host, port) of a Dask address (``host:port`` alone means tcp; IPv6 hosts in brackets)."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    host, _, port = rest.rstrip("/").rpartition(":")
+    return scheme, host.strip("[]"), port
+
+
+def scheduler_problem(address) -> str | None:
+    """Why ``address`` is not a Dask scheduler address (one line naming --scheduler), or None; nothing is
+    contacted here (:func:`scheduler_answer_problem` does that)."""
+    if not isinstance(address, str) or not address.strip():
+        return f"--scheduler must be a Dask scheduler address such as tcp://127.0.0.1:8786; got {address!r}"
+    scheme, host, port = _host_port(address)
+    if scheme not in _DASK_SCHEMES:
+        return (f"--scheduler {address!r}: {scheme}:// is not a Dask address scheme ({', '.join(_DASK_SCHEMES)}); "
+                "a scheduler address is tcp://HOST:PORT, as `dask scheduler` prints it")
+    if scheme == "inproc":
+        return None
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"--scheduler {address!r}: expected {scheme}://HOST:PORT with a port in 1 … 65535"
+    return None
+
+
+def scheduler_answer_problem(address: str, timeout: float = 5.0) -> str | None:
+    """Why nothing at a tcp:// ``address`` is a Dask scheduler, or None: a scheduler sends its handshake
+    (a frame of a few hundred bytes) as soon as a connection opens; an endpoint that sends nothing, or
+    announces a frame no handshake has, is refused before the Dask client would try to read it (a web
+    server's reply read as a Dask frame header asks for exabytes). Other schemes are not probed."""
+    import socket
+    import struct
+
+    scheme, host, port = _host_port(address)
+    if scheme != "tcp":
+        return None
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    except OSError as err:
+        return f"--scheduler {address!r}: no Dask scheduler answered ({err.strerror or err})"
+    with sock:
+        head = b""
+        try:
+            while len(head) < 8:
+                chunk = sock.recv(8 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+        except OSError:
+            pass
+    if len(head) < 8:
+        return (f"--scheduler {address!r}: the endpoint accepted a connection but sent no Dask handshake within "
+                f"{timeout:g} s; it is not a Dask scheduler (`dask scheduler` prints the tcp:// address to use)")
+    (size,) = struct.unpack("<Q", head)
+    if not 0 < size <= _HANDSHAKE_MAX:
+        return (f"--scheduler {address!r}: the endpoint is not a Dask scheduler (its first message announces {size} "
+                "bytes; a Dask handshake has a few hundred)")
+    return None
 
 
 def _check_device(name: str) -> None:
@@ -191,6 +265,10 @@ def check_inputs(config: SpectrumConfig) -> None:
     problem = folder_problem("--out", config.out if config.out is not None else DEFAULT_OUT)
     if problem:
         raise UsageError(problem)
+    if config.backend == "dask":
+        problem = scheduler_answer_problem(config.scheduler)
+        if problem:
+            raise UsageError(problem)
 
 
 def folder_problem(option: str, path: Path) -> str | None:
@@ -294,10 +372,14 @@ def _load(config: SpectrumConfig):
     from ..models import load_model
 
     try:
-        return load_model(config.model, device=config.device, dtype=getattr(torch, config.dtype))
+        model = load_model(config.model, device=config.device, dtype=getattr(torch, config.dtype))
     except Exception as err:  # noqa: BLE001  (whatever the loader raises: one line naming the option)
         reason = (str(err).strip().splitlines() or [""])[0]
         raise UsageError(f"--model {config.model!r} could not be loaded: {type(err).__name__}: {reason}") from None
+    if not callable(getattr(model, "encode", None)):
+        raise UsageError(f"--model {config.model!r} has no tokenizer (encode), and the spectrum is read on text cut "
+                         "from --corpus; use a text model: tiny, tiny@stepN, smollm2, a Hugging Face folder")
+    return model
 
 
 def _fit_to_model(config: SpectrumConfig, model) -> tuple[int, tuple[int, int], str]:
@@ -379,9 +461,12 @@ def _dask_gram(config: SpectrumConfig, H, F, cols, sizes: dict, G, snaps: dict, 
         import distributed
     except ImportError:
         raise UsageError("--backend dask needs the dask extra: pip install 'logitrank[dask]'") from None
+    problem = scheduler_problem(config.scheduler) or scheduler_answer_problem(config.scheduler)
+    if problem:
+        raise UsageError(problem)
     try:
         client = distributed.Client(config.scheduler, timeout=10)
-    except (OSError, TimeoutError) as err:
+    except (OSError, TimeoutError, ValueError) as err:
         raise UsageError(f"--scheduler {config.scheduler!r}: no Dask scheduler answered ({err})") from None
     with client:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -390,16 +475,19 @@ def _dask_gram(config: SpectrumConfig, H, F, cols, sizes: dict, G, snaps: dict, 
 
 def _dask_segments(config, client, workers, H, F, cols, sizes, G, snaps, out, bar) -> None:
     """One :func:`distributed_gram` per segment of futures between consecutive downsizing stops."""
-    from ._distributed_gram import distributed_gram
+    from ._distributed_gram import CheckpointError, distributed_gram
 
     stops = sorted({mi for _, mi in sizes.values()} | {len(F)})
     start = 0
     for stop in stops:
         if stop > start:
-            part = distributed_gram(
-                config.model, H, F[start:stop], columns=cols[start:stop].cpu().numpy(), client=client,
-                slices=config.slices or 2 * workers, checkpoint=out / "dask" / f"futures-{start}-{stop}",
-                device=config.device, dtype=config.dtype, threads=config.threads or 1)
+            try:  # keyed: a rerun into the same --out with other sizes (another --k, …) resumes its own checkpoints
+                part = distributed_gram(
+                    config.model, H, F[start:stop], columns=cols[start:stop].cpu().numpy(), client=client,
+                    slices=config.slices or 2 * workers, checkpoint=out / "dask" / f"futures-{start}-{stop}",
+                    device=config.device, dtype=config.dtype, threads=config.threads or 1, keyed=True)
+            except CheckpointError as err:
+                raise UsageError(f"--out {str(out)!r}: {err}") from None
             G += part.accumulator.gram.to(G.device)
             bar.update(len(H) * (stop - start))
         for i, (ni, mi) in sizes.items():

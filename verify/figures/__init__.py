@@ -21,13 +21,15 @@ from ._learner import plot_query_scaling, plot_tv_curves
 from ._real import plot_alpha_vs_n, plot_nearest_kinds, plot_over_training, plot_position_kl, plot_surrogate
 from ._spectrum import plot_spectrum_summary, r_squared_text
 from ._style import ONE_COLUMN, PALETTE, TWO_COLUMN, finish, math_symbols, paper_figure, paper_style
-from ._sweep import filter_rows, plot_sweep
+from ._sweep import LABELS, axis_label, filter_rows, plot_sweep
 from ._theory import plot_kl_vs_bound, plot_samples_per_logit, plot_tv_vs_samples
 
 __all__ = [
+    "LABELS",
     "ONE_COLUMN",
     "PALETTE",
     "TWO_COLUMN",
+    "axis_label",
     "filter_rows",
     "finish",
     "math_symbols",

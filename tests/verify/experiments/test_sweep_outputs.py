@@ -1,7 +1,6 @@
 """What a sweep reports (issue 24): TV against the truth, rank_tol tied to ξ, failed rows kept, progress in any
 log, a dry run with its cost, and figures that show the data (facets, log axes, spreads, n, failures, filters)."""
 
-import io
 import math
 import time
 from pathlib import Path
@@ -81,18 +80,18 @@ def test_failed_rows_are_kept_and_retried_only_when_asked(tmp_path, capsys):
     assert "0 done, 1 failed, 1 cached" in capsys.readouterr().out
 
 
-def test_progress_lines_in_a_log_count_rates_from_computed_rows_only():
-    stream = io.StringIO()
-    progress = _cli._Progress("p", 10, every=0.05, stream=stream)
+def test_progress_lines_in_a_log_count_rates_from_computed_rows_only(caplog):
+    caplog.set_level("INFO", logger="logitrank.progress")
+    progress = _cli._Progress("p", 10, every=0.05, terminal=False)  # not a terminal: lines through logging
     for _ in range(4):
         progress("cached")
     time.sleep(0.2)
-    assert "4/10 rows (0 done, 0 failed, 4 cached); no row computed yet" in stream.getvalue()
+    assert "4/10 rows (0 done, 0 failed, 4 cached); no row computed yet" in caplog.text
     progress("done")
     progress("failed")
     time.sleep(0.2)
     progress.close()
-    last = stream.getvalue().strip().splitlines()[-1]
+    last = [r.getMessage() for r in caplog.records if r.name == "logitrank.progress"][-1]
     assert "6/10 rows (1 done, 1 failed, 4 cached)" in last and "rows/min computed" in last and "ETA" in last
     rate = float(last.split("; ")[1].split()[0])  # rows per minute from 2 computed rows, not 6
     elapsed = time.monotonic() - progress.t0
@@ -108,11 +107,19 @@ def test_a_run_in_a_log_prints_progress_lines(tmp_path, capsys):
 
 
 def test_dry_run_prints_rows_and_an_estimate_and_stores_nothing(tmp_path, capsys):
+    """Issue 35: the dry run runs nothing (rows listed, time from stored timings only); --estimate adds a probe
+    and says how long it may take before it starts."""
     spec, db = tmp_path / "e.toml", tmp_path / "e.sqlite"
     spec.write_text('name = "e"\ntask = "busy"\nseeds = 2\n[grid]\nwork = [3]\nk = [1, 2, 3, 4, 5, 6]\n')
     assert main(["sweep", "run", str(spec), "--store", str(db), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "6 cells × 2 seeds = 12 rows; 0 cached" in out and "12 to compute" in out
+    assert "same in every row: work=3" in out and "the first 10 of 12 rows to compute" in out
+    assert "estimated time: unknown" in out and "`--estimate` times a probe" in out and not db.exists()
+    assert "probe of 2" not in out  # nothing ran
+    assert main(["sweep", "run", str(spec), "--store", str(db), "--estimate", "--probe-seconds", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "no probe cell starts after 30.0s" in out.splitlines()[0]
     assert "estimated time:" in out and "probe of 2 cell(s)" in out and not db.exists()
 
 
@@ -202,7 +209,8 @@ def test_plot_draws_failed_and_not_accepted_rows_and_unequal_n(captured, tmp_pat
 
 def test_plot_scales_follow_the_data_unless_overridden(captured, tmp_path):
     assert _plot._log_scale([2, 3, 4, 6], axis="x") == "linear" and _plot._log_scale([2, 4, 8], axis="x") == "log"
-    assert _plot._log_scale([1e-16, 0.9], axis="y") == "log" and _plot._log_scale([0.0, 1e-3, 0.5], axis="y") == "symlog"
+    # issue 35: zeros do not decide the scale (no symlog): they are drawn apart at their own tick
+    assert _plot._log_scale([1e-16, 0.9], axis="y") == "log" and _plot._log_scale([0.0, 1e-3, 0.5], axis="y") == "log"
     assert _plot._log_scale([1.0, 2.0, 3.0], axis="y") == "linear"
     plot_sweep(_fake(_grid()), x="d", y="tv", hue="V", where={"T": 4, "learner": "exact"}, yscale="linear",
                xscale="linear", out_dir=tmp_path)

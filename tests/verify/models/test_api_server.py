@@ -148,8 +148,11 @@ def _parse(argv):
 def test_cli_serves_the_named_model(monkeypatch):
     seen = {}
     monkeypatch.setattr("logitrank.verify.models.served._server.serve", lambda model, **kw: seen.update(model=model, **kw))
-    assert run(_parse(["--model", "isan:3,4,2,7", "--port", "8123", "--top-logprobs-limit", "5"])) == 0
-    assert seen["model"].vocab_size == 3 and seen["port"] == 8123 and seen["top_logprobs_limit"] == 5
+    assert run(_parse(["--model", "isan:3,4,2,7", "--port", "0", "--top-logprobs-limit", "5"])) == 0
+    bound = seen["sock"].getsockname()[1]  # bound (port 0: a free one) before the model was built, handed to serve
+    seen["sock"].close()
+    assert seen["model"].vocab_size == 3 and seen["port"] == bound > 0
+    assert seen["top_logprobs_limit"] == 5 and seen["max_prompts"] == 256
     assert seen["name"] == "isan:3,4,2,7" and seen["aliases"] == ("isan",) and seen["api_key"] is None
     assert torch.equal(seen["model"].B, random_isan(3, 4, 2, generator=7).B)  # exact: the same seed, rebuilt
 
@@ -157,7 +160,7 @@ def test_cli_serves_the_named_model(monkeypatch):
 @pytest.mark.parametrize(("argv", "match"), [
     (["--model", "isan:3,4"], "isan:V,T,d"),
     (["--model", "isan:3,4,2", "--port", "-1"], "--port must be >= 0"),
-    (["--model", "isan:3,4,2", "--bias-limit", "0"], "--bias-limit must be > 0"),
+    (["--model", "isan:3,4,2", "--bias-limit", "0"], "--bias-limit must be a finite number > 0"),
     (["--model", "isan:3,4,2", "--api-key-env", "LOGITRANK_TEST_UNSET_KEY"], "not set"),
     (["--model", "tiny@step99999"], "no checkpoint at step 99999"),
 ])

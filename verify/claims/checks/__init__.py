@@ -3,6 +3,7 @@
 from . import (
     _approx_claims,  # noqa: F401
     _certificate_claims,  # noqa: F401
+    _completeness_claims,  # noqa: F401
     _generator_claims,  # noqa: F401
     _isan_claims,  # noqa: F401
     _learner_claims,  # noqa: F401
@@ -13,4 +14,5 @@ from . import (
     _surrogate_claims,  # noqa: F401
     _sweep_claims,  # noqa: F401
     _theory_claims,  # noqa: F401
+    _width_claims,  # noqa: F401
 )

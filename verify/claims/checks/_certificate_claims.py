@@ -3,13 +3,21 @@
 The learner (:func:`logitrank.algorithms.learn_approx`, default ``acceptance="certificate"``) accepts
 an epoch when an upper confidence bound on TV(P, Q) from fresh paths is at most ε. This check runs it
 over a map of approximately low-rank models (random ISANs of rank 3 with a high-rank perturbation
-ξ, and power-law ISANs) × rank budgets × targets ε, at several seeds each, and compares every
-decision with the exact TV of what came back (enumerated over Σ^T).
+ξ, and power-law ISANs) × rank budgets × targets ε, ``runs`` independent runs per cell, and compares
+every decision with the exact TV of what came back (enumerated over Σ^T).
+
+Every run is an independent draw (issue 31): its own model (a fresh model seed, so the N runs of a
+cell are N model draws, and no two cells share a model), its own learning stream and its own
+certificate stream (``cert_generator``), all derived from (seed, cell, run) by
+:class:`numpy.random.SeedSequence`. Before, one model seed per replicate served every cell and the
+certificate's stream was derived from the learner's seed, so 648 runs were 72 model draws.
 """
 
 from __future__ import annotations
 
 import warnings
+
+import numpy as np
 
 from logitrank.algorithms import ApproxNotAcceptedWarning, learn_approx
 from logitrank.synth import all_sequences, approx_rank_error, perturbed, power_law_isan, random_isan
@@ -34,12 +42,26 @@ _RULE = (f"pooled over all seeds: holds when at least {MIN_ACCEPTED} runs were a
          f"when fewer than {MIN_ACCEPTED} runs were accepted")
 
 
-def _models(V: int, T: int, spec: dict, seed: int):
-    base = random_isan(V, T, 3, generator=seed)
+def _models(V: int, T: int, spec: dict):
+    """(label, builder(model seed) → a fresh model) per model family of the map."""
     for xi in spec["xi"]:
-        yield f"perturbed ξ={xi:g}", perturbed(base, xi, generator=seed)
+        yield f"perturbed ξ={xi:g}", lambda seed, xi=xi: perturbed(random_isan(V, T, 3, generator=seed), xi,
+                                                                     generator=seed + 1)
     for alpha in spec["alpha"]:
-        yield f"power law α={alpha:g}", power_law_isan(V, T, 8, alpha, generator=seed + 1)
+        yield f"power law α={alpha:g}", lambda seed, alpha=alpha: power_law_isan(V, T, 8, alpha, generator=seed)
+
+
+def run_seeds(*key: int) -> tuple[int, int, int, int]:
+    """Independent seeds (model, learner, certificate, ε_avg probe) of one run, from (seed, cell, run).
+
+    Examples
+    --------
+    >>> a, b = run_seeds(0, 1, 2, 3), run_seeds(0, 1, 2, 4)
+    >>> len(set(a) | set(b))
+    8
+    """
+    state = np.random.SeedSequence([int(k) for k in key]).generate_state(4, dtype=np.uint64)
+    return tuple(int(s >> 2) for s in state)
 
 
 def _exact_tv(model, learned) -> float:
@@ -47,28 +69,32 @@ def _exact_tv(model, learned) -> float:
     return 0.5 * float((P - learned.distribution()).abs().sum())
 
 
-def _learn_quietly(model, rank: int, eps: float, seed: int):
+def _learn_quietly(model, rank: int, eps: float, seed: int, cert_seed: int):
     """``learn_approx`` at (rank, ε) with its not-accepted warning silenced (a rejection is a row here)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ApproxNotAcceptedWarning)
-        return learn_approx(model, rank=rank, epsilon=eps, generator=seed)
+        return learn_approx(model, rank=rank, epsilon=eps, generator=seed, cert_generator=cert_seed)
 
 
 def regime_rows(spec: dict, seed: int) -> list[dict]:
-    """One row per (model, rank, ε, run): accepted, by which rule, exact TV, certified bound, queries, seconds."""
+    """One row per (model, rank, ε, run), each an independent model draw with its own learning and
+    certificate streams (:func:`run_seeds`): accepted, by which rule, exact TV, certified bound, queries,
+    seconds, and the run's model and certificate seeds."""
     V, T = spec["VT"]
     rows = []
-    for run in range(spec["runs"]):
-        model_seed = seed * 1000 + run
-        for label, model in _models(V, T, spec, model_seed):
-            eps_avg = {r: float(approx_rank_error(model, r, generator=model_seed).max()) for r in spec["ranks"]}
-            for rank in spec["ranks"]:
-                for eps in spec["epsilons"]:
-                    learned, rep = _learn_quietly(model, rank, eps, model_seed)
-                    rows.append({"model": label, "rank": rank, "epsilon": eps, "run": run, "eps_avg": eps_avg[rank],
+    for m, (label, build) in enumerate(_models(V, T, spec)):
+        for rank in spec["ranks"]:
+            for k, eps in enumerate(spec["epsilons"]):
+                for run in range(spec["runs"]):
+                    model_seed, learn_seed, cert_seed, probe_seed = run_seeds(seed, m, rank, k, run)
+                    model = build(model_seed)
+                    learned, rep = _learn_quietly(model, rank, eps, learn_seed, cert_seed)
+                    rows.append({"model": label, "rank": rank, "epsilon": eps, "run": run,
+                                 "eps_avg": float(approx_rank_error(model, rank, generator=probe_seed).max()),
                                  "accepted": rep.accepted, "by": rep.accepted_by, "TV": _exact_tv(model, learned),
                                  "bound": rep.tv_bound, "epochs": rep.epochs, "queries": rep.queries,
-                                 "cert queries": rep.cert_queries, "seconds": rep.seconds})
+                                 "cert queries": rep.cert_queries, "seconds": rep.seconds, "model seed": model_seed,
+                                 "cert seed": rep.cert_seed})
     return rows
 
 
@@ -96,8 +122,8 @@ def check_b5(config: CheckConfig) -> ClaimResult:
     """The regime map of the certificate: soundness (never TV > ε when accepted) and power (TV ≤ ε/2 accepted).
 
     Verdict rule fixed before measuring (issue 21): see :data:`_RULE`. Not seeded by the registry:
-    the rule is about rates over many runs, so each cell runs ``runs`` independent models and
-    learner seeds derived from ``config.seed``, and all runs are pooled.
+    the rule is about rates over many runs, so each cell runs ``runs`` independent runs (a fresh model
+    draw, learning stream and certificate stream each, derived from ``config.seed``), all pooled.
     """
     spec = config.preset(_B5)
     rows = regime_rows(spec, config.seed)
@@ -107,7 +133,9 @@ def check_b5(config: CheckConfig) -> ClaimResult:
         "B5", verdict,
         setting={"(V, T)": spec["VT"], "perturbations ξ (rank-3 ISAN)": spec["xi"], "power-law α (D = 8)": spec["alpha"],
                  "rank budgets": spec["ranks"], "targets ε": spec["epsilons"], "runs per cell": spec["runs"],
-                 "learner": "learn_approx defaults (acceptance='certificate')"},
-        figures={**figures, "rows": rows, "figure": str(paths[0])},
+                 "learner": "learn_approx defaults (acceptance='certificate')",
+                 "runs": "independent: a fresh model draw, learning stream and certificate stream (cert_generator) each"},
+        figures={**figures, "model draws": len({(r["model"], r["model seed"]) for r in rows}), "rows": rows,
+                 "figure": str(paths[0])},
         reason=reason, headline="accepted | TV ≤ ε/2",
     )

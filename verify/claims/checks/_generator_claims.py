@@ -43,7 +43,7 @@ _T4 = Presets({
     "quick": {"sizes": [(2, 6, 2, 2, 2), (3, 4, 3, 2, 1), (2, 5, 1, 3, 2)], "long": (5, 32, 4, 3, 3, 256)},
     "full": {"sizes": [(2, 10, 3, 2, 2), (3, 7, 4, 3, 2), (4, 5, 2, 4, 3), (2, 12, 5, 1, 4)],
              "long": (8, 128, 8, 6, 6, 2048)},
-})
+}, minimums={"sizes": 1, "long": 1}, min_items={"sizes": 1})
 
 
 @register("T4", presets=_T4)
@@ -90,7 +90,7 @@ _STRENGTHS = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 48.0, 64.0]
 _T5 = Presets({
     "quick": {"bits": [2, 4, 6], "strengths": _STRENGTHS},
     "full": {"bits": [2, 4, 6, 8, 10], "strengths": _STRENGTHS},
-})
+}, minimums={"bits": 1}, min_items={"bits": 1, "strengths": 1})
 _TV_TARGET = 1e-6
 
 
@@ -133,7 +133,7 @@ _NOISES = [0.05, 0.25, 0.45]
 _T6 = Presets({
     "quick": {"bits": [1, 2, 4, 6], "noises": _NOISES, "long_samples": 512},
     "full": {"bits": [1, 2, 4, 8, 10, 12], "noises": _NOISES, "long_samples": 8192},
-})
+}, minimums={"bits": 1, "noises": 0, "long_samples": 1}, min_items={"bits": 1, "noises": 1})
 _LONG_BITS = 64  # the secret length of the sampled check (named in the figures' keys)
 
 

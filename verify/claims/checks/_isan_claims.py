@@ -16,7 +16,7 @@ from .._check_api import CheckConfig, ClaimResult, register
 _ISAN = Presets({
     "quick": {"sizes": [(2, 6, 3), (3, 5, 4), (4, 4, 3), (2, 8, 5)], "draws": 3},
     "full": {"sizes": [(2, 10, 6), (3, 7, 8), (4, 6, 10), (5, 5, 6), (2, 12, 16)], "draws": 10},
-})
+}, minimums={"draws": 1, "sizes": 1}, min_items={"sizes": 1})
 
 
 def _models(spec: dict, seed: int):

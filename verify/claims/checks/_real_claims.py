@@ -36,6 +36,7 @@ from ._real_setup import (
     is_tiny,
     matrix,
     not_run,
+    prefetch,
     setting_of,
     sizes_for,
     spectrum,
@@ -389,6 +390,7 @@ def check_e6(config: CheckConfig) -> ClaimResult:
         return not_run("E6", err, config)
     k = sizes_for(config).k
     k_big = min(200, model.vocab_size)
+    prefetch(model, H, F, [("top", k_big), (f"random:{config.seed}", k)], config=config)  # one forward for all three
     sv = {1: spectrum(matrix(model, H, F, select="top", config=config, k=k)[0], len(H), len(F), k).numpy(),
           2: spectrum(matrix(model, H, F, select="top", config=config, k=k_big)[0], len(H), len(F), k_big).numpy(),
           3: spectrum(matrix(model, H, F, select=f"random:{config.seed}", config=config, k=k)[0], len(H), len(F), k).numpy()}

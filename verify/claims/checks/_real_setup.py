@@ -45,7 +45,9 @@ __all__ = [
     "get_model",
     "is_tiny",
     "matrix",
+    "matrix_stats",
     "not_run",
+    "prefetch",
     "real_preset",
     "setting_of",
     "sizes_for",
@@ -123,7 +125,9 @@ REAL_SIZES = Presets({
                 "lingen_futures": 1000, "lingen_min": 8, "lingen_max": 30, "targets": 50, "samples": 5, "new_tokens": 15},
     "paper": {"n": 10000, "n_checkpoint": 4000, "min_chars": 50, "max_chars": 200, "k": 50, "lingen_histories": 40000,
               "lingen_futures": 10000, "lingen_min": 8, "lingen_max": 30, "targets": 50, "samples": 5, "new_tokens": 15},
-}, pick=lambda config: real_preset(config))
+}, pick=lambda config: real_preset(config),
+   minimums=dict.fromkeys(("n", "n_checkpoint", "min_chars", "max_chars", "k", "lingen_histories", "lingen_futures",
+                           "lingen_min", "lingen_max", "targets", "samples", "new_tokens"), 1))
 
 
 def is_tiny(name: str) -> bool:
@@ -191,34 +195,84 @@ def _chunk(n: int, m: int) -> int:
     return max(1, min(m, max(64, min(256, 16384 // max(1, n)))))
 
 
+#: forwards of the model that produced a logit matrix in this process (memoised reuse not counted):
+#: "matrices" and "cells" (histories × futures); :func:`matrix_stats` reads it
+_STATS = {"matrices": 0, "cells": 0}
+
+
+def matrix_stats() -> dict:
+    """How many logit matrices this process computed (or read from the disk cache), and their cells (n·m)."""
+    return dict(_STATS)
+
+
+def _columns(model, F, select: str, k: int) -> torch.Tensor:
+    """(m, k) columns of ``select``: "top" (§3.1, decreasing, ties to the smaller id) or "random:<seed>"."""
+    if select == "top":
+        return top_k_columns(model, F, k)
+    if select.startswith("random:"):
+        return random_k_columns(model.vocab_size, len(F), k, generator=int(select.split(":")[1]))
+    raise ValueError(f"select must be 'top' or 'random:<seed>'; got {select!r}")
+
+
+def _base(model, H, F) -> tuple:
+    return (model.name, _digest([list(h) for h in H]), _digest([list(f) for f in F]))
+
+
+def _compute(model, H, F, config: CheckConfig, desc: str, columns=None) -> torch.Tensor:
+    _STATS["matrices"] += 1
+    _STATS["cells"] += len(H) * len(F)
+    return cached_logit_matrix(model, H, F, columns=columns, cache_dir=cache_dir(config), progress=True,
+                               chunk=_chunk(len(H), len(F)), desc=desc or f"L({model.name})")
+
+
+def prefetch(model, H, F, selections, *, config: CheckConfig, desc: str = "") -> None:
+    """Compute the matrices of several column ``selections`` [(select, k), …] of one (H, F) in ONE forward:
+    the union of their columns, split into each selection's memo entry (issue 32: claims that read the
+    same L(H, F) share its forward). A no-op where the full-vocabulary matrix is used anyway."""
+    V, n, m = model.vocab_size, len(H), len(F)
+    base = _base(model, H, F)
+    wanted = [(sel, k) for sel, k in selections if base + (sel, k) not in _MEMO]
+    if n * m * V * 4 <= FULL_MATRIX_BYTES or len(wanted) < 2:
+        return
+    cols = [_columns(model, F, sel, k) for sel, k in wanted]
+    L = _compute(model, H, F, config, desc, columns=torch.cat(cols, 1)).to(torch.float64).reshape(n, m, -1)
+    start = 0
+    for (sel, k), c in zip(wanted, cols):
+        _MEMO[base + (sel, k)] = L[:, :, start:start + k].reshape(n, m * k).contiguous()
+        start += k
+
+
+def _from_wider_top(base, k: int, n: int, m: int):
+    """The top-k matrix sliced from a memoised top-k' one with k' > k (top columns are a decreasing prefix)."""
+    wider = [key for key in _MEMO if len(key) == 5 and key[:3] == base and key[3] == "top" and key[4] > k]
+    if not wider:
+        return None
+    key = min(wider, key=lambda key: key[4])
+    return _MEMO[key].reshape(n, m, key[4])[:, :, :k].reshape(n, m * k).contiguous()
+
+
 def matrix(model, H, F, *, select: str, config: CheckConfig, k: int, desc: str = ""):
     """(L, columns) for L_{M,k}(H, F) with ``select`` = "top" (§3.1) or "random:<seed>" (App. A.1.5).
 
     When the full-vocabulary matrix is small (n·m·V·4 bytes <= ``FULL_MATRIX_BYTES``) it is computed
     once and every selection is gathered from it; otherwise the selected columns are computed
-    directly. Results are memoised per process and cached on disk under ``<out_dir>/cache``.
+    directly (a top-k matrix is sliced from a wider top-k' one already computed, and :func:`prefetch`
+    computes several selections in one forward). Results are memoised per process and cached on disk
+    under ``<out_dir>/cache``.
     """
     V = model.vocab_size
-    if select == "top":
-        cols = top_k_columns(model, F, k)
-    elif select.startswith("random:"):
-        cols = random_k_columns(V, len(F), k, generator=int(select.split(":")[1]))
-    else:
-        raise ValueError(f"select must be 'top' or 'random:<seed>'; got {select!r}")
-    base = (model.name, _digest([list(h) for h in H]), _digest([list(f) for f in F]))
+    cols = _columns(model, F, select, k)
+    base = _base(model, H, F)
     if len(H) * len(F) * V * 4 <= FULL_MATRIX_BYTES:
         if base not in _MEMO:
-            full = cached_logit_matrix(model, H, F, cache_dir=cache_dir(config), progress=True, chunk=_chunk(len(H), len(F)),
-                                       desc=desc or f"L({model.name})")
-            _MEMO[base] = full.reshape(len(H), len(F), V)  # (n, m, V)
+            _MEMO[base] = _compute(model, H, F, config, desc).reshape(len(H), len(F), V)  # (n, m, V)
         full = _MEMO[base]
         L = full.gather(2, cols.to(full.device)[None].expand(len(H), -1, -1)).reshape(len(H), -1)  # (n, m*k)
         return L.to(torch.float64), cols
     key = base + (select, k)
     if key not in _MEMO:
-        L = cached_logit_matrix(model, H, F, columns=cols, cache_dir=cache_dir(config), progress=True, chunk=_chunk(len(H), len(F)),
-                                desc=desc or f"L({model.name})")
-        _MEMO[key] = L.to(torch.float64)
+        sliced = _from_wider_top(base, k, len(H), len(F)) if select == "top" else None
+        _MEMO[key] = sliced if sliced is not None else _compute(model, H, F, config, desc, columns=cols).to(torch.float64)
     return _MEMO[key], cols
 
 

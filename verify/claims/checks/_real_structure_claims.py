@@ -103,7 +103,8 @@ def _e8_models(model, config: CheckConfig) -> list:
 #: E8: the real-model sizes and the rank r of the compared column spaces (no "paper" preset: paper A
 #: does not state the r of Fig 11)
 _E8 = Presets({name: {**REAL_SIZES[name], "r": r}
-               for name, r in (("quick", 20), ("full", 50), ("quick-hf", 20), ("full-hf", 50))}, pick=REAL_SIZES.pick)
+               for name, r in (("quick", 20), ("full", 50), ("quick-hf", 20), ("full-hf", 50))}, pick=REAL_SIZES.pick,
+              minimums={**REAL_SIZES.minimums, "r": 1})
 
 
 @register("E8", seeded=True, rule=RULE, presets=_E8)

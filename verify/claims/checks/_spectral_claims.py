@@ -60,7 +60,7 @@ def _eckart_young_gap(rng: np.random.Generator, alpha: float, band: float) -> fl
 _T9 = Presets({
     "quick": {"n": [10**3, 10**4, 10**5]},
     "full": {"n": [10**3, 10**4, 10**5, 10**6, 10**7]},
-})
+}, minimums={"n": 100}, min_items={"n": 2})  # e(n/100) per n, and a slope over at least two n
 
 
 @register("T9", presets=_T9)
@@ -135,7 +135,7 @@ def _kl_sum(A: torch.Tensor, B: torch.Tensor, k: int) -> tuple[float, torch.Tens
 _T10 = Presets({
     "quick": {"n": 40, "m": 30},
     "full": {"n": 200, "m": 100},
-})
+}, minimums={"n": 1, "m": 1})
 
 
 @register("T10", presets=_T10)
@@ -193,7 +193,7 @@ _T12 = Presets({
               "repeats": 20},
     "full": {"V": 5, "T": 9, "d": 4, "n": 60, "t": 3, "ell": 4, "F_sizes": [10 * 4**j for j in range(8)],
              "repeats": 50},
-})
+}, minimums={"V": 2, "T": 1, "d": 1, "n": 1, "t": 0, "ell": 1, "F_sizes": 1, "repeats": 1}, min_items={"F_sizes": 2})
 
 
 @register("T12", presets=_T12)
@@ -263,7 +263,7 @@ def _kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 _T13 = Presets({
     "quick": {"pairs": 2000},
     "full": {"pairs": 20000},
-})
+}, minimums={"pairs": 1})
 
 
 @register("T13", presets=_T13)
@@ -322,7 +322,7 @@ _E12 = Presets({
     "quick": {"n": 400, "k": 50},
     "full": {"n": 2000, "k": 50},
     "paper": {"n": 10000, "k": 50},
-})
+}, minimums={"n": 8, "k": 1})
 
 
 @register("E12", seeded=True, presets=_E12, rule="per seed: α_Gaussian < 0.1 and α_planted > 0.4; holds if every seed holds, "

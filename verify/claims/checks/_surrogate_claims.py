@@ -21,10 +21,13 @@ Measured per seed (the seed drives the learners' sampling; Σ' and T do not depe
 3. the comparator: the rank-r truncation of every level matrix L(Σ'^t, Σ'^{≤T−t−1}) (truncated SVD,
    float64), read as a model through its empty-future columns, with its TV and KL for every r.
 
-Verdict rule, fixed before any number was seen (:data:`RULE`): in a seed, X4 holds if every learner
-run above has TV(learned, restricted) <= max(2 · TV(rank-d truncation, restricted), ε), with d the
-run's learned rank and ε = :data:`EPSILON` = 0.1 the TV both learners are asked for; across seeds the
-registry's default (holds if every seed holds, fails if every seed fails, else mixed).
+Verdict rule, fixed before any number was seen (:data:`RULE`): in a seed, X4 holds if every judged
+learner run above has TV(learned, restricted) <= max(2 · TV(rank-d truncation, restricted), ε), with d
+the run's learned rank and ε = :data:`EPSILON` = 0.1 the TV both learners are asked for; across seeds
+the registry's default (holds if every seed holds, fails if every seed fails, else mixed). Judged
+(issue 31): every ``learn_isan`` run, and a ``learn_approx`` run only when its certificate accepted
+it — a sampler the learner itself did not accept is reported with its TV, never judged, and the
+counts of accepted runs are in the figures and the reason.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ __all__ = ["RULE", "RestrictedLM", "SurrogateSizes", "truncated_distribution"]
 EPSILON = 0.1
 #: Largest V'^T enumerated exactly; above it TV is estimated by Monte Carlo.
 ENUMERATION_LIMIT = 2**16
-RULE = ("per seed: every learner run (learn_isan per rank_tol, learn_approx per rank) has TV(learned, "
+RULE = ("per seed: every judged learner run (each learn_isan run per rank_tol; a learn_approx run per rank only "
+        "when its certificate accepted it — unaccepted samplers are reported, never judged) has TV(learned, "
         "restricted) <= max(2·TV(rank-d truncation), ε = 0.1), d its learned rank; holds if every seed holds, "
         "fails if every seed fails, else mixed")
 
@@ -225,69 +229,94 @@ def _rewarn(caught, label: str) -> list[str]:
     return sorted(c.__name__ for c in kinds)
 
 
-@register("X4", seeded=True, rule=RULE, presets=SIZES)
-def check_x4(config: CheckConfig) -> ClaimResult:
-    """Learn an ISAN surrogate of a real LM restricted to V' frequent tokens and horizon T (module
-    docstring), with ``learn_isan`` (rank_tol sweep) and ``learn_approx`` (rank sweep).
-
-    Rule (:data:`RULE`, fixed before the numbers): a seed holds if every run's TV to the restricted
-    model is at most max(2 × the rank-d truncation's TV, 0.1); every seed holds → holds, mixed when
-    seeds disagree."""
-    S = SurrogateSizes.of(config.preset(SIZES))
-    try:
-        data = _restricted(config, S)
-    except OPTIONAL_ERRORS as err:
-        return not_run("X4", err, config)
-    restricted = data["restricted"]
-    runs, fallbacks = [], []
+def _learner_runs(data: dict, S: SurrogateSizes, seed: int) -> list[dict]:
+    """Every learner run of one seed: learn_isan per rank_tol, learn_approx per rank (scored, not judged yet)."""
+    restricted, runs = data["restricted"], []
     for tol in S.rank_tols:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                isan, rep = learn_isan(restricted, epsilon=EPSILON, rank_tol=tol, max_rank=64, generator=config.seed)
+                isan, rep = learn_isan(restricted, epsilon=EPSILON, rank_tol=tol, max_rank=64, generator=seed)
             except RuntimeError as err:  # RankExceededError / IncompleteSpanError: a result, not a crash
                 runs.append({"learner": "learn_isan", "rank_tol": tol, "error": f"{type(err).__name__}: {err}"})
                 continue
-            score = _score(data, isan, config.seed)
+            score = _score(data, isan, seed)
         runs.append({"learner": "learn_isan", "rank_tol": tol, "d": isan.hidden_dim, "queries": rep.queries,
                      "|H_t| per level": list(rep.history_sizes),
                      **score, "warnings": _rewarn(caught, f"learn_isan rank_tol={tol}")})
     for r in S.ranks:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            sampler, rep = learn_approx(restricted, rank=r, epsilon=EPSILON, generator=config.seed, **dict(S.approx))
-            score = _score(data, sampler, config.seed)  # the sampler's uniform fallbacks warn here
-        if not rep.accepted:
-            fallbacks.append(r)
+            sampler, rep = learn_approx(restricted, rank=r, epsilon=EPSILON, generator=seed, **dict(S.approx))
+            score = _score(data, sampler, seed)  # the sampler's uniform fallbacks warn here
         runs.append({"learner": "learn_approx", "rank": r, "d": r, "queries": rep.queries, "accepted": rep.accepted,
-                     "accepted by": rep.accepted_by, "certified TV bound": rep.tv_bound, **score, "warnings": _rewarn(caught, f"learn_approx rank={r}")})
+                     "accepted by": rep.accepted_by, "certified TV bound": rep.tv_bound, **score,
+                     "warnings": _rewarn(caught, f"learn_approx rank={r}")})
+    return runs
+
+
+def judge_runs(runs: list[dict], data: dict) -> tuple[bool, list[dict], str]:
+    """:data:`RULE` on one seed's runs → (holds, judged runs, the counts of accepted learn_approx runs).
+
+    Each scored run gets its allowance and ``within``; ``judged`` is True for learn_isan runs and for
+    accepted learn_approx runs only. A learn_isan run that raised fails the seed, as before.
+    """
     for run in runs:
         if "TV" in run:
             run["TV rank-d truncation"] = _trunc_tv(data, run["d"])
             run["allowed"] = max(2 * run["TV rank-d truncation"], EPSILON)
             run["within"] = bool(run["TV"] <= run["allowed"])
-    scored = [run for run in runs if "TV" in run]
-    ok = bool(scored) and all(run["within"] for run in scored) and len(scored) == len(runs)
-    worst = max((run["TV"] / run["allowed"] for run in scored), default=float("nan"))
+        run["judged"] = "TV" in run and (run["learner"] != "learn_approx" or bool(run["accepted"]))
+    judged = [run for run in runs if run["judged"]]
+    approx = [run for run in runs if run["learner"] == "learn_approx"]
+    accepted = [run["rank"] for run in approx if run["accepted"]]
+    counts = (f"learn_approx: {len(accepted)}/{len(approx)} ranks accepted"
+              + (f" (ranks {[run['rank'] for run in approx if not run['accepted']]} not accepted: not judged)"
+                 if len(accepted) < len(approx) else ""))
+    errored = [run for run in runs if run["learner"] == "learn_isan" and "TV" not in run]
+    ok = bool(judged) and all(run["within"] for run in judged) and not errored
+    return ok, judged, counts
+
+
+@register("X4", seeded=True, rule=RULE, presets=SIZES)
+def check_x4(config: CheckConfig) -> ClaimResult:
+    """Learn an ISAN surrogate of a real LM restricted to V' frequent tokens and horizon T (module
+    docstring), with ``learn_isan`` (rank_tol sweep) and ``learn_approx`` (rank sweep).
+
+    Rule (:data:`RULE`, fixed before the numbers): a seed holds if every judged run's TV to the restricted
+    model is at most max(2 × the rank-d truncation's TV, 0.1); learn_approx runs are judged only when
+    accepted; every seed holds → holds, mixed when seeds disagree."""
+    S = SurrogateSizes.of(config.preset(SIZES))
+    try:
+        data = _restricted(config, S)
+    except OPTIONAL_ERRORS as err:
+        return not_run("X4", err, config)
+    runs = _learner_runs(data, S, config.seed)
+    ok, judged, counts = judge_runs(runs, data)
+    worst = max((run["TV"] / run["allowed"] for run in judged), default=float("nan"))
     trunc = {r: v for r, v in data["truncation"].items() if v is not None}
-    plot_surrogate(scored, trunc, config.figure_dir, name="X4_surrogate",
-                   title=f"{data['model'].name} on Σ' = {data['text']!r}, T = {S.horizon}")
-    best = min(scored, key=lambda run: run["TV"]) if scored else {}
+    plot_surrogate(judged, trunc, config.figure_dir, name="X4_surrogate",
+                   title=f"{data['model'].name} on Σ' = {data['text']!r}, T = {S.horizon} (judged runs; {counts})")
+    best = min(judged, key=lambda run: run["TV"]) if judged else {}
     bad = [f"{run['learner']} {'rank_tol=' + str(run['rank_tol']) if 'rank_tol' in run else 'rank=' + str(run['rank'])}"
-           for run in runs if not run.get("within", False)]
+           for run in runs if (run["learner"] == "learn_isan" and not run.get("within", False))
+           or (run["judged"] and not run["within"])]
+    approx = [run for run in runs if run["learner"] == "learn_approx"]
     return ClaimResult(
         "X4", "holds" if ok else "fails",
         setting={"model": data["model"].name, "Σ' (base ids)": data["tokens"], "Σ' (text)": data["text"],
                  "V'": S.vocab, "T": S.horizon, "ε": EPSILON, "rank_tols": list(S.rank_tols), "ranks": list(S.ranks),
-                 "learn_approx settings": dict(S.approx),
+                 "learn_approx settings": dict(S.approx), "judged": "learn_isan runs; learn_approx runs when accepted",
                  "TV": "exact over Σ'^T" if data["exact"] else "Monte Carlo, 4000 samples (Hoeffding 99%)",
                  "comparator": "rank-r truncated SVD of every level matrix L(Σ'^t, Σ'^{≤T−t−1}), empty-future columns"},
-        figures={"worst TV / allowed": worst, "best TV": best.get("TV", float("nan")),
+        figures={"worst TV / allowed": worst, "judged runs": len(judged), "learner runs": len(runs),
+                 "learn_approx runs accepted": sum(run["accepted"] for run in approx),
+                 "learn_approx runs": len(approx), "best TV": best.get("TV", float("nan")),
                  "best run": {k: best[k] for k in ("learner", "d", "queries") if k in best},
                  "level ranks needed for TV < 1e-12": max(trunc) if trunc else None,
                  "TV of rank-r truncation": {r: v["TV"] for r, v in trunc.items()},
                  "KL of rank-r truncation": {r: v["KL"] for r, v in trunc.items()},
-                 "runs": runs, "learn_approx ranks not accepted": fallbacks},
-        reason="" if ok else "runs above max(2·truncation TV, ε): " + ", ".join(bad),
+                 "runs": runs, "learn_approx ranks not accepted": [run["rank"] for run in approx if not run["accepted"]]},
+        reason=(counts if ok else "runs above max(2·truncation TV, ε): " + ", ".join(bad) + f"; {counts}"),
         headline="worst TV / allowed",
     )

@@ -36,7 +36,8 @@ _T11 = Presets({
               "n": [1, 2, 3, 4, 6], "noise": [0.0, 0.1, 1.0]},
     "full": {"size": (3, 7, 5), "ell": 2, "scales": [0.5, 1.0, 3.0, 6.0], "targets": 4, "k": [1, 2, 3, 4, 5],
              "n": [1, 2, 3, 4, 5, 6, 8], "noise": [0.0, 0.03, 0.3, 1.0, 3.0]},
-})
+}, minimums={"size": 1, "ell": 1, "targets": 1, "k": 1, "n": 1, "noise": 0},
+   min_items={"scales": 1, "k": 1, "n": 1, "noise": 1})
 #: float tolerance of "KL <= bound": both sides are float64 sums of O(V^k) terms
 T11_RTOL, T11_ATOL = 1e-9, 1e-12
 #: LinGen consistency: the project's lingen() logits vs vᵀ L_M(H, f) used for the exact law
@@ -188,7 +189,7 @@ _X2 = Presets({
               "xi": 0.2, "V_est": 4, "lambdas": [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0], "trials": 400, "delta": 0.05},
     "full": {"size": (4, 6, 3), "epsilon": 0.1, "N": [10**k for k in range(2, 10)],
              "xi": 0.1, "V_est": 4, "lambdas": [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0], "trials": 1000, "delta": 0.05},
-})
+}, minimums={"size": 1, "N": 1, "V_est": 2, "trials": 1}, min_items={"N": 1, "lambdas": 1})
 X2_SLOPE_BAND = (1.5, 2.5)
 X2_RULE = ("per seed: (a) the measured draws per logit N*(λ) for error ξ never exceed the rule "
            "N = 3V·e^{2λ}·ln(2V/δ)/(1 − e^{−ξ/2})², and the fitted slope d ln N*/dλ over λ >= 1 lies in "

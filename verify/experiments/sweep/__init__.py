@@ -6,7 +6,8 @@ seeds. :func:`run_sweep` checks every cell against its task, then runs the cells
 not hold yet (joblib processes, or a Dask cluster through joblib's Dask backend);
 :func:`estimate_sweep` says what a run would compute and how long it would take, without running
 it; :func:`load` returns the rows as a tidy DataFrame (each row verified against its digest) and
-:func:`summarize` their median, IQR and range over seeds; :func:`plot_sweep` draws them, a panel
+:func:`summarize` their median, IQR and range over seeds, :func:`sweep_table` as a table to read
+(sorted, constant columns folded, empty metrics dropped); :func:`plot_sweep` draws them, a panel
 per value of every parameter on neither axis.
 
 A spec is data: its ``task`` names a registered task (built-in, or an entry point of the group
@@ -32,6 +33,7 @@ from ._engine import Engine, SweepCellWarning, SweepRun, run_sweep, validate_cel
 from ._estimate import SweepEstimate, estimate_sweep
 from ._spec import Cell, SweepSpec, cell_hash, cell_seeds, expand_grid, load_spec
 from ._store import DamagedRowError, SweepStoreError, load, summarize
+from ._table import SweepTable, sweep_table, table_pages
 from ._tasks import ENTRY_POINT_GROUP, FAMILIES, TASKS, build_model, registered_tasks, resolve_task, sub_seed
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "SweepRun",
     "SweepSpec",
     "SweepStoreError",
+    "SweepTable",
     "build_model",
     "cell_hash",
     "cell_seeds",
@@ -59,5 +62,7 @@ __all__ = [
     "run_sweep",
     "sub_seed",
     "summarize",
+    "sweep_table",
+    "table_pages",
     "validate_cells",
 ]

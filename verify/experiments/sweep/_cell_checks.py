@@ -14,7 +14,8 @@ from collections.abc import Mapping
 
 from logitrank._validation import available_bytes, check_int, check_real
 
-__all__ = ["check_family", "check_learn", "check_logit_ranks", "check_spectrum", "rank_tol_for"]
+__all__ = ["APPROX_KEYS", "approx_settings", "check_family", "check_learn", "check_logit_ranks", "check_spectrum",
+           "rank_tol_for"]
 
 #: families and their default parameters (a cell's missing keys take these)
 FAMILIES = {
@@ -33,8 +34,15 @@ MEMORY_FRACTION = 0.25
 RANK_TOL_FLOOR = 1e-8
 RANK_TOL_PER_XI = 10.0
 
+#: keys of a ``learn`` cell passed to :class:`~logitrank.algorithms.ApproxSettings` (``learner = "approx"``)
 APPROX_KEYS = ("beta", "threshold", "epochs", "n_validation", "n_spanner", "acceptance", "n_cert", "cert_bound",
-               "witness_cap", "noise_floor", "patience", "witnesses_per_epoch", "validation_statistic")
+               "witness_cap", "noise_floor", "patience", "witnesses_per_epoch", "validation_statistic", "delta",
+               "oracle_error", "widening", "until", "max_queries")
+#: integer settings among :data:`APPROX_KEYS` (a cell's value must already be an integer)
+_APPROX_INTS = ("epochs", "n_validation", "n_spanner", "n_cert", "patience", "max_queries")
+#: ``oracle_error = "xi"``: the certificate is told the cell's own oracle noise ξ (``perturbed`` errs by
+#: exactly ±ξ per logit), so it bounds TV to the truth
+ORACLE_ERROR_XI = "xi"
 LEARN_KEYS = {"learner", "epsilon", "rank", "max_rank", "rank_tol", "tv_to", "tv_half_width", "measure_tv",
               *APPROX_KEYS}
 
@@ -147,16 +155,35 @@ def check_learn(config: Mapping) -> None:
         check_real("rank_tol", config["rank_tol"], low=0.0, high=1.0, low_open=True, high_open=True)
     if "max_rank" in config:
         check_int("max_rank", config["max_rank"], minimum=1)
-    if learner == "approx":
+    if "rank" in config:
+        check_int("rank", config["rank"], minimum=1)
+    kwargs = approx_settings(config)
+    if learner == "approx" or kwargs:  # the exact learner ignores them (a grid over both may share them); valid still
         from logitrank.algorithms import ApproxSettings
 
-        kwargs = {k: config[k] for k in APPROX_KEYS if k in config}
         for k, v in kwargs.items():  # ApproxSettings coerces some types; a cell's value must already be right
-            if k in ("epochs", "n_validation", "n_spanner", "n_cert", "patience") and not isinstance(v, numbers.Integral):
+            if k in _APPROX_INTS and v is not None and not isinstance(v, numbers.Integral):
                 check_int(k, v)
         ApproxSettings(rank=check_int("rank", config.get("rank", p.get("d", 2)), minimum=1), epsilon=epsilon, **kwargs)
-    elif "rank" in config:
-        check_int("rank", config["rank"], minimum=1)
+
+
+def approx_settings(config: Mapping) -> dict:
+    """The :class:`~logitrank.algorithms.ApproxSettings` keywords of a ``learn`` cell (``oracle_error = "xi"``
+    resolved to the cell's ξ), unvalidated beyond that.
+
+    Examples
+    --------
+    >>> approx_settings({"xi": 0.01, "oracle_error": "xi", "delta": 0.1, "V": 3})
+    {'delta': 0.1, 'oracle_error': 0.01}
+    """
+    kwargs = {k: config[k] for k in APPROX_KEYS if k in config}
+    xi_ = kwargs.get("oracle_error")
+    if isinstance(xi_, str):
+        if xi_ != ORACLE_ERROR_XI:
+            raise ValueError(f"oracle_error must be a number >= 0 (the oracle's largest per-logit error) or "
+                             f"{ORACLE_ERROR_XI!r} (the cell's xi); got {xi_!r}")
+        kwargs["oracle_error"] = config.get("xi", 0.0)
+    return kwargs
 
 
 def _vt(family: str, p: Mapping) -> tuple[int, int]:

@@ -9,7 +9,14 @@ Built-in tasks (names for a spec's ``task``):
   the oracle is noisy (ξ > 0), ``tv_oracle`` beside it (TV to the model the learner queried); both
   exact when V^T <= 2^20, else :func:`logitrank.verify.tv_estimate` to ±``tv_half_width``;
   ``queries``, ``learn_seconds`` and the learner's own counters. The exact learner's ``rank_tol``
-  may be ``"auto"``: max(1e-8, 10·ξ), above the oracle's noise as X3 measures it.
+  may be ``"auto"``: max(1e-8, 10·ξ), above the oracle's noise as X3 measures it. The approximate
+  learner takes the :class:`~logitrank.algorithms.ApproxSettings` keys of
+  :data:`~._cell_checks.APPROX_KEYS` (``delta``, ``until``, ``widening``, ``max_queries``,
+  ``oracle_error``, …); ``oracle_error = "xi"`` tells its certificate the cell's own ξ, so that it
+  bounds TV to the truth. Its rows carry the certified bound ``tv_bound``, the ``oracle_widening``
+  inside it, ``cert_bounds_tv_truth`` (1: the bound is on TV to the truth, ``oracle_error`` >= ξ;
+  0: on TV to the oracle — a noisy oracle whose error the certificate was not told) and
+  ``tv_certified``, the measured TV that the bound bounds (``tv_truth`` or ``tv_oracle``).
 * ``model_spectrum`` — α of a named model on a corpus, through the same ``SpectrumConfig`` as
   ``logitrank spectrum`` (keys: its fields);
 * ``spectrum`` — the singular values of one level's logit matrix (paper A, §3.1): power-law
@@ -55,8 +62,8 @@ from pathlib import Path
 import numpy as np
 
 from ._cell_checks import (
-    APPROX_KEYS,
     FAMILIES,
+    approx_settings,
     check_learn,
     check_logit_ranks,
     check_spectrum,
@@ -197,14 +204,9 @@ def learn(config: Mapping, seed: int) -> dict:
                                   max_rank=int(config.get("max_rank", max(8, 2 * d))), generator=sub_seed(seed, 4))
         out = {"queries": rep.queries, "rounds": rep.rounds, "dim": rep.hidden_dim, "rank_margin": rep.rank_margin}
     else:
-        kwargs = {k: config[k] for k in APPROX_KEYS if k in config}
         learned, rep = learn_approx(oracle, rank=int(config.get("rank", d)), epsilon=eps, generator=sub_seed(seed, 4),
-                                    **kwargs)
-        out = {"queries": rep.queries, "accepted": int(rep.accepted), "epochs": rep.epochs,
-               "witnesses": sum(rep.witnesses), "lp_solves": rep.lp_solves, "lp_infeasible": rep.lp_infeasible,
-               "infeasibility_rate": rep.infeasibility_rate, "dropped_epochs": len(rep.dropped_epochs),
-               "accepted_by_certificate": int(rep.accepted_by == "certificate"), "tv_bound": rep.tv_bound,
-               "cert_queries": rep.cert_queries}
+                                    **approx_settings(config))
+        out = _approx_metrics(rep, p["xi"])
     out["learn_seconds"] = time.perf_counter() - start
     if family == "eps_avg_isan":
         from logitrank.synth import approx_rank_error
@@ -213,10 +215,29 @@ def learn(config: Mapping, seed: int) -> dict:
     if not config.get("measure_tv", True):
         return out
     targets = {"tv_truth": truth, **({"tv_oracle": oracle} if oracle is not truth else {})}
-    return {**_tv(targets, learned, seed, config), **out}
+    out = {**_tv(targets, learned, seed, config), **out}
+    if "cert_bounds_tv_truth" in out:
+        out["tv_certified"] = out["tv_truth"] if out["cert_bounds_tv_truth"] else out["tv_oracle"]
+    return out
 
 
 learn.validate = check_learn
+
+
+def _approx_metrics(rep, xi: float) -> dict:
+    """The approximate learner's row: its counters, the certified bound and which TV it bounds.
+
+    The certificate bounds TV to the oracle, widened to TV to the truth when ``oracle_error`` is at
+    least the oracle's true per-logit error ξ (:func:`logitrank.synth.perturbed` errs by exactly ±ξ):
+    ``cert_bounds_tv_truth`` is 1 then (and whenever ξ = 0, where the two coincide), else 0.
+    """
+    told = rep.settings.oracle_error
+    return {"queries": rep.queries, "accepted": int(rep.accepted), "epochs": rep.epochs,
+            "witnesses": sum(rep.witnesses), "lp_solves": rep.lp_solves, "lp_infeasible": rep.lp_infeasible,
+            "infeasibility_rate": rep.infeasibility_rate, "dropped_epochs": len(rep.dropped_epochs),
+            "accepted_by_certificate": int(rep.accepted_by == "certificate"), "tv_bound": rep.tv_bound,
+            "oracle_widening": rep.oracle_widening, "cert_bounds_tv_truth": int(told >= xi),
+            "cert_queries": rep.cert_queries}
 
 
 def spectrum(config: Mapping, seed: int) -> dict:

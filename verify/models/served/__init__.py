@@ -12,7 +12,10 @@ logit bias, and an OpenAI-compatible server for any logitrank model.
   m columns, error ≤ 4δ) or by *bisection* (argmax only, error ≤ τ + 4δ); see
   :mod:`~logitrank.verify.models.served._recover`. Requests run on a bounded thread pool, retry rate limits
   and transient errors with backoff, are stored in a verified on-disk cache (a killed run resumes
-  without paying twice), and an inconsistent server is refused.
+  without paying twice) tied to what is served by the answers to a few fixed prompts (another model
+  behind the same name is refused, :class:`APICacheError`), and an inconsistent server is refused:
+  by a probe when the client starts, and by spot checks of a random sample of real requests
+  (``spot_check_rate``, a repeat or a re-biased copy of the request) while it runs.
 * :class:`RestrictedAPIModel` — a served model on a few tokens and a short horizon (X4's restriction),
   at ⌈(V' − 1)/(k − 1)⌉ calls per query.
 (:func:`logitrank.verify.experiments.hidden_width` reads a served model's width through this client.)
@@ -40,6 +43,7 @@ Examples
 
 from ._client import APIModel, QueryRecord, RestrictedAPIModel
 from ._errors import (
+    APICacheError,
     APICacheWarning,
     APIModelError,
     InconsistentServerError,
@@ -53,6 +57,7 @@ from ._settings import METHODS, APISettings
 
 __all__ = [
     "METHODS",
+    "APICacheError",
     "APICacheWarning",
     "APIModel",
     "APIModelError",

@@ -18,6 +18,15 @@ parse, carry this format, this scope and exactly the request asked (a key collis
 copied from elsewhere fails here), hold ids in [0, V) with finite-or-−inf log-probabilities, and
 match its checksum. A file that fails is named in an :class:`APICacheWarning`, deleted and asked
 again: an unverified answer is never used.
+
+**What is served.** Beside the answers, one *fingerprint* file per scope,
+
+    <cache_dir>/served-model-<sha256(scope)[:16]>.fingerprint   (JSON, checksummed like an answer)
+
+holds the server's answers to a few fixed prompts, taken when the cache was first used. Every new
+client asks those prompts again and compares (:meth:`AnswerCache.fingerprint`): a server that now
+serves another model under the same URL and name is refused with
+:class:`~logitrank.verify.models.served.APICacheError` naming the cache, never answered from it.
 """
 
 from __future__ import annotations
@@ -145,6 +154,39 @@ class AnswerCache:
         if record.get("sha256") != _checksum(record):
             return "checksum mismatch (payload altered)"
         return None
+
+    # -- the fingerprint of what is served --------------------------------------------------------
+    @property
+    def fingerprint_path(self) -> Path:
+        """The file holding this scope's fingerprint (module docstring)."""
+        return self.folder / f"served-model-{hashlib.sha256(self.scope.encode()).hexdigest()[:16]}.fingerprint"
+
+    def fingerprint(self) -> tuple[list | None, str | None]:
+        """(stored fingerprint as [[prompt, [[id, logprob], ...]], ...] or None when there is none, problem
+        or None): a file that exists but does not verify gives (None, why)."""
+        path = self.fingerprint_path
+        try:
+            record = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None, None
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            return None, f"unreadable ({type(err).__name__})"
+        body = {name: record.get(name) for name in ("format", "scope", "answers")} if isinstance(record, dict) else {}
+        if body.get("format") != _FORMAT or body.get("scope") != self.scope or not isinstance(body.get("answers"), list):
+            return None, "not a fingerprint of this scope"
+        if record.get("sha256") != hashlib.sha256(_dumps(body)).hexdigest():
+            return None, "checksum mismatch (altered)"
+        return body["answers"], None
+
+    def put_fingerprint(self, answers: list) -> None:
+        """Store this scope's fingerprint (atomically); a full or read-only disk costs it, with a warning."""
+        body = {"format": _FORMAT, "scope": self.scope, "answers": answers}
+        record = {**body, "sha256": hashlib.sha256(_dumps(body)).hexdigest()}
+        try:
+            atomic_write_bytes(self.fingerprint_path, _dumps(record))
+        except OSError as err:
+            warnings.warn(f"answer cache fingerprint {self.fingerprint_path} could not be written ({err}); the next "
+                          "client cannot tell whether the served model changed", APICacheWarning, stacklevel=3)
 
     @staticmethod
     def _reject(path: Path, problem: str) -> None:

@@ -7,7 +7,8 @@
 at once on a bounded thread pool, through :class:`~logitrank.verify.models.served._transport.Transport`
 (retries, verified answer cache, consistency probe).
 
-Costs. ``calls`` counts requests the server answered (``probe_calls`` of them for the probe),
+Costs. ``calls`` counts requests the server answered (``probe_calls`` of them for the probe and the
+fingerprint), ``spot_checks`` the further paid requests that re-asked a sample of them,
 ``cached`` requests answered from memory or disk, ``retries`` failed tries, ``tokens`` billed tokens
 (prompt + completion, from the server's usage), ``queries`` recovered logit vectors (one per
 distinct prompt and column set); ``records`` holds a :class:`QueryRecord` per query with its
@@ -166,7 +167,8 @@ class APIModel(_FromLogits):
     # -- costs ---------------------------------------------------------------------------------
     @property
     def calls(self) -> int:
-        """Requests the server answered (the probe's included)."""
+        """Requests the server answered (the probe's and the fingerprint's included; the spot checks are counted
+        apart, in :attr:`spot_checks`)."""
         return self._transport.calls
 
     @property
@@ -185,12 +187,19 @@ class APIModel(_FromLogits):
 
     @property
     def probe_calls(self) -> int:
+        """Of :attr:`calls`, those that verified the server: the probe and the fingerprint."""
         return self._transport.probe_calls
+
+    @property
+    def spot_checks(self) -> int:
+        """Paid requests that asked a real request again to check the server (``spot_check_rate``); not in
+        :attr:`calls`, their tokens are in :attr:`tokens`."""
+        return self._transport.spot_checks
 
     def cost(self) -> dict[str, int]:
         """The counters as a dict (for reports)."""
         return {"calls": self.calls, "cached": self.cached, "retries": self.retries, "tokens": self.tokens,
-                "queries": self.queries, "probe_calls": self.probe_calls}
+                "queries": self.queries, "probe_calls": self.probe_calls, "spot_checks": self.spot_checks}
 
     def bill(self, report=None) -> dict:
         """What the queries so far cost, beside what a learner counted.
@@ -203,7 +212,8 @@ class APIModel(_FromLogits):
 
         Returns
         -------
-        dict with ``calls`` (paid requests, the probe's excluded), ``probe_calls``, ``cached``
+        dict with ``calls`` (paid requests, the probe's excluded), ``probe_calls`` (the probe and the
+        fingerprint), ``spot_checks`` (further paid requests, at ``spot_check_rate``), ``cached``
         (requests answered from memory or disk), ``retries``, ``tokens`` (billed), ``vectors`` (logit
         vectors asked for), ``vectors_paid`` (those that needed at least one paid call: the rest were
         answered from the caches), ``calls_per_vector`` (calls / vectors_paid: ⌈(m − 1)/(k − 1)⌉ for
@@ -214,7 +224,8 @@ class APIModel(_FromLogits):
         with self._lock:
             records = list(self.records)
         fresh = sum(1 for r in records if r.paid)
-        out = {"calls": paid, "probe_calls": self.probe_calls, "cached": self.cached, "retries": self.retries,
+        out = {"calls": paid, "probe_calls": self.probe_calls, "spot_checks": self.spot_checks,
+               "spot_check_rate": self.settings.spot_check_rate, "cached": self.cached, "retries": self.retries,
                "tokens": self.tokens, "vectors": len(records), "vectors_paid": fresh,
                "calls_per_vector": paid / fresh if fresh else float("nan"),
                "method": self.settings.method, "error_bound": self.error_bound()}
@@ -234,10 +245,13 @@ class APIModel(_FromLogits):
         return self.probe
 
     def fingerprint(self) -> str:
-        """A stable id of the served model (its cache scope), for on-disk logit-matrix caches."""
+        """A stable id of the served model, for on-disk logit-matrix caches: its cache scope and its answers
+        to the fixed fingerprint prompts (asked once per client), so another model served under the same
+        URL and name gets another id."""
         import hashlib
 
-        return hashlib.sha256(self.settings.scope.encode()).hexdigest()[:16]
+        text = f"{self.settings.scope}|{self._transport.fingerprint_digest()}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     # -- the protocol --------------------------------------------------------------------------
     def _check_prefixes(self, prefixes, name: str = "prefixes") -> torch.Tensor:

@@ -7,6 +7,7 @@ message names the server, the request and the fix when one is known.
 from __future__ import annotations
 
 __all__ = [
+    "APICacheError",
     "APICacheWarning",
     "APIModelError",
     "InconsistentServerError",
@@ -41,6 +42,12 @@ class TokenMapError(APIModelError):
 class RecoveryError(APIModelError):
     """A logit cannot be recovered within the server's limits (e.g. it lies more than the bias limit
     below the largest logit, so no allowed bias brings it into the returned top-k)."""
+
+
+class APICacheError(APIModelError):
+    """The on-disk answer cache belongs to another served model: the answers to the fixed fingerprint
+    prompts differ from those stored with it (or its fingerprint file is damaged), so none of its
+    answers may be used. The message names the cache folder and the way out."""
 
 
 class APICacheWarning(UserWarning):

@@ -13,9 +13,21 @@ Endpoints (FastAPI, served by uvicorn):
   ``return_tokens_as_token_ids``), and the completion is the argmax of the biased logits (the server
   is deterministic; ``temperature``, ``top_p`` and ``seed`` are accepted and ignored).
 
-Every bad request is answered with status 400 (404 for an unknown model, 401 for a wrong key) and
-the OpenAI error body ``{"error": {"message", "type", "param", "code"}}``, whose message names the
-field, the value received and the limit.
+Every bad request is answered with status 400 (404 for an unknown model or route, 401 for a wrong
+key, 413 for a body over the limit) and the OpenAI error body ``{"error": {"message", "type",
+"param", "code"}}``, whose message names the field, the value received and the limit. The body is
+read and parsed here, not by FastAPI: an empty body, a Content-Type other than JSON, bytes that are
+not UTF-8, JSON nested deeper than Python parses, a key repeated in one object, and a body longer
+than ``max_body_bytes`` (refused while it streams in, never read whole) each get one such error.
+
+**Limits** (configurable, listed in the model card): ``max_body_bytes`` (default 8 MiB),
+``max_prompts`` per request (default 256) and ``max_prompt_tokens`` per prompt (default 8192, and
+never more than the model continues). ``logit_bias`` keys are decimal token ids (``"7"``; not
+``"1_0"``, ``"+7"`` or ``" 7"``), each id named once (``"7"`` and ``"07"`` together are refused).
+
+**Fairness.** Requests run on a thread pool and take the model one prompt at a time through a
+first-come-first-served lock, so a request of many prompts and a request of one are interleaved:
+one large batch never holds the model until it is done.
 
 **Prefix cache.** The model is asked once per distinct prompt: the mean-centred logits are kept in
 an LRU table of ``cache_size`` prompts (default: what fits in 256 MiB, at most 4096), so the
@@ -29,11 +41,14 @@ and 5xx errors on the first requests.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import math
+import re
 import socket
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -47,6 +62,12 @@ from ._tokens import token_name
 __all__ = ["ServerFaults", "prompt_limit", "running_server", "serve", "serve_app"]
 
 _CACHE_BYTES = 2**28  # default memory of the prefix cache
+#: default limits of one request (serve_app's max_body_bytes, max_prompts, max_prompt_tokens)
+MAX_BODY_BYTES = 8 * 2**20
+MAX_PROMPTS = 256
+MAX_PROMPT_TOKENS = 8192
+_DECIMAL = re.compile(r"[0-9]+", re.ASCII)
+_ROUTES = "GET /v1/models, GET /v1/models/{model} and POST /v1/completions"
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,12 @@ class ServerFaults:
     token_texts : tuple of str, optional
         Name token i by ``token_texts[i]`` instead of ``token_id:i``, as a server without vLLM's
         ``--return-tokens-as-token-ids`` does (two ids with one text collapse into one entry).
+    honest_prompts : tuple of prompts, optional
+        Prompts (token-id tuples) answered without ``noise``: a server exact only where a client
+        probes it.
+    repeatable_noise : bool
+        Draw the noise from the request itself (prompt, logprobs, bias), so a repeated request gets
+        the same wrong answer and only a re-biased one shows the error.
     """
 
     drop_tokens: int = 0
@@ -80,6 +107,8 @@ class ServerFaults:
     unavailable: int = 0
     seed: int = 0
     token_texts: tuple[str, ...] | None = None
+    honest_prompts: tuple = ()
+    repeatable_noise: bool = False
 
     def __post_init__(self):
         for name in ("drop_tokens", "rate_limit", "unavailable", "seed"):
@@ -89,6 +118,9 @@ class ServerFaults:
             raise TypeError(f"ignore_bias must be a bool; got {self.ignore_bias!r}")
         if self.token_texts is not None:
             object.__setattr__(self, "token_texts", tuple(str(t) for t in self.token_texts))
+        object.__setattr__(self, "honest_prompts", tuple(tuple(int(t) for t in p) for p in self.honest_prompts))
+        if not isinstance(self.repeatable_noise, bool):
+            raise TypeError(f"repeatable_noise must be a bool; got {self.repeatable_noise!r}")
 
 
 def prompt_limit(model) -> int | None:
@@ -110,18 +142,58 @@ class _BadRequest(Exception):
         self.headers = headers
 
 
+class _FairLock:
+    """A lock handed to its waiters in the order they came (threading.Lock favours the thread that
+    just released it, so one request looping over many prompts would starve the others)."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._waiters: deque[threading.Event] = deque()
+        self._held = False
+
+    def __enter__(self):
+        with self._guard:
+            if not self._held and not self._waiters:
+                self._held = True
+                return self
+            turn = threading.Event()
+            self._waiters.append(turn)
+        turn.wait()  # the releasing thread hands the lock over: _held stays True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._guard:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._held = False
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What one request may hold (serve_app's max_body_bytes, max_prompts, max_prompt_tokens)."""
+
+    body_bytes: int = MAX_BODY_BYTES
+    prompts: int = MAX_PROMPTS
+    prompt_tokens: int = MAX_PROMPT_TOKENS
+
+
 class _Engine:
     """The model, its prefix cache and the request logic (no HTTP here)."""
 
-    def __init__(self, model, name, top_logprobs_limit, bias_limit, cache_size, faults, aliases=()):
+    def __init__(self, model, name, top_logprobs_limit, bias_limit, cache_size, faults, aliases=(), limits=None):
         self.model, self.name = model, name
         self.names = tuple(dict.fromkeys((name, *aliases)))  # every name the model answers to, canonical first
         self.vocab_size = int(model.vocab_size)
-        self.max_prompt = prompt_limit(model)
+        self.limits = limits or _Limits()
+        self.model_prompt = prompt_limit(model)
+        self.max_prompt = (self.limits.prompt_tokens if self.model_prompt is None
+                           else min(self.model_prompt, self.limits.prompt_tokens))
         self.k_limit, self.bias_limit, self.cache_size = top_logprobs_limit, bias_limit, cache_size
         self.faults = faults or ServerFaults()
         self.rng = np.random.default_rng(self.faults.seed)
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # counters and the noise generator
+        self.model_lock = _FairLock()  # the model and its prefix cache, first come first served
         self.memo: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
         self.stats = {"requests": 0, "completions": 0, "forward": 0, "cache_hits": 0}
         self.created = int(time.time())
@@ -132,8 +204,9 @@ class _Engine:
                 "root": self.name, "aliases": list(self.names),
                 "vocab_size": self.vocab_size, "horizon": None if T is None else int(T),
                 "max_prompt_tokens": self.max_prompt,
-                "max_model_len": None if self.max_prompt is None else self.max_prompt + 1,
-                "top_logprobs_limit": self.k_limit, "bias_limit": self.bias_limit}
+                "max_model_len": None if self.model_prompt is None else self.model_prompt + 1,
+                "top_logprobs_limit": self.k_limit, "bias_limit": self.bias_limit,
+                "max_prompts": self.limits.prompts, "max_body_bytes": self.limits.body_bytes}
 
     # -- validation ----------------------------------------------------------------------------
     def check_model_name(self, name) -> None:
@@ -148,19 +221,25 @@ class _Engine:
         if not isinstance(prompt, list):
             raise _BadRequest(f"prompt must be a list of token ids; got {type(prompt).__name__}", param="prompt")
         rows = prompt if prompt and all(isinstance(p, list) for p in prompt) else [prompt]
-        out = []
-        for row in rows:
-            if not all(isinstance(t, int) and not isinstance(t, bool) for t in row):
-                raise _BadRequest("prompt must hold integer token ids only", param="prompt")
-            bad = [t for t in row if not 0 <= t < self.vocab_size]
-            if bad:
-                raise _BadRequest(f"prompt holds token id {bad[0]}, outside the vocabulary [0, {self.vocab_size})",
-                                  param="prompt")
-            if self.max_prompt is not None and len(row) > self.max_prompt:
+        if len(rows) > self.limits.prompts:
+            raise _BadRequest(f"prompt holds {len(rows)} prompts; this server takes at most {self.limits.prompts} per "
+                              "request (max_prompts): split the batch", param="prompt", code="too_many_prompts")
+        return [self._prompt(row) for row in rows]
+
+    def _prompt(self, row: list) -> tuple[int, ...]:
+        if len(row) > self.max_prompt:
+            if self.model_prompt is not None and len(row) > self.model_prompt:
                 raise _BadRequest(f"prompt has {len(row)} tokens; this model continues prompts of at most "
-                                  f"{self.max_prompt} tokens", param="prompt", code="context_length_exceeded")
-            out.append(tuple(row))
-        return out
+                                  f"{self.model_prompt} tokens", param="prompt", code="context_length_exceeded")
+            raise _BadRequest(f"prompt has {len(row)} tokens; this server takes prompts of at most {self.max_prompt} "
+                              "tokens (max_prompt_tokens)", param="prompt", code="context_length_exceeded")
+        if not all(isinstance(t, int) and not isinstance(t, bool) for t in row):
+            raise _BadRequest("prompt must hold integer token ids only", param="prompt")
+        bad = [t for t in row if not 0 <= t < self.vocab_size]
+        if bad:
+            raise _BadRequest(f"prompt holds token id {bad[0]}, outside the vocabulary [0, {self.vocab_size})",
+                              param="prompt")
+        return tuple(row)
 
     def options(self, body: dict) -> tuple[int | None, dict[int, float]]:
         max_tokens = body.get("max_tokens", 1)
@@ -180,15 +259,22 @@ class _Engine:
             if k > self.k_limit:
                 raise _BadRequest(f"logprobs must be <= {self.k_limit} (this server's top_logprobs_limit); got {k}",
                                   param="logprobs")
-        raw = body.get("logit_bias") or {}
+        return k, self.bias(body.get("logit_bias") or {})
+
+    def bias(self, raw) -> dict[int, float]:
+        """``logit_bias`` as {token id: bias}: decimal-id keys, each id once, finite biases within the limit."""
         if not isinstance(raw, dict):
             raise _BadRequest(f"logit_bias must map token ids to biases; got {type(raw).__name__}", param="logit_bias")
         bias: dict[int, float] = {}
+        names: dict[int, str] = {}
         for key, value in raw.items():
-            try:
-                token = int(key)
-            except (TypeError, ValueError):
-                raise _BadRequest(f"logit_bias keys must be token ids; got {key!r}", param="logit_bias") from None
+            if not isinstance(key, str) or not _DECIMAL.fullmatch(key):
+                raise _BadRequest(f"logit_bias keys must be decimal token ids such as \"7\"; got {key!r}",
+                                  param="logit_bias")
+            token = int(key)
+            if token in names:
+                raise _BadRequest(f"logit_bias names token id {token} twice ({names[token]!r} and {key!r}); name each "
+                                  "token once", param="logit_bias")
             if not 0 <= token < self.vocab_size:
                 raise _BadRequest(f"logit_bias names token id {token}, outside the vocabulary [0, {self.vocab_size})",
                                   param="logit_bias")
@@ -197,24 +283,26 @@ class _Engine:
             if abs(value) > self.bias_limit:
                 raise _BadRequest(f"logit_bias[{key!r}] must lie in [-{self.bias_limit:g}, {self.bias_limit:g}]; "
                                   f"got {value}", param="logit_bias")
-            bias[token] = float(value)
-        return k, bias
+            bias[token], names[token] = float(value), key
+        return bias
 
     # -- the model -----------------------------------------------------------------------------
     def logits(self, prompt: tuple[int, ...]) -> np.ndarray:
         """Mean-centred logits of the next token after ``prompt``: (V,) float64, through the LRU cache."""
-        with self.lock:
+        with self.model_lock:
             row = self.memo.get(prompt)
             if row is not None:
                 self.memo.move_to_end(prompt)
-                self.stats["cache_hits"] += 1
+                with self.lock:
+                    self.stats["cache_hits"] += 1
                 return row
             try:
                 out = self.model.logits(torch.tensor([prompt], dtype=torch.long).reshape(1, len(prompt)))  # (1, V)
             except ValueError as err:
                 raise _BadRequest(f"the model refused the prompt: {err}", param="prompt") from None
             row = out[0].detach().to("cpu", torch.float64).numpy()
-            self.stats["forward"] += 1
+            with self.lock:
+                self.stats["forward"] += 1
             if self.cache_size:
                 self.memo[prompt] = row
                 if len(self.memo) > self.cache_size:
@@ -244,10 +332,7 @@ class _Engine:
         if bias:
             shift[list(bias)] = list(bias.values())
         biased = logits + shift
-        logprobs = _log_softmax(logits if self.faults.ignore_bias else biased)  # (V,)
-        if self.faults.noise:
-            with self.lock:
-                logprobs = logprobs + self.rng.normal(0.0, self.faults.noise, size=logprobs.shape)
+        logprobs = self._noisy(_log_softmax(logits if self.faults.ignore_bias else biased), prompt, k, bias)  # (V,)
         chosen = int(np.argmax(biased))
         texts = self.faults.token_texts
         name = token_name if texts is None else texts.__getitem__
@@ -262,6 +347,18 @@ class _Engine:
                                   "top_logprobs": [top], "text_offset": [0]}
         return choice
 
+    def _noisy(self, logprobs: np.ndarray, prompt, k, bias: dict[int, float]) -> np.ndarray:
+        """``logprobs`` with the fault's noise (fresh per request, or drawn from the request itself)."""
+        f = self.faults
+        if not f.noise or tuple(prompt) in f.honest_prompts:
+            return logprobs
+        if f.repeatable_noise:
+            digest = hashlib.sha256(repr((f.seed, tuple(prompt), k, sorted(bias.items()))).encode()).digest()
+            rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+            return logprobs + rng.normal(0.0, f.noise, size=logprobs.shape)
+        with self.lock:
+            return logprobs + self.rng.normal(0.0, f.noise, size=logprobs.shape)
+
     def _faults_before(self, n: int) -> None:
         if n <= self.faults.rate_limit:
             raise _BadRequest("Rate limit reached (ServerFaults.rate_limit)", status=429, kind="rate_limit_error",
@@ -275,9 +372,87 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - (top + np.log(np.sum(np.exp(x - top))))
 
 
+def _parse_body(raw: bytes, content_type: str | None):
+    """The request body as a dict, or the _BadRequest that says why it is not one."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind != "application/json" and not kind.endswith("+json"):
+        return _BadRequest(f"Content-Type must be application/json; got {kind or 'none'!r}", param="body")
+    if not raw.strip():
+        return _BadRequest("request body is empty; send a JSON object such as {\"model\": ..., \"prompt\": [0, 1]}",
+                           param="body")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return _BadRequest(f"request body is not UTF-8 (undecodable byte at offset {err.start})", param="body")
+    try:
+        body = json.loads(text, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        return _BadRequest("request body nests JSON deeper than this server reads; send a flat completion request",
+                           param="body")
+    except _BadRequest as err:
+        return err
+    except ValueError as err:
+        return _BadRequest(f"request body is not valid JSON: {err}", param="body")
+    if not isinstance(body, dict):
+        return _BadRequest(f"request body must be a JSON object; got a JSON {type(body).__name__}", param="body")
+    return body
+
+
+def _unique_keys(pairs: list) -> dict:
+    """json's object hook: an object that names one key twice is refused (the last would win silently)."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _BadRequest(f"request body names the key {key!r} twice in one object; name each key once",
+                              param=key)
+        out[key] = value
+    return out
+
+
+async def _read_body(request, limit: int) -> bytes:
+    """The body's bytes, refused with 413 as soon as it is longer than ``limit`` (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _BadRequest(f"request body of {int(declared)} bytes is larger than this server's limit of {limit} bytes "
+                          "(max_body_bytes)", status=413, code="request_too_large", param="body")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BadRequest(f"request body is larger than this server's limit of {limit} bytes (max_body_bytes)",
+                              status=413, code="request_too_large", param="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _checked_options(model, name, aliases, top_logprobs_limit, bias_limit, cache_size, api_key, faults,
+                     limits: dict) -> tuple:
+    """serve_app's arguments, validated: (name, aliases, k limit, bias limit, cache size, _Limits)."""
+    check_model("model", model, needs=("vocab_size", "horizon", "logits"))
+    if name is None:
+        name = getattr(model, "name", None) or type(model).__name__.lower()
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string; got {name!r}")
+    if isinstance(aliases, str) or not all(isinstance(a, str) and a for a in aliases):
+        raise TypeError(f"aliases must be a sequence of non-empty strings; got {aliases!r}")
+    top_logprobs_limit = check_int("top_logprobs_limit", top_logprobs_limit, minimum=1)
+    bias_limit = check_real("bias_limit", bias_limit, low=0.0, low_open=True)
+    if cache_size is None:
+        cache_size = max(1, min(4096, _CACHE_BYTES // (8 * int(model.vocab_size))))
+    cache_size = check_int("cache_size", cache_size, minimum=0)
+    if api_key is not None and (not isinstance(api_key, str) or not api_key):
+        raise TypeError(f"api_key must be a non-empty string or None; got {api_key!r}")
+    if faults is not None and not isinstance(faults, ServerFaults):
+        raise TypeError(f"faults must be a ServerFaults or None; got {type(faults).__name__}")
+    bounds = _Limits(*(check_int(key, limits[key], minimum=1)
+                       for key in ("max_body_bytes", "max_prompts", "max_prompt_tokens")))
+    return name, tuple(aliases), top_logprobs_limit, bias_limit, cache_size, bounds
+
+
 def serve_app(model, *, name: str | None = None, top_logprobs_limit: int = 20, bias_limit: float = 100.0,
               cache_size: int | None = None, api_key: str | None = None, faults: ServerFaults | None = None,
-              aliases=()):
+              aliases=(), max_body_bytes: int = MAX_BODY_BYTES, max_prompts: int = MAX_PROMPTS,
+              max_prompt_tokens: int = MAX_PROMPT_TOKENS):
     """An OpenAI-compatible FastAPI app serving ``model`` (module docstring).
 
     Parameters
@@ -300,6 +475,9 @@ def serve_app(model, *, name: str | None = None, top_logprobs_limit: int = 20, b
         When given, requests must carry ``Authorization: Bearer <api_key>`` (else 401).
     faults : ServerFaults, optional
         Misbehaviour for testing clients.
+    max_body_bytes, max_prompts, max_prompt_tokens : int >= 1
+        Limits of one request: its body (413 above it, refused while it streams in), its prompts and
+        each prompt's tokens (400 above them; the model's own context limit applies too).
 
     Returns
     -------
@@ -307,52 +485,66 @@ def serve_app(model, *, name: str | None = None, top_logprobs_limit: int = 20, b
     and ``app.state.engine``.
     """
     try:
-        from fastapi import Body, FastAPI, Request
-        from fastapi.exceptions import RequestValidationError
-        from fastapi.responses import JSONResponse
+        from fastapi import FastAPI
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("serve_app needs fastapi and uvicorn: pip install 'logitrank[api]'") from err
-    check_model("model", model, needs=("vocab_size", "horizon", "logits"))
-    if name is None:
-        name = getattr(model, "name", None) or type(model).__name__.lower()
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a non-empty string; got {name!r}")
-    if isinstance(aliases, str) or not all(isinstance(a, str) and a for a in aliases):
-        raise TypeError(f"aliases must be a sequence of non-empty strings; got {aliases!r}")
-    top_logprobs_limit = check_int("top_logprobs_limit", top_logprobs_limit, minimum=1)
-    bias_limit = check_real("bias_limit", bias_limit, low=0.0, low_open=True)
-    if cache_size is None:
-        cache_size = max(1, min(4096, _CACHE_BYTES // (8 * int(model.vocab_size))))
-    cache_size = check_int("cache_size", cache_size, minimum=0)
-    if api_key is not None and (not isinstance(api_key, str) or not api_key):
-        raise TypeError(f"api_key must be a non-empty string or None; got {api_key!r}")
-    if faults is not None and not isinstance(faults, ServerFaults):
-        raise TypeError(f"faults must be a ServerFaults or None; got {type(faults).__name__}")
-    engine = _Engine(model, name, top_logprobs_limit, bias_limit, cache_size, faults, tuple(aliases))
+    limits = {"max_body_bytes": max_body_bytes, "max_prompts": max_prompts, "max_prompt_tokens": max_prompt_tokens}
+    name, aliases, k_limit, bias_limit, cache_size, bounds = _checked_options(
+        model, name, aliases, top_logprobs_limit, bias_limit, cache_size, api_key, faults, limits)
+    engine = _Engine(model, name, k_limit, bias_limit, cache_size, faults, aliases, bounds)
     app = FastAPI(title=f"logitrank: {name}", docs_url=None, redoc_url=None)
     app.state.engine, app.state.stats = engine, engine.stats
+    _add_error_handlers(app)
+    _add_routes(app, engine, api_key)
+    return app
 
-    def error(err: _BadRequest) -> JSONResponse:
-        body = {"error": {"message": err.message, "type": err.kind, "param": err.param, "code": err.code}}
-        return JSONResponse(body, status_code=err.status, headers=err.headers)
+
+def _error(err: _BadRequest):
+    from fastapi.responses import JSONResponse
+
+    body = {"error": {"message": err.message, "type": err.kind, "param": err.param, "code": err.code}}
+    return JSONResponse(body, status_code=err.status, headers=err.headers)
+
+
+def _add_error_handlers(app) -> None:
+    """Every error in the OpenAI form: ours, FastAPI's validation errors, and unknown routes or methods."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
 
     @app.exception_handler(_BadRequest)
     async def _bad(request, err: _BadRequest):
-        return error(err)
+        return _error(err)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, err: RequestValidationError):
         first = err.errors()[0] if err.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return error(_BadRequest(f"invalid request body{' at ' + where if where else ''}: {first.get('msg', err)}",
-                                 param=where or None))
+        return _error(_BadRequest(f"invalid request{' at ' + where if where else ''}: {first.get('msg', err)}",
+                                  param=where or None))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request, err: HTTPException):
+        route = f"{request.method} {request.url.path}"
+        if err.status_code == 404:
+            message, code = f"Invalid URL ({route}): this server serves {_ROUTES}", "unknown_url"
+        elif err.status_code == 405:
+            message, code = f"Method not allowed ({route}): this server serves {_ROUTES}", "method_not_allowed"
+        else:
+            message, code = f"{route}: {err.detail}", None
+        return _error(_BadRequest(message, status=err.status_code, code=code))
+
+
+def _add_routes(app, engine: _Engine, api_key: str | None) -> None:
+    """The middleware (request count, API key) and the three endpoints."""
+    from fastapi import Request
+    from starlette.concurrency import run_in_threadpool
 
     @app.middleware("http")
     async def _auth(request: Request, call_next):
         engine.stats["requests"] += 1  # the event loop runs middleware one request at a time
         if api_key is not None and request.headers.get("authorization") != f"Bearer {api_key}":
-            return error(_BadRequest("Incorrect API key provided", status=401, kind="invalid_request_error",
-                                     code="invalid_api_key"))
+            return _error(_BadRequest("Incorrect API key provided", status=401, kind="invalid_request_error",
+                                      code="invalid_api_key"))
         return await call_next(request)
 
     @app.get("/v1/models")
@@ -364,11 +556,34 @@ def serve_app(model, *, name: str | None = None, top_logprobs_limit: int = 20, b
         engine.check_model_name(model_name)
         return engine.card(model_name)
 
-    @app.post("/v1/completions")
-    def completions(body: dict = Body(...)) -> dict:  # noqa: B008  (FastAPI's declaration style)
-        return engine.complete(body)
+    async def completions(request) -> dict:
+        raw = await _read_body(request, engine.limits.body_bytes)
+        body = await run_in_threadpool(_parse_body, raw, request.headers.get("content-type"))
+        if isinstance(body, _BadRequest):
+            raise body
+        return await run_in_threadpool(engine.complete, body)
 
-    return app
+    # the class itself, not the string that `from __future__ import annotations` leaves (FastAPI resolves
+    # string annotations in this module's globals, where fastapi is not imported)
+    completions.__annotations__["request"] = Request
+    app.post("/v1/completions")(completions)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (``port=0``: a free one); OSError (gaierror
+    for a host that does not resolve) when it cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP,
+    # and without it every keep-alive response waits ~40 ms (Nagle against the client's delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 @contextlib.contextmanager
@@ -389,12 +604,7 @@ def running_server(app, *, host: str = "127.0.0.1", port: int = 0, timeout: floa
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("running_server needs uvicorn: pip install 'logitrank[api]'") from err
     port = check_int("port", port, minimum=0, maximum=65535)
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP,
-    # and without it every keep-alive response waits ~40 ms (Nagle against the client's delayed ACK)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    sock = _bind(host, port)
     bound = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=bound, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"uvicorn:{bound}")
@@ -414,9 +624,16 @@ def running_server(app, *, host: str = "127.0.0.1", port: int = 0, timeout: floa
         sock.close()
 
 
-def serve(model, *, host: str = "127.0.0.1", port: int = 8000, **options) -> None:
-    """Serve ``model`` on ``host:port`` until interrupted (``logitrank serve``); ``options`` go to :func:`serve_app`."""
+def serve(model, *, host: str = "127.0.0.1", port: int = 8000, sock: socket.socket | None = None, **options) -> None:
+    """Serve ``model`` on ``host:port`` (or on the bound socket ``sock``) until interrupted (``logitrank
+    serve``); ``options`` go to :func:`serve_app`. Raises OSError when ``host:port`` cannot be bound."""
     import uvicorn
 
-    uvicorn.run(serve_app(model, **options), host=host, port=check_int("port", port, minimum=0, maximum=65535),
-                log_level="info")
+    port = check_int("port", port, minimum=0, maximum=65535)
+    app = serve_app(model, **options)
+    sock = _bind(host, port) if sock is None else sock
+    bound = sock.getsockname()[1]
+    try:
+        uvicorn.Server(uvicorn.Config(app, host=host, port=bound, log_level="info")).run(sockets=[sock])
+    finally:
+        sock.close()

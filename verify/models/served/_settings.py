@@ -66,11 +66,23 @@ class APISettings:
         answers in memory only.
     cache_scope : str, optional
         What the stored answers belong to; default ``"<base_url>|<model>"``. Give two servers of the
-        same model the same scope to share answers.
+        same model the same scope to share answers. Whatever the scope, every new client compares
+        the server's answers to a few fixed prompts with those stored beside the cache (its
+        *fingerprint*) and refuses a cache of another served model (:class:`APICacheError`).
     check_server : bool
         Probe the server once when the client is built (:meth:`APIModel.check_server`): a repeated
         request must give the same numbers, logit_bias must move the returned log-probabilities,
         and k tokens must come back.
+    spot_check_rate : float in [0, 1]
+        Fraction of the paid requests checked while the client runs (default 0.01: one in a
+        hundred, drawn at random): the request is asked again, either as it was (the answer must
+        repeat to 2·logprob_error) or with the bias of one returned token moved by up to 1 (the
+        differences must move by exactly that, to 4·logprob_error). A failure raises
+        :class:`~logitrank.verify.models.served.InconsistentServerError` before the answer is used
+        or stored; it catches a server that is exact only on the probe's prompt. The checks are
+        paid requests, counted in ``spot_checks`` (not in ``calls``). 0 turns them off.
+    spot_check_seed : int >= 0
+        Seed of the draw of the requests checked.
 
     Examples
     --------
@@ -101,6 +113,8 @@ class APISettings:
     cache_dir: str | Path | None = None
     cache_scope: str | None = None
     check_server: bool = True
+    spot_check_rate: float = 0.01
+    spot_check_seed: int = 0
 
     def __post_init__(self):
         for name in ("base_url", "model", "api_key_env"):
@@ -130,6 +144,9 @@ class APISettings:
             raise TypeError(f"cache_scope must be a non-empty string or None; got {self.cache_scope!r}")
         if not isinstance(self.check_server, bool):
             raise TypeError(f"check_server must be a bool; got {self.check_server!r}")
+        rate = check_real("spot_check_rate", self.spot_check_rate, low=0.0, high=1.0)
+        object.__setattr__(self, "spot_check_rate", rate)
+        object.__setattr__(self, "spot_check_seed", check_int("spot_check_seed", self.spot_check_seed, minimum=0))
 
     @property
     def scope(self) -> str:

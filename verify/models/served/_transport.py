@@ -6,18 +6,28 @@ rate limits (429), connection failures, timeouts and 5xx with exponential backof
 caches, the cost counters, and the probe that refuses an inconsistent server. Every answer is
 checked before use: at least min(k, V) log-probabilities, each token named exactly once, every
 value a log-probability.
+
+What is served is pinned by a *fingerprint*: the answers to :func:`fingerprint_prompts` (a few fixed
+prompts), asked once per client. With an on-disk cache they are compared with those stored beside
+it, so a cache of another served model is refused (:class:`APICacheError`). While the client runs,
+a random sample of the paid requests (``spot_check_rate``) is asked again, repeated or re-biased,
+and compared before the answer is used (:meth:`Transport.spot_check`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
+import random
 import threading
 import time
 from dataclasses import dataclass
 
 from ._cache import AnswerCache, canonical_request
 from ._errors import (
+    APICacheError,
     InconsistentServerError,
     RequestRefusedError,
     ServerUnreachableError,
@@ -25,7 +35,7 @@ from ._errors import (
 from ._settings import APISettings
 from ._tokens import TokenMap
 
-__all__ = ["Answer", "Transport"]
+__all__ = ["Answer", "Transport", "fingerprint_prompts"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,17 @@ class Answer:
     def argmax(self) -> int:
         """The returned token with the largest log-probability (the smaller id on a tie)."""
         return min(self.top, key=lambda t: (-self.top[t], t))
+
+
+def fingerprint_prompts(vocab_size: int, max_prompt: int | None) -> list[tuple[int, ...]]:
+    """The fixed prompts whose answers pin what is served: (0,), (V−1,) and (V−1, 0), those that fit.
+
+    >>> fingerprint_prompts(5, None), fingerprint_prompts(5, 1), fingerprint_prompts(5, 0)
+    ([(0,), (4,), (4, 0)], [(0,), (4,)], [()])
+    """
+    last = vocab_size - 1
+    fits = [p for p in dict.fromkeys([(0,), (last,), (last, 0)]) if max_prompt is None or len(p) <= max_prompt]
+    return fits or [()]
 
 
 def _openai():
@@ -79,8 +100,11 @@ class Transport:
                              "api_key_env= naming another variable")
         self.client = openai.OpenAI(api_key=key, base_url=settings.base_url, max_retries=0, timeout=settings.timeout)
         self.lock = threading.Lock()
-        self.calls = self.cached = self.retries = self.tokens = self.probe_calls = 0
+        self.calls = self.cached = self.retries = self.tokens = self.probe_calls = self.spot_checks = 0
         self._memo: dict[tuple, dict[int, float]] = {}
+        self._draw = random.Random(settings.spot_check_seed)  # which paid requests are spot-checked
+        self._fingerprint: list | None = None
+        self._card_missing: str | None = None
         try:
             self.card = self._model_card()
             self.vocab_size = self._from_card("vocab_size", settings.vocab_size, required=True)
@@ -95,6 +119,12 @@ class Transport:
             raise
         self.disk = (None if settings.cache_dir is None else
                      AnswerCache(settings.cache_dir, settings.scope, vocab_size=self.vocab_size))
+        if self.disk is not None:
+            try:
+                self._check_fingerprint()
+            except BaseException:
+                self.client.close()
+                raise
 
     # -- the model card ------------------------------------------------------------------------
     def _model_card(self) -> dict | None:
@@ -105,6 +135,8 @@ class Transport:
             page = self._retrying(lambda: self.client.models.list(), "GET /models")
         except RequestRefusedError as err:
             if isinstance(err.__cause__, openai.NotFoundError):
+                hint = "" if s.base_url.endswith("/v1") else f"; is base_url missing /v1 (e.g. {s.base_url}/v1)?"
+                self._card_missing = f"GET {s.base_url}/models gave HTTP 404 ({_message(err.__cause__)}){hint}"
                 return None
             raise
         cards = [m.model_dump() for m in page.data]
@@ -119,6 +151,9 @@ class Transport:
             if served is not None and int(served) != given:
                 raise ValueError(f"{field}={given} was given, but the server's model card says {field}={served}")
             return given
+        if served is None and required and self._card_missing is not None:
+            raise ValueError(f"the server has no model card: {self._card_missing} Otherwise pass {field}= (the served "
+                             f"model's {field})")
         if served is None and required:
             raise ValueError(f"the server's model card has no {field}; pass {field}= (the served model's {field})")
         return None if served is None else int(served)
@@ -154,6 +189,10 @@ class Transport:
         with self.lock:
             self.calls += 1
             self.tokens += tokens
+            due = cached and self.settings.spot_check_rate > 0 and self._draw.random() < self.settings.spot_check_rate
+        if due:
+            self.spot_check(prompt, k, bias, top)  # before the answer is used or stored
+        with self.lock:
             if cached:
                 self._memo[memo_key] = top
         if cached and self.disk is not None:
@@ -271,17 +310,128 @@ class Transport:
                                           f"{moved:.6g}, not by {b:g}; the server does not apply logit_bias additively")
         return {"repeat_error": repeat, "bias": b, "bias_moved": moved}
 
+    # -- what is served: the fingerprint and the spot checks --------------------------------------
+    def fingerprint(self) -> list:
+        """The answers to :func:`fingerprint_prompts` (asked once per client, uncached, counted as probe
+        calls) as [[prompt, [[id, logprob], ...]], ...] in id order."""
+        if self._fingerprint is None:
+            k, calls = min(self.settings.k, self.vocab_size), self.calls
+            try:
+                answers = [[list(p), sorted([t, lp] for t, lp in self.ask(p, k, {}, cached=False).top.items())]
+                           for p in fingerprint_prompts(self.vocab_size, self.max_prompt)]
+            finally:
+                with self.lock:
+                    self.probe_calls += self.calls - calls
+            self._fingerprint = answers
+        return self._fingerprint
+
+    def fingerprint_digest(self) -> str:
+        """sha256 (hex, 16) of the fingerprint, log-probabilities rounded to 3 decimals (for keys of caches)."""
+        rounded = [[p, [[t, round(lp, 3)] for t, lp in top]] for p, top in self.fingerprint()]
+        return hashlib.sha256(json.dumps(rounded).encode()).hexdigest()[:16]
+
+    def _check_fingerprint(self) -> None:
+        """Refuse a disk cache whose stored fingerprint differs from what the server answers now; store it
+        when the cache has none yet."""
+        stored, problem = self.disk.fingerprint()
+        where = f"answer cache {str(self.disk.folder)!r} (scope {self.settings.scope!r})"
+        if problem is not None:
+            raise APICacheError(f"{where}: its fingerprint file {self.disk.fingerprint_path.name} is damaged "
+                                f"({problem}), so its answers cannot be tied to a served model; delete the folder or "
+                                "use another cache_dir")
+        now = self.fingerprint()
+        if stored is None:
+            self.disk.put_fingerprint(now)
+            return
+        difference = _fingerprint_difference(stored, now, 2 * self.settings.logprob_error)
+        if difference is not None:
+            raise APICacheError(
+                f"{where} holds answers of another served model: {difference}; the server now serves another model "
+                "under this URL and name. Use another cache_dir or cache_scope for it, or delete the folder")
+
+    def spot_check(self, prompt, k: int, bias: dict[int, float], top: dict[int, float]) -> None:
+        """Ask the request again, as it was or re-biased (:meth:`_rebiased`), and compare with ``top``;
+        :class:`InconsistentServerError` when the answers disagree beyond the stated error."""
+        s = self.settings
+        with self.lock:
+            rebias = len(top) >= 2 and self._draw.random() < 0.5
+        change = self._rebiased(top, bias) if rebias else {}
+        again, tokens = self._complete(prompt, k, {**bias, **change})
+        with self.lock:  # counted apart from calls: what the queries cost stays comparable across rates
+            self.spot_checks += 1
+            self.tokens += tokens
+        gap, tol = (_moved_gap(top, again, bias, change), 4 * s.logprob_error) if change else (
+            _repeat_gap(top, again), 2 * s.logprob_error)
+        if gap > tol:
+            kind = f"the request re-biased ({len(change)} token moved)" if change else "the request repeated"
+            raise InconsistentServerError(
+                f"{s.base_url} failed a spot check (one in {1 / s.spot_check_rate:.3g} paid requests is asked again): "
+                f"{kind} (prompt {list(prompt)[:8]}{'…' if len(prompt) > 8 else ''}, logprobs={k}) answered "
+                f"{gap:.3g} away from the first answer, more than {tol:.3g} (from logprob_error = "
+                f"{s.logprob_error:g}); the server's answers cannot be trusted for logit recovery")
+
+    def _rebiased(self, top: dict[int, float], bias: dict[int, float]) -> dict[int, float]:
+        """{token: new bias} for one returned token other than the top one, moved by up to 1 within the limit
+        (up when it can be: a raised token stays in the top-k; else down)."""
+        B, first = self.settings.bias_limit, min(top, key=lambda t: (-top[t], t))
+        others = sorted(t for t in top if t != first)
+        with self.lock:
+            t = self._draw.choice(others)
+        b = bias.get(t, 0.0)
+        step = min(1.0, B - b) if b < B else -min(1.0, B + b)
+        return {t: b + step} if step else {}
+
     def close(self) -> None:
         self.client.close()
 
 
+def _fingerprint_difference(stored: list, now: list, tol: float) -> str | None:
+    """Where two fingerprints differ by more than ``tol`` (one line), or None."""
+    then = {tuple(p): {int(t): float(lp) for t, lp in top} for p, top in stored}
+    for p, top in now:
+        old, new = then.get(tuple(p)), {int(t): float(lp) for t, lp in top}
+        if old is None:
+            return f"the fingerprint prompt {list(p)} was not asked when the cache was made"
+        if set(old) != set(new):
+            return f"after the prompt {list(p)} the top tokens were {sorted(old)} and are now {sorted(new)}"
+        worst = max(new, key=lambda t: abs(new[t] - old[t]))
+        if abs(new[worst] - old[worst]) > tol:
+            return (f"after the prompt {list(p)} token {worst} had log-probability {old[worst]:.6g} and now has "
+                    f"{new[worst]:.6g}")
+    return None
+
+
+def _repeat_gap(first: dict[int, float], again: dict[int, float]) -> float:
+    """Largest |difference| of the log-probabilities of a repeated request (inf when the tokens differ)."""
+    if set(first) != set(again):
+        return math.inf
+    return max(abs(first[t] - again[t]) for t in first)
+
+
+def _moved_gap(first: dict[int, float], again: dict[int, float], bias: dict[int, float],
+               change: dict[int, float]) -> float:
+    """Largest error of lp(z) − lp(r) after re-biasing, against the bias change it must show exactly (r the
+    top token of ``first``; tokens missing from either answer are skipped, the top one must stay)."""
+    r = min(first, key=lambda t: (-first[t], t))
+    if r not in again:
+        return math.inf
+    gaps = [abs((again[z] - again[r]) - (first[z] - first[r]) - (change.get(z, bias.get(z, 0.0)) - bias.get(z, 0.0)))
+            for z in first if z != r and z in again]
+    return max(gaps, default=0.0)
+
+
 def _message(err) -> str:
+    """The server's own words: the OpenAI error's message, else the body quoted (a text body too), one line."""
     body = getattr(err, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return str(getattr(err, "message", err))
+            return " ".join(str(inner["message"]).split())
+        return f"body {json.dumps(body)[:300]!r}"
+    if isinstance(body, str) and body.strip():
+        text = " ".join(body.split())
+        return f"body {text[:300] + ('…' if len(text) > 300 else '')!r}"
+    return str(getattr(err, "message", err)) + " (empty body)"
 
 
 def _retry_after(err) -> float | None:
