@@ -132,7 +132,7 @@ def test_full_vectors_with_the_start_token_sent_equal_the_local_model(vllm_tiny,
     local64 = [_centred(tiny64.logits(p)) for p in (P, P2)]
     # the justification of BOUND: the local float32 forward is within FLOAT32_FORWARD of float64
     assert max(float((a - b).abs().max()) for a, b in zip(local32, local64)) <= FLOAT32_FORWARD
-    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V + 1) as api:
+    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V + 1, bos=None) as api:
         model = WithStart(api, TINY_BOS, TINY_V)
         got = [model.logits(p) for p in (P, P2)]
         bill = api.bill()
@@ -147,7 +147,7 @@ def test_without_the_start_token_vllm_answers_another_conditional(vllm_tiny, tin
     """Today's behaviour (issue 33, item 2 changes it): APIModel sends the prompt as is and vLLM adds no
     start token, so the served answer is the network run on the prompt alone, not load_model's."""
     P = _prompts(TINY_V, 6, seed=4)
-    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V) as api:
+    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V, bos=None) as api:
         got = api.logits(P)
     with torch.no_grad():
         alone = _centred(tiny.net(P)[0][:, -1])  # the tiny network without its start token
@@ -159,7 +159,7 @@ def test_logit_matrix_through_vllm_equals_the_local_one(vllm_tiny, tiny):
     H = [(104, 101), (116, 104), (97, 110)]
     F = [(), (32,), (32, 116)]
     local = logit_matrix(tiny, H, F).to(torch.float64)
-    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V + 1) as api:
+    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V + 1, bos=None) as api:
         served = logit_matrix(WithStart(api, TINY_BOS, TINY_V), H, F)
         calls = api.bill()["calls"]
     assert served.shape == local.shape == (3, 3 * TINY_V)
@@ -179,7 +179,7 @@ def test_hidden_width_through_vllm_is_the_tiny_width(vllm_tiny, tiny):
     prompts = sorted({tuple(rng.integers(0, TINY_V, size=int(rng.integers(1, 4))).tolist()) for _ in range(128)})
     columns = sorted(rng.choice(TINY_V, size=112, replace=False).tolist())
     local = hidden_width(tiny, prompts, columns, tol=1e-4)
-    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V + 1) as api:
+    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V + 1, bos=None) as api:
         served = hidden_width(WithStart(api, TINY_BOS, TINY_V), prompts, columns, tol=1e-4)
     assert tiny.width == 96
     assert served.rank == served.largest_gap_rank == local.rank == local.largest_gap_rank == 96
@@ -199,13 +199,13 @@ def test_a_wrong_model_name_is_refused_naming_the_served_ones(vllm_tiny):
 
 def test_k_above_max_logprobs_is_refused_with_vllms_words(vllm_tiny):
     """The client learns the limit only from vLLM's 400 (vLLM's card has no top_logprobs_limit); the message
-    quotes vLLM but does not name the server flag (--max-logprobs): a change for the client's owner."""
+    quotes vLLM and names the server flag to raise it (--max-logprobs)."""
     with pytest.raises(RequestRefusedError) as err:
-        APIModel(vllm_tiny.url, "tiny", k=21, vocab_size=TINY_V)
+        APIModel(vllm_tiny.url, "tiny", k=21, vocab_size=TINY_V, bos=None)
     message = str(err.value)
     assert "refused the completion request (prompt of 1 tokens, logprobs=21, 0 biased tokens) with HTTP 400" in message
     assert "Requested sample logprobs of 21, which is greater than max allowed: 20" in message
-    assert "--max-logprobs" not in message
+    assert "start vLLM with --max-logprobs" in message
 
 
 def test_a_prompt_as_long_as_max_model_len_is_refused_with_vllms_words(vllm_tiny):
@@ -213,7 +213,7 @@ def test_a_prompt_as_long_as_max_model_len_is_refused_with_vllms_words(vllm_tiny
     any prompt and quotes vLLM's 400. At 64 tokens vLLM's words are misleading (it shrinks max_tokens to the
     room left, 0, and refuses that); at 65 they name the context length. A change for the client's owner:
     read max_model_len and refuse prompts of max_model_len tokens or more before asking."""
-    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V) as api:
+    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V, bos=None) as api:
         assert api.horizon is None
         with pytest.raises(RequestRefusedError, match=r"with HTTP 400: max_tokens must be at least 1, got 0\. "
                                                       r"\(parameter=max_tokens, value=0\)"):
@@ -255,7 +255,7 @@ class TestRawLogprobs:
 
     def test_the_probe_refuses_it_naming_the_flag(self, raw):
         with pytest.raises(InconsistentServerError) as err:
-            APIModel(raw.url, "tiny", k=20, vocab_size=TINY_V)
+            APIModel(raw.url, "tiny", k=20, vocab_size=TINY_V, bos=None)
         message = str(err.value)
         assert "returns log-probabilities before logit_bias is applied" in message
         assert "(vLLM: --logprobs-mode processed_logprobs;" in message
@@ -278,7 +278,7 @@ class TestTokenTexts:
 
     def test_the_client_refuses_token_texts_naming_the_flag(self, texts):
         with pytest.raises(TokenMapError) as err:
-            APIModel(texts.url, "tiny", k=20, vocab_size=TINY_V)
+            APIModel(texts.url, "tiny", k=20, vocab_size=TINY_V, bos=None)
         assert "which is not of the form token_id:N" in str(err.value)
         assert "(vLLM: --return-tokens-as-token-ids)" in str(err.value)
 
@@ -379,7 +379,7 @@ class TestSmolLM2:
         prompt = rng.integers(1, SMOLLM2_V, size=5).tolist()
         columns = sorted(rng.choice(SMOLLM2_V, size=2000, replace=False).tolist())
         want = smol_local.logits([prompt]).detach().to(torch.float64)[0, columns]
-        with APIModel(smol.url, "smollm2", k=20, vocab_size=SMOLLM2_V) as api:
+        with APIModel(smol.url, "smollm2", k=20, vocab_size=SMOLLM2_V, bos=None) as api:
             got = api.column_logits([[SMOLLM2_BOS, *prompt]], columns)[0]
             alone = api.column_logits([prompt], columns)[0]
         assert float((got - _centred(want)).abs().max()) <= SMOLLM2_BOUND

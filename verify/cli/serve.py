@@ -15,6 +15,11 @@ on stderr naming the option, the value and what was expected), all found before 
 (a port out of range or taken, a host that does not resolve, a device this machine lacks, an ISAN
 over the size budget) or while it is built (a model that cannot be loaded); the server runs until
 interrupted.
+
+The server speaks vLLM's dialect or refuses (a 400 naming each field it does not implement, such as
+``temperature`` other than 0 or ``seed``), answers ``GET /health``, and its model card says
+``bos_token_id`` and ``adds_bos: true``: the model's start token is prepended to every prompt, so
+clients send prompts without it (``APIModel``'s default ``bos="server"``).
 """
 
 from __future__ import annotations
@@ -150,8 +155,10 @@ def run(args) -> int:
         raise
     name, aliases = (args.name, names) if args.name else (names[0], names[1:])
     port = sock.getsockname()[1]
-    print(f"serving {' = '.join((name, *aliases))} (V={model.vocab_size}, T={model.horizon}) at http://{args.host}:{port}/v1",
-          file=sys.stderr)
+    bos = getattr(model, "bos_token_id", None)
+    start = "no start token" if bos is None else f"start token {bos} prepended to every prompt"
+    print(f"serving {' = '.join((name, *aliases))} (V={model.vocab_size}, T={model.horizon}, {start}) at "
+          f"http://{args.host}:{port}/v1", file=sys.stderr)
     serve(model, host=args.host, port=port, sock=sock, name=name, aliases=aliases,
           top_logprobs_limit=args.top_logprobs_limit, bias_limit=args.bias_limit, cache_size=args.cache_size, api_key=key,
           max_body_bytes=args.max_body_bytes, max_prompts=args.max_prompts, max_prompt_tokens=args.max_prompt_tokens)

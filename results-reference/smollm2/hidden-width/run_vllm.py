@@ -41,7 +41,7 @@ def load_tools():
 
 def measure(url: str, prompts, columns, vocab_size: int):
     """hidden_width through vLLM at ``url``, every prompt sent with the start token; (result, seconds)."""
-    with APIModel(url, "smollm2", k=20, vocab_size=vocab_size) as api:
+    with APIModel(url, "smollm2", k=20, vocab_size=vocab_size, bos=None) as api:  # the prompts carry START
         start = time.perf_counter()
         hw = hidden_width(api, [(START, *p) for p in prompts], columns)
         return hw, time.perf_counter() - start, api.bill()

@@ -122,7 +122,10 @@ class APIModel(_FromLogits):
         The server's token texts (``vocab[i]`` = text of id i), for servers that do not name tokens
         ``token_id:N``; refused when two ids share a text.
     **options
-        Any field of :class:`APISettings` (``k=``, ``method=``, ``cache_dir=``, …).
+        Any field of :class:`APISettings` (``k=``, ``method=``, ``cache_dir=``, ``bos=``, …). ``bos`` is the
+        start-token convention: ``"server"`` (default) trusts a model card that says ``adds_bos: true`` and
+        refuses one that says nothing (vLLM adds no start token to token-id prompts); an int is prepended
+        by the client to every prompt (SmolLM2: 0); None sends prompts as they are.
 
     Attributes
     ----------
@@ -136,7 +139,9 @@ class APIModel(_FromLogits):
     Raises
     ------
     ValueError
-        The API key variable is unset, the model is not served, or k / bias_limit exceed the server's limits.
+        The API key variable is unset, the model is not served, k / bias_limit exceed the server's limits, or
+        the start-token convention is unsettled (``bos``: a card without ``adds_bos``, or a start token the
+        server would add twice).
     ServerUnreachableError, RequestRefusedError, InconsistentServerError, TokenMapError
         Module :mod:`logitrank.verify.models.served._errors`.
     """
@@ -157,12 +162,14 @@ class APIModel(_FromLogits):
         self.records: list[QueryRecord] = []
         self.queries = 0
         self.probe = None
-        if self.settings.check_server:
-            try:
+        try:
+            if self.settings.check_server:
                 self.probe = self._transport.probe()
-            except BaseException:
-                self.close()
-                raise
+            if self._transport.bos_error is not None:  # after the probe: a server that refuses requests says so first
+                raise ValueError(self._transport.bos_error)
+        except BaseException:
+            self.close()
+            raise
 
     # -- costs ---------------------------------------------------------------------------------
     @property

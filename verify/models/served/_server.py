@@ -4,14 +4,20 @@ Endpoints (FastAPI, served by uvicorn):
 
 * ``GET /v1/models`` and ``GET /v1/models/{name}`` — the model card, with the OpenAI fields (``id``,
   ``object``, ``created``, ``owned_by``) plus ``vocab_size``, ``horizon``, ``max_prompt_tokens``,
-  ``max_model_len`` (as vLLM), ``top_logprobs_limit`` and ``bias_limit``;
+  ``max_model_len`` (as vLLM), ``top_logprobs_limit``, ``bias_limit``, ``bos_token_id`` (the model's
+  start token, or null) and ``adds_bos: true`` (the model prepends its start token to every prompt,
+  so a client sends prompts without it; vLLM adds none to token-id prompts and says nothing);
+* ``GET /health`` — 200 with an empty body (as vLLM; no API key needed);
 * ``POST /v1/completions`` — prompts as token-id lists (one list, or a list of lists), ``max_tokens``
   1 (the default here), ``logprobs`` 0 … ``top_logprobs_limit``, ``logit_bias`` {"id": bias} with
   |bias| <= ``bias_limit``. Each choice carries the top ``logprobs`` log-probabilities of the next
   token **after** the bias, log_softmax(L[· | prompt] + bias) computed in float64 (vLLM's
   ``processed_logprobs`` at temperature 1), tokens named ``token_id:N`` (vLLM's
-  ``return_tokens_as_token_ids``), and the completion is the argmax of the biased logits (the server
-  is deterministic; ``temperature``, ``top_p`` and ``seed`` are accepted and ignored).
+  ``return_tokens_as_token_ids``, accepted as true), and the completion is the argmax of the biased
+  logits. The server speaks vLLM's dialect or refuses: a field it does not implement is answered
+  400 naming it (``temperature`` other than 0, ``top_p`` other than 1, ``seed``, penalties other
+  than neutral, ``prompt_logprobs``, ``logprob_token_ids``, ``stop``, ``suffix``, ``stream``,
+  ``echo``, ``n``/``best_of`` > 1, ``max_tokens`` > 1, and any unknown field), never ignored.
 
 Every bad request is answered with status 400 (404 for an unknown model or route, 401 for a wrong
 key, 413 for a body over the limit) and the OpenAI error body ``{"error": {"message", "type",
@@ -197,6 +203,8 @@ class _Engine:
         self.memo: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
         self.stats = {"requests": 0, "completions": 0, "forward": 0, "cache_hits": 0}
         self.created = int(time.time())
+        bos = getattr(model, "bos_token_id", None)
+        self.bos_token_id = None if bos is None else int(bos)
 
     def card(self, name: str | None = None) -> dict:
         T = self.model.horizon
@@ -206,7 +214,8 @@ class _Engine:
                 "max_prompt_tokens": self.max_prompt,
                 "max_model_len": None if self.model_prompt is None else self.model_prompt + 1,
                 "top_logprobs_limit": self.k_limit, "bias_limit": self.bias_limit,
-                "max_prompts": self.limits.prompts, "max_body_bytes": self.limits.body_bytes}
+                "max_prompts": self.limits.prompts, "max_body_bytes": self.limits.body_bytes,
+                "bos_token_id": self.bos_token_id, "adds_bos": True}
 
     # -- validation ----------------------------------------------------------------------------
     def check_model_name(self, name) -> None:
@@ -252,6 +261,7 @@ class _Engine:
         for name in ("stream", "echo"):
             if body.get(name):
                 raise _BadRequest(f"{name}=true is not supported by this server", param=name)
+        _refuse_unsupported(body)
         k = body.get("logprobs")
         if k is not None:
             if not isinstance(k, int) or isinstance(k, bool) or k < 0:
@@ -365,6 +375,45 @@ class _Engine:
                               code="rate_limit_exceeded", headers={"retry-after": "0"})
         if n <= self.faults.rate_limit + self.faults.unavailable:
             raise _BadRequest("The server is overloaded (ServerFaults.unavailable)", status=503, kind="server_error")
+
+
+#: Fields this server accepts with the values that change nothing here (the first is named in errors),
+#: and why other values are refused. Every other field except _FIELDS is refused as unknown.
+_NEUTRAL = {
+    "temperature": ((0, None), "answers deterministically: the argmax, with the log-probabilities at temperature 1"),
+    "top_p": ((1, None), "does not sample"),
+    "seed": ((None,), "does not sample"),
+    "presence_penalty": ((0, None), "applies no penalties"),
+    "frequency_penalty": ((0, None), "applies no penalties"),
+    "repetition_penalty": ((1, None), "applies no penalties"),
+    "prompt_logprobs": ((None,), "returns the next token's log-probabilities only"),
+    "logprob_token_ids": ((None,), "returns the top log-probabilities only"),
+    "stop": ((None, []), "generates one token only"),
+    "suffix": ((None,), "has no insertion mode"),
+    "return_tokens_as_token_ids": ((True, None), "always names tokens token_id:N"),
+}
+_FIELDS = ("model", "prompt", "max_tokens", "logprobs", "logit_bias", "n", "best_of", "stream", "echo", "user")
+
+
+def _neutral(value, allowed) -> bool:
+    """``value`` is one of ``allowed`` (a bool matches a bool only, a number a number only)."""
+    return any(value is a or (a is not None and isinstance(value, bool) == isinstance(a, bool)
+                              and type(value) in (bool, int, float, list) and value == a) for a in allowed)
+
+
+def _refuse_unsupported(body: dict) -> None:
+    """A 400 naming the first field this server does not implement (vLLM's dialect, or a refusal)."""
+    for key, value in body.items():
+        if key in _FIELDS:
+            continue
+        if key not in _NEUTRAL:
+            raise _BadRequest(f"unknown field {key!r}: this server implements {', '.join(_FIELDS[:5])} and the "
+                              f"neutral values of {', '.join(_NEUTRAL)}; it refuses what it would otherwise ignore",
+                              param=key, code="unsupported_field")
+        allowed, why = _NEUTRAL[key]
+        if not _neutral(value, allowed):
+            raise _BadRequest(f"{key}={value!r} is not supported: this server {why}; send {key}={allowed[0]!r} or "
+                              "leave it out", param=key, code="unsupported_field")
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -542,10 +591,17 @@ def _add_routes(app, engine: _Engine, api_key: str | None) -> None:
     @app.middleware("http")
     async def _auth(request: Request, call_next):
         engine.stats["requests"] += 1  # the event loop runs middleware one request at a time
-        if api_key is not None and request.headers.get("authorization") != f"Bearer {api_key}":
+        if (api_key is not None and request.url.path != "/health"
+                and request.headers.get("authorization") != f"Bearer {api_key}"):
             return _error(_BadRequest("Incorrect API key provided", status=401, kind="invalid_request_error",
                                       code="invalid_api_key"))
         return await call_next(request)
+
+    @app.get("/health")
+    def health():
+        from fastapi.responses import Response
+
+        return Response(status_code=200)  # as vLLM: an empty 200 once the model is served
 
     @app.get("/v1/models")
     def models() -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -83,6 +84,13 @@ class APISettings:
         paid requests, counted in ``spot_checks`` (not in ``calls``). 0 turns them off.
     spot_check_seed : int >= 0
         Seed of the draw of the requests checked.
+    bos : "server", int >= 0 or None
+        The start-token (BOS) convention. ``"server"`` (default) trusts a model card that says
+        ``adds_bos: true`` (logitrank's server prepends the model's start token) and refuses, at
+        construction, a card that says nothing about it (vLLM adds no start token to token-id
+        prompts). An int: the client prepends that id to every prompt it sends (it may lie outside
+        [0, V), as a start token; refused against a server that adds one itself). None: prompts are
+        sent as they are.
 
     Examples
     --------
@@ -115,6 +123,7 @@ class APISettings:
     check_server: bool = True
     spot_check_rate: float = 0.01
     spot_check_seed: int = 0
+    bos: int | str | None = "server"
 
     def __post_init__(self):
         for name in ("base_url", "model", "api_key_env"):
@@ -147,6 +156,18 @@ class APISettings:
         rate = check_real("spot_check_rate", self.spot_check_rate, low=0.0, high=1.0)
         object.__setattr__(self, "spot_check_rate", rate)
         object.__setattr__(self, "spot_check_seed", check_int("spot_check_seed", self.spot_check_seed, minimum=0))
+        self._check_bos()
+
+    def _check_bos(self) -> None:
+        bos = self.bos
+        if bos is None or (isinstance(bos, str) and bos == "server"):
+            return
+        ok = not isinstance(bos, (bool, str, float)) and hasattr(bos, "__index__") and operator.index(bos) >= 0
+        if ok:
+            object.__setattr__(self, "bos", operator.index(bos))
+        else:
+            raise ValueError(f"bos must be 'server' (trust the server's model card), a start-token id (an int >= 0, "
+                             f"prepended by the client; SmolLM2: 0) or None (prompts sent as they are); got {bos!r}")
 
     @property
     def scope(self) -> str:

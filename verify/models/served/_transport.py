@@ -21,6 +21,7 @@ import json
 import math
 import os
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -35,7 +36,10 @@ from ._errors import (
 from ._settings import APISettings
 from ._tokens import TokenMap
 
-__all__ = ["Answer", "Transport", "fingerprint_prompts"]
+__all__ = ["Answer", "Transport", "fingerprint_prompts", "resolve_bos"]
+
+#: the numbers in a server's refusal of logprobs above its limit (vLLM's and logitrank's words)
+_LOGPROBS_LIMIT = re.compile(r"(?:greater than max allowed:?|logprobs must be <=)\s*(\d+)")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,42 @@ def fingerprint_prompts(vocab_size: int, max_prompt: int | None) -> list[tuple[i
     last = vocab_size - 1
     fits = [p for p in dict.fromkeys([(0,), (last,), (last, 0)]) if max_prompt is None or len(p) <= max_prompt]
     return fits or [()]
+
+
+def resolve_bos(bos, card: dict | None, base_url: str, card_missing: str | None = None) -> tuple:
+    """(start token the client prepends or None, error of the convention or None) from the ``bos`` setting
+    and the model card. ``bos="server"`` trusts a card that says ``adds_bos: true``; a card that says nothing
+    (vLLM's) gives the error, raised once the client is built. ``bos=<id>`` against a card that says the
+    server adds one is refused here (ValueError): the start token would be doubled.
+
+    >>> resolve_bos("server", {"adds_bos": True}, "u"), resolve_bos(0, {}, "u"), resolve_bos(None, None, "u")
+    ((None, None), (0, None), (None, None))
+    """
+    adds = (card or {}).get("adds_bos")
+    if bos == "server":
+        if adds is True:
+            return None, None
+        said = ("has no model card" if card is None else
+                "says adds_bos=false" if adds is False else "says nothing about a start token (no adds_bos)")
+        return None, (f"bos='server' (the default) trusts the server to prepend the model's start token, but {base_url} "
+                      f"{said}{f' ({card_missing})' if card is None and card_missing else ''}. vLLM adds no start token "
+                      "(BOS) to token-id prompts, so the served model would answer another conditional than the "
+                      "local one: pass bos=<start token id> (SmolLM2: 0) to have the client prepend it to every "
+                      "prompt, or bos=None to send prompts as they are")
+    if bos is not None and adds is True:
+        raise ValueError(f"bos={bos} asks the client to prepend a start token, but the model card of {base_url} says "
+                         f"adds_bos=true (the server prepends bos_token_id={(card or {}).get('bos_token_id')} itself), "
+                         "so the start token would be doubled; pass bos='server' (the default) or bos=None")
+    return bos, None
+
+
+def _refusal_hint(message: str, k: int) -> str:
+    """What to do about a 4xx whose message is known: logprobs above the server's limit."""
+    found = _LOGPROBS_LIMIT.search(message)
+    if found is None or "logprobs" not in message.lower():
+        return ""
+    n = int(found.group(1))
+    return f"; pass k<={n} or start vLLM with --max-logprobs {max(k, n)}"
 
 
 def _openai():
@@ -113,7 +153,12 @@ class Transport:
             if self.horizon is not None:
                 self.max_prompt = self.horizon - 1 if self.max_prompt is None else min(self.max_prompt, self.horizon - 1)
             self._check_limits()
+            self.bos, self.bos_error = resolve_bos(settings.bos, self.card, settings.base_url, self._card_missing)
+            if self.bos is not None and self.max_prompt is not None:
+                self.max_prompt -= 1  # the client's start token takes one place of the server's limit
             self.tokens_map = TokenMap(self.vocab_size, vocab=vocab)
+            if self.bos_error is not None and settings.cache_dir is not None:
+                raise ValueError(self.bos_error)  # before the fingerprint stores answers of another conditional
         except BaseException:
             self.client.close()
             raise
@@ -201,8 +246,9 @@ class Transport:
 
     def _complete(self, prompt, k: int, bias: dict[int, float]) -> tuple[dict[int, float], int]:
         s = self.settings
-        kwargs = {"model": s.model, "prompt": [int(t) for t in prompt], "max_tokens": 1, "logprobs": k,
-                  "temperature": 0}
+        start = [] if self.bos is None else [self.bos]
+        kwargs = {"model": s.model, "prompt": start + [int(t) for t in prompt], "max_tokens": 1, "logprobs": k,
+                  "temperature": 0, "extra_body": {"return_tokens_as_token_ids": True}}
         if bias:
             kwargs["logit_bias"] = {str(int(t)): float(b) for t, b in bias.items()}
         what = f"the completion request (prompt of {len(prompt)} tokens, logprobs={k}, {len(bias)} biased tokens)"
@@ -245,7 +291,8 @@ class Transport:
             except openai.APIStatusError as err:
                 status = err.status_code
                 if status != 429 and status < 500:
-                    raise RequestRefusedError(f"{s.base_url} refused {what} with HTTP {status}: {_message(err)}") from err
+                    raise RequestRefusedError(f"{s.base_url} refused {what} with HTTP {status}: {_message(err)}"
+                                              f"{_refusal_hint(_message(err), s.k)}") from err
                 problem, after = f"HTTP {status}: {_message(err)}", _retry_after(err)
             except openai.APIConnectionError as err:  # APITimeoutError included
                 problem, after = f"{type(err).__name__}: {err}", None
