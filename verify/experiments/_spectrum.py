@@ -519,15 +519,9 @@ def _fit(snaps: dict, sizes: dict, k: int):
 
 def versions() -> dict:
     """Versions of logitrank, torch and transformers (None when missing), recorded with every result."""
-    from importlib import metadata
+    from .._store import _dist_version
 
-    v = {}
-    for pkg in ("logitrank", "torch", "transformers"):
-        try:
-            v[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            v[pkg] = None
-    return v
+    return {pkg: _dist_version(pkg) for pkg in ("logitrank", "torch", "transformers")}
 
 
 def _summary(config, model, H, F, sizes, fits, lengths, lengths_from, out, seconds) -> dict:

