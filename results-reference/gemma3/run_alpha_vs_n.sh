@@ -6,10 +6,21 @@
 #
 #   results-reference/gemma3/run_alpha_vs_n.sh                 # N = 32 64 128 (both cuts)
 #   LOGITRANK_REF_NS="256 512" results-reference/gemma3/run_alpha_vs_n.sh
+#   LOGITRANK_REF_DTYPE=bfloat16 LOGITRANK_REF_CUTS=0 LOGITRANK_REF_NS="64 128" results-reference/gemma3/run_alpha_vs_n.sh
 #   results-reference/gemma3/run_alpha_vs_n.sh --show-config   # the configs; runs nothing
+#
+# LOGITRANK_REF_DTYPE=bfloat16 writes to spectrum-n<N>-bf16 (E1_TREND_RULE.md, clause 2: bfloat16 may supply
+# N = 256 and 512 once its error at N = 64 and 128 is measured); LOGITRANK_REF_CUTS picks the cuts (default "0 1").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NS=${LOGITRANK_REF_NS:-"32 64 128"}
+CUTS=${LOGITRANK_REF_CUTS:-"0 1"}
+DTYPE=${LOGITRANK_REF_DTYPE:-float32}
+case "$DTYPE" in
+    float32) suffix="" ;;
+    bfloat16) suffix="-bf16" ;;
+    *) echo "LOGITRANK_REF_DTYPE must be float32 or bfloat16; got '$DTYPE'" >&2; exit 2 ;;
+esac
 OUT=results-reference/gemma3
 LOGITRANK=.venv/bin/logitrank
 show=""
@@ -19,14 +30,14 @@ case "${1:-}" in
     *) echo "usage: $0 [--show-config]" >&2; exit 2 ;;
 esac
 for n in $NS; do
-    for seed in 0 1; do
-        dir="$OUT/spectrum-n$n"
-        [ "$seed" = 0 ] || dir="$OUT/seed$seed/spectrum-n$n"
+    for seed in $CUTS; do
+        dir="$OUT/spectrum-n$n$suffix"
+        [ "$seed" = 0 ] || dir="$OUT/seed$seed/spectrum-n$n$suffix"
         if [ -z "$show" ] && [ -f "$dir/summary.json" ]; then
             echo "done already: $dir"
             continue
         fi
         "$LOGITRANK" spectrum --model gemma3 --corpus shakespeare --n "$n" --k 50 --lengths 50:200 --seed "$seed" \
-            --threads 1 --out "$dir" $show
+            --dtype "$DTYPE" --threads 1 --out "$dir" $show
     done
 done

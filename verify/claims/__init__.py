@@ -7,7 +7,8 @@
 * :mod:`.checks` — the built-in checks, registered on import;
 * :class:`ClaimStore` — claim runs and results in SQLite, resumable, every row digest-checked;
 * :func:`write_report` / :func:`update_readme` — ``report.md``, ``report.html`` and the README table;
-* :func:`judge_alpha_trend` — E1's rule on α against N (``results-reference/smollm2/E1_TREND_RULE.md``).
+* :func:`judge_alpha_trend` — E1's rule on α against N (``results-reference/smollm2/E1_TREND_RULE.md``);
+  :func:`judge_alpha_trend_joint` — one curve over several corpus cuts (``results-reference/gemma3/``).
 
 Room layering (``tests/test_import_graph.py``): claims import experiments, models, figures and the
 shared root modules, never the CLI.
@@ -24,6 +25,7 @@ from ._alpha_trend import (
     judge_over_seeds,
     trend_point,
 )
+from ._alpha_trend_joint import judge_alpha_trend_joint
 from ._check_api import CheckConfig, ClaimResult, register, unregister
 from ._claim_store import ClaimStore, StoreDamagedError
 from ._ledger import LEDGER, Claim
@@ -44,6 +46,7 @@ __all__ = [
     "claims_table",
     "fit_saturating",
     "judge_alpha_trend",
+    "judge_alpha_trend_joint",
     "judge_over_seeds",
     "load_plugin",
     "load_results",

@@ -34,6 +34,8 @@ __all__ = ["SaturatingFit", "TrendPoint", "TrendVerdict", "fit_saturating", "jud
 
 #: largest measured |α_dtype − α_float32| with which a non-float32 point may decide the verdict
 DTYPE_LIMIT = 0.01
+#: how the bootstrap sets the noise level of a draw (see :func:`fit_saturating`)
+NOISE_MODELS = ("plug-in", "scaled")
 #: the range of β scanned (fixed in the rule's addendum before the N = 256 result)
 BETA_RANGE = (0.05, 4.0)
 
@@ -108,7 +110,7 @@ class SaturatingFit:
         return self.alpha_inf - self.c * n ** (-self.beta)
 
 
-def _check_curve(n, alpha) -> tuple[np.ndarray, np.ndarray]:
+def _check_curve(n, alpha, pooled: bool = False) -> tuple[np.ndarray, np.ndarray]:
     n = np.asarray(n, dtype=np.float64)
     alpha = np.asarray(alpha, dtype=np.float64)
     if n.ndim != 1 or alpha.shape != n.shape:
@@ -117,8 +119,10 @@ def _check_curve(n, alpha) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"fit_saturating needs at least 4 points (3 parameters and a residual); got {n.size}")
     if not (np.all(np.isfinite(n)) and np.all(n >= 1)):
         raise ValueError(f"n must hold finite values ≥ 1; got {n.tolist()}")
-    if np.unique(n).size != n.size:
-        raise ValueError(f"n must hold distinct values; got {n.tolist()}")
+    if not pooled and np.unique(n).size != n.size:
+        raise ValueError(f"n must hold distinct values (pass pooled=True for several cuts' points); got {n.tolist()}")
+    if pooled and np.unique(n).size < 3:
+        raise ValueError(f"pooled points need at least 3 distinct N (3 parameters); got {sorted(set(n.tolist()))}")
     if not np.all(np.isfinite(alpha)):
         raise ValueError(f"alpha must be finite; got {alpha.tolist()}")
     return n, alpha
@@ -159,14 +163,19 @@ def _fit_once(log_n: np.ndarray, alpha: np.ndarray, grid: np.ndarray) -> tuple[f
 
 
 def fit_saturating(n: Sequence[float], alpha: Sequence[float], *, n_boot: int = 1000, level: float = 0.68,
-                   seed: int = 0, grid_size: int = 400) -> SaturatingFit:
+                   seed: int = 0, grid_size: int = 400, noise: str = "plug-in", pooled: bool = False) -> SaturatingFit:
     """Fit α(N) = α∞ − c·N^(−β) and a parametric-bootstrap interval of α∞.
 
     Parameters
     ----------
-    n : (m,) values of N, m ≥ 4, distinct
+    n : (m,) values of N, m ≥ 4, distinct unless ``pooled``
     alpha : (m,) α at each N
-    n_boot : bootstrap draws α*ᵢ = fitᵢ + N(0, s²), s² = RSS / (m − 3), each refitted the same way
+    n_boot : bootstrap draws α*ᵢ = fitᵢ + N(0, σ²), each refitted the same way
+    noise : how σ is set in each draw. ``"plug-in"``: σ = s, s² = RSS / (m − 3) (SmolLM2's committed rule;
+        with 2 residual degrees of freedom it under-covers: ≈ 53 % for a nominal 68 %). ``"scaled"``: each
+        draw first draws σ² = s²·ν / χ²_ν, ν = m − 3, so the interval carries the uncertainty of s too
+        (Gemma-3's joint rule, ``results-reference/gemma3/E1_TREND_RULE.md``).
+    pooled : the points may repeat an N (several corpus cuts fitted as one curve); ≥ 3 distinct N
     level : central probability of the interval (0.68: the 16th and 84th percentiles)
     seed : seed of the bootstrap's own generator (the global RNG is not touched)
     grid_size : log-spaced β values scanned in :data:`BETA_RANGE` before the bounded refinement
@@ -182,7 +191,9 @@ def fit_saturating(n: Sequence[float], alpha: Sequence[float], *, n_boot: int = 
     >>> round(fit.alpha_inf, 6), round(fit.beta, 4)
     (0.6, 0.5)
     """
-    n, alpha = _check_curve(n, alpha)
+    n, alpha = _check_curve(n, alpha, pooled)
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"noise must be one of {NOISE_MODELS}; got {noise!r}")
     if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 10):
         raise ValueError(f"n_boot must be an integer ≥ 10; got {n_boot!r}")
     if not 0 < level < 1:
@@ -192,12 +203,14 @@ def fit_saturating(n: Sequence[float], alpha: Sequence[float], *, n_boot: int = 
     grid = np.geomspace(*BETA_RANGE, grid_size)
     log_n = np.log(n)
     a, c, beta, rss = _fit_once(log_n, alpha, grid)
-    s = math.sqrt(rss / (n.size - 3))
+    dof = n.size - 3
+    s = math.sqrt(rss / dof)
     fitted = a - c * n ** (-beta)
     rng = np.random.default_rng(seed)
     draws = np.empty((n_boot, 3))
     for j in range(n_boot):
-        draws[j] = _fit_once(log_n, fitted + rng.normal(0.0, s, n.size), grid)[:3]
+        sigma = s if noise == "plug-in" else s * math.sqrt(dof / rng.chisquare(dof))
+        draws[j] = _fit_once(log_n, fitted + rng.normal(0.0, sigma, n.size), grid)[:3]
     at_bound = sum(_at_bound(b) for b in draws[:, 2])
     q = (1 - level) / 2
     lo, hi = np.quantile(draws[:, 0], [q, 1 - q])
