@@ -399,3 +399,48 @@ def test_alpha_vs_n_recipe_reproduces_the_committed_table(tmp_path, monkeypatch,
     stored = json.loads((committed / "summary.json").read_text())
     assert (rerun["verdict"], rerun["reason"]) == (stored["verdict"], stored["reason"])
     capsys.readouterr()
+
+
+GEMMA3 = ROOT / "results-reference" / "gemma3"
+
+
+def test_gemma3_trend_recipe_runs_whole_at_toy_size(tmp_path):
+    """run_trend.sh (and the run_alpha_vs_n.sh it drives) end to end on the tiny model: float32 at both cuts,
+    the bfloat16 check, the dtype chosen from e_dtype, the late N at both cuts; a rerun recomputes nothing."""
+    env = {**os.environ, "LOGITRANK_REF_MODEL": "tiny", "LOGITRANK_REF_OUT": str(tmp_path), "LOGITRANK_REF_LENGTHS": "8:24",
+           "LOGITRANK_TREND_FLOAT32_NS": "16", "LOGITRANK_TREND_CHECK_NS": "16", "LOGITRANK_TREND_LATE_NS": "24"}
+    script = GEMMA3 / "run_trend.sh"
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "curve complete" in done.stdout
+    late = re.search(r"N = 24 run in (\w+)", done.stdout)
+    assert late is not None and late.group(1) in ("bfloat16", "float32")
+    suffix = "-bf16" if late.group(1) == "bfloat16" else ""
+    for rel in ("spectrum-n16", "seed1/spectrum-n16", "spectrum-n16-bf16", f"spectrum-n24{suffix}",
+                f"seed1/spectrum-n24{suffix}"):
+        summary = json.loads((tmp_path / rel / "summary.json").read_text())
+        assert summary["|H|"] == int(rel.split("-n")[1].split("-")[0])
+    again = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("done already") == 5
+
+
+def test_gemma3_trend_recipe_fails_loudly_on_a_bad_dtype(tmp_path):
+    env = {**os.environ, "LOGITRANK_REF_DTYPE": "float8", "LOGITRANK_REF_OUT": str(tmp_path)}
+    done = subprocess.run(["bash", str(GEMMA3 / "run_alpha_vs_n.sh")], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "LOGITRANK_REF_DTYPE must be float32 or bfloat16" in done.stderr
+
+
+def test_gemma3_alpha_table_reproduces_the_committed_table(tmp_path, monkeypatch, capsys):
+    module = _import(GEMMA3 / "alpha_table.py", monkeypatch)
+    monkeypatch.setattr(module, "OUT", tmp_path / "alpha-vs-n")
+    doc = tmp_path / "real-models.md"
+    shutil.copyfile(REAL_MODELS_DOC, doc)
+    monkeypatch.setattr(module, "DOC", doc)
+    module.main()
+    committed = GEMMA3 / "alpha-vs-n"
+    assert (tmp_path / "alpha-vs-n" / "table.md").read_text() == (committed / "table.md").read_text()
+    assert doc.read_text(encoding="utf-8") == REAL_MODELS_DOC.read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "alpha-vs-n" / "summary.json").read_text()) == json.loads(
+        (committed / "summary.json").read_text())
+    capsys.readouterr()

@@ -21,7 +21,9 @@ case "$DTYPE" in
     bfloat16) suffix="-bf16" ;;
     *) echo "LOGITRANK_REF_DTYPE must be float32 or bfloat16; got '$DTYPE'" >&2; exit 2 ;;
 esac
-OUT=results-reference/gemma3
+MODEL=${LOGITRANK_REF_MODEL:-gemma3}
+OUT=${LOGITRANK_REF_OUT:-results-reference/gemma3}
+LENGTHS=${LOGITRANK_REF_LENGTHS:-50:200}
 LOGITRANK=.venv/bin/logitrank
 show=""
 case "${1:-}" in
@@ -37,7 +39,7 @@ for n in $NS; do
             echo "done already: $dir"
             continue
         fi
-        "$LOGITRANK" spectrum --model gemma3 --corpus shakespeare --n "$n" --k 50 --lengths 50:200 --seed "$seed" \
+        "$LOGITRANK" spectrum --model "$MODEL" --corpus shakespeare --n "$n" --k 50 --lengths "$LENGTHS" --seed "$seed" \
             --dtype "$DTYPE" --threads 1 --out "$dir" $show
     done
 done
