@@ -104,8 +104,8 @@ def table(rows: list[dict], verdicts: dict[str, dict]) -> str:
     smol = {(r["N"], r["cut"], r["dtype"]): r for r in rows if r["model"] == "smollm2"}
     smol_any = {(r["N"], r["cut"]): r for r in rows if r["model"] == "smollm2" and r["dtype"] == "float32"}
     smol_any.update({(r["N"], r["cut"]): r for r in rows if r["model"] == "smollm2" and (r["N"], r["cut"]) not in smol_any})
-    lines = ["| N | cut | dtype | Gemma-3 α (paper indexing) | R² | α (original) | downsizing spread | time | "
-             "SmolLM2 α (same N, cut) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [("| N | cut | dtype | Gemma-3 α (paper indexing) | R² | α (original) | downsizing spread | time | "
+              "SmolLM2 α (same N, cut) |"), "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in (r for r in rows if r["model"] == "gemma3"):
         other = smol.get((r["N"], r["cut"], r["dtype"])) or smol_any.get((r["N"], r["cut"]))
         lines.append(f"| {r['N']} | {r['cut']} | {r['dtype']} | {r['alpha']:.3f} | {r['R2']:.3f} | "

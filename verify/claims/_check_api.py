@@ -19,6 +19,7 @@ from ._ledger import LEDGER, Claim
 
 __all__ = [
     "DEFAULT_SEEDS",
+    "DTYPES",
     "SCALES",
     "VERDICTS",
     "CheckConfig",
@@ -31,6 +32,8 @@ __all__ = [
 Verdict = Literal["holds", "fails", "mixed", "not-run", "error"]
 VERDICTS = ("holds", "fails", "mixed", "not-run", "error")
 SCALES = ("quick", "full")
+#: weights' dtypes a real-model check may run in (CheckConfig.dtype)
+DTYPES = ("float32", "bfloat16")
 #: seeds per seeded check when ``CheckConfig.seeds`` is not given
 DEFAULT_SEEDS = {"quick": 3, "full": 5}
 _MAX_SEED = 2**63 - 1
@@ -48,6 +51,9 @@ class CheckConfig:
     model : the language model of the real-model experiments ("tiny", "tiny@stepN", "smollm2" or a
         Hugging Face name; see :func:`logitrank.verify.models.load_model`)
     seeds : how many seeds a seeded check runs (default 3 at quick scale, 5 at full)
+    dtype : the weights' dtype of the real-model checks' language model, "float32" (default) or
+        "bfloat16" (issue 32: the ledger at N ≥ 256 runs in bfloat16 under E1's dtype rule; head, Gram
+        and fits stay float32/float64). Comparison models (tiny checkpoints) stay float32.
     overrides : mapping or tuple of (key, value) pairs
         Settings that replace those of the check's preset (``logitrank check E1 --set n=256``); a
         key the check does not have is refused before it runs. Stored frozen (lists as tuples).
@@ -59,6 +65,7 @@ class CheckConfig:
     model: str = "tiny"
     seeds: int | None = None
     overrides: tuple = ()
+    dtype: str = "float32"
 
     def __post_init__(self):
         if self.scale not in SCALES:
@@ -70,6 +77,8 @@ class CheckConfig:
         if self.seeds is not None and (isinstance(self.seeds, bool) or not isinstance(self.seeds, int)
                                        or not 1 <= self.seeds <= 64):
             raise ValueError(f"seeds must be an int in [1, 64] (how many seeds a seeded check runs); got {self.seeds!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES} (the real-model checks' weights); got {self.dtype!r}")
         items = self.overrides.items() if isinstance(self.overrides, Mapping) else self.overrides
         try:
             pairs = tuple(sorted((str(k), _freeze(v)) for k, v in items))
@@ -94,6 +103,8 @@ class CheckConfig:
     def figure_dir(self) -> Path:
         """``<out_dir>/figures/<model>/<scale>/seed<seed>``: runs of different identity never share figures."""
         model = re.sub(r"[^A-Za-z0-9_.@-]+", "_", self.model).strip("._") or "model"
+        if self.dtype != "float32":
+            model += f"-{self.dtype}"
         return Path(self.out_dir) / "figures" / model / self.scale / f"seed{self.seed}"
 
 

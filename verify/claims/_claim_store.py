@@ -157,10 +157,13 @@ def _now() -> str:
 
 def settings_key(config: CheckConfig) -> str:
     """JSON text of what determines a claim's result (the ``--resume`` match): scale, seeds, model, the
-    ``--set`` overrides (with the preset they resolve the whole config) and the code version (git SHA)."""
-    return json.dumps({"scale": config.scale, "seed": config.seed, "seeds": config.n_seeds, "model": config.model,
-                       "overrides": [[k, v] for k, v in config.overrides], "code": provenance()["git_sha"]},
-                      sort_keys=True)
+    ``--set`` overrides (with the preset they resolve the whole config), the weights' dtype (named only when
+    it is not float32, so float32 keys stay as they were) and the code version (git SHA)."""
+    key = {"scale": config.scale, "seed": config.seed, "seeds": config.n_seeds, "model": config.model,
+           "overrides": [[k, v] for k, v in config.overrides], "code": provenance()["git_sha"]}
+    if config.dtype != "float32":
+        key["dtype"] = config.dtype
+    return json.dumps(key, sort_keys=True)
 
 
 def _same_settings(stored: str, config: CheckConfig, any_code: bool) -> bool:
@@ -249,6 +252,7 @@ class ClaimStore:
     def start_run(self, config: CheckConfig, claims: list[str], argv: list[str] | None = None) -> int:
         """Insert a run record (status 'running') and return its id."""
         cfg = {"scale": config.scale, "seed": config.seed, "seeds": config.n_seeds, "model": config.model,
+               **({} if config.dtype == "float32" else {"dtype": config.dtype}),
                "out_dir": str(config.out_dir), "process": _this_process()}
         self.mark_interrupted()
         with self.conn:

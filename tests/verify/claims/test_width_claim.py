@@ -24,7 +24,7 @@ def test_x6_fails_when_the_logits_are_not_linear_in_the_hidden_state(tmp_path, m
         def logits(self, prefixes):
             return 3.0 * torch.tanh(tiny.logits(prefixes) / 3.0)
 
-    monkeypatch.setattr(_width_claims, "get_model", lambda name: SoftCapped())
+    monkeypatch.setattr(_width_claims, "get_model", lambda name, dtype="float32": SoftCapped())
     r = run_check("X6", CheckConfig(scale="quick", seeds=1, out_dir=str(tmp_path)))
     assert r.verdict == "fails" and r.figures["rank"] > 96
 
@@ -32,6 +32,6 @@ def test_x6_fails_when_the_logits_are_not_linear_in_the_hidden_state(tmp_path, m
 def test_x6_is_not_run_for_a_model_without_a_stated_width(tmp_path, monkeypatch):
     from logitrank.synth import random_isan
 
-    monkeypatch.setattr(_width_claims, "get_model", lambda name: random_isan(4, 3, 2, generator=0))
+    monkeypatch.setattr(_width_claims, "get_model", lambda name, dtype="float32": random_isan(4, 3, 2, generator=0))
     r = run_check("X6", CheckConfig(scale="quick", seeds=1, out_dir=str(tmp_path)))
     assert r.verdict == "not-run" and "hidden width" in r.reason

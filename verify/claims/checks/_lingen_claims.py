@@ -53,7 +53,7 @@ def _data(config: CheckConfig):
     key = ("data", config.model, sizes_for(config), config.seed, config.out_dir)
     if key not in _MEMO:
         S = sizes_for(config)
-        model = get_model(config.model)
+        model = get_model(config.model, config.dtype)
         stream = np.asarray(model.encode(corpus_text("shakespeare")), dtype=np.int64)
         # Appendix A.3 (lines 635-641): F as the A.1.1 recipe yields it, empty futures kept.
         H_all, F = sample_histories_futures(stream, S.lingen_histories + S.targets, S.lingen_futures,

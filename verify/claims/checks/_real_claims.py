@@ -75,7 +75,7 @@ def check_e1(config: CheckConfig) -> ClaimResult:
     Rule (:data:`E1_RULE`): a seed holds when α is in the band, its spread over downsizing is at
     most 0.1 and the full matrix's fit has R² >= 0.9; holds in every seed → holds."""
     try:
-        model = get_model(config.model)
+        model = get_model(config.model, config.dtype)
         _, _, H, F = corpus_sets(model, config)
     except OPTIONAL_ERRORS as err:
         return not_run("E1", err, config)
@@ -148,7 +148,7 @@ def check_e2(config: CheckConfig) -> ClaimResult:
     a random re-initialisation of its own config. ``setting["architectures"]`` names both sides.
     Rule (:data:`E2_RULE`): both fits need R² >= 0.9 to hold."""
     try:
-        model = get_model(config.model)
+        model = get_model(config.model, config.dtype)
         base = smollm2_untrained(config.seed, model) if model.name == "smollm2" else untrained_twin(model, config)
         _, _, H, F = corpus_sets(model, config)
     except OPTIONAL_ERRORS as err:
@@ -196,7 +196,7 @@ def check_e3(config: CheckConfig) -> ClaimResult:
     factor 2 of each other), and the rank-1 baseline of Appendix A.1.3 is at least 2× the KL at
     rank 5 (Fig 1a, 7). Across seeds: holds only if every seed holds, mixed when seeds disagree."""
     try:
-        model = get_model(config.model)
+        model = get_model(config.model, config.dtype)
         _, _, H, F = corpus_sets(model, config)
     except OPTIONAL_ERRORS as err:
         return not_run("E3", err, config)
@@ -352,7 +352,7 @@ def check_e5(config: CheckConfig) -> ClaimResult:
     0.1 of α on Shakespeare (Fig 8: arxiv .598, c4 .539, math .590, starcoder .589); both fits need
     R² >= 0.9. Every seed holds → holds; mixed when seeds disagree."""
     try:
-        model = get_model(config.model)
+        model = get_model(config.model, config.dtype)
         _, _, H, F = corpus_sets(model, config)
         _, _, Hd, Fd = corpus_sets(model, config, corpus="docstrings")
     except OPTIONAL_ERRORS as err:
@@ -384,7 +384,7 @@ def check_e6(config: CheckConfig) -> ClaimResult:
     """Top-200 and random-50 columns give α within 0.1 of top-50 (Fig 10: .543 and .527 vs .561);
     all three fits need R² >= 0.9. Every seed holds → holds; mixed when seeds disagree."""
     try:
-        model = get_model(config.model)
+        model = get_model(config.model, config.dtype)
         _, _, H, F = corpus_sets(model, config)
     except OPTIONAL_ERRORS as err:
         return not_run("E6", err, config)

@@ -160,11 +160,12 @@ def not_run(claim: str, err: Exception, config: CheckConfig) -> ClaimResult:
                        reason=f"{type(err).__name__}: {err}")
 
 
-def get_model(name: str):
-    """The named model (see :func:`logitrank.verify.models.load_model`)."""
+def get_model(name: str, dtype: str = "float32"):
+    """The named model (see :func:`logitrank.verify.models.load_model`) with weights in ``dtype``
+    ("float32" or "bfloat16", :attr:`CheckConfig.dtype`)."""
     from ...models import load_model
 
-    return load_model(name)
+    return load_model(name, dtype=None if dtype == "float32" else getattr(torch, dtype))
 
 
 # -- text (the Appendix A.1.1 cutter is public: logitrank.verify.models._corpus_cut) ----------------------------
@@ -299,7 +300,9 @@ def corpus_sets(model, config: CheckConfig, corpus: str = "shakespeare", n: int 
 
 def setting_of(model, config, H, F, k, corpus: str = "held-out Shakespeare plays", **extra) -> dict:
     S = sizes_for(config)
-    return {"model": model.name, "corpus": corpus, "|H|": len(H), "|F|": len(F), "k": k,
+    dtype = getattr(config, "dtype", "float32")
+    named = {} if dtype == "float32" else {"dtype": dtype}  # float32 settings read as they always did
+    return {"model": model.name, **named, "corpus": corpus, "|H|": len(H), "|F|": len(F), "k": k,
             "ℓ_min, ℓ_max (chars)": [S.min_chars, S.max_chars], "columns": "top-k after the future alone (§3.1)",
             **extra}
 
@@ -312,6 +315,8 @@ def untrained_twin(model, config: CheckConfig):
 
     from ...models import HFCausalLM
 
-    torch.manual_seed(config.seed)  # experiment entry point: from_config draws from the global generator
-    net = AutoModelForCausalLM.from_config(model.net.config)
+    with torch.random.fork_rng(devices=[]):  # from_config draws from the global generator: leave it as it was
+        torch.manual_seed(config.seed)
+        net = AutoModelForCausalLM.from_config(model.net.config)
+    net = net.to(dtype=next(model.net.parameters()).dtype)  # the trained model's dtype (CheckConfig.dtype)
     return HFCausalLM(net, tokenizer=model.tokenizer, bos_token_id=model.bos_token_id, name=f"{model.name}-init{config.seed}")

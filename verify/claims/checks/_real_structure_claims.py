@@ -59,7 +59,7 @@ def check_e7(config: CheckConfig) -> ClaimResult:
     the largest of 100 random-subspace draws (Fig 4). Across seeds (:data:`RULE`): every seed holds
     → holds, every seed fails → fails, else mixed."""
     try:
-        model = get_model(config.model)
+        model = get_model(config.model, config.dtype)
         _, _, H, F = corpus_sets(model, config)
     except OPTIONAL_ERRORS as err:
         return not_run("E7", err, config)
@@ -114,7 +114,7 @@ def check_e8(config: CheckConfig) -> ClaimResult:
     model overlaps less than every trained pair (Fig 11). r = 20 at quick scale (50 at full). Across
     seeds (:data:`RULE`): every seed holds → holds, every seed fails → fails, else mixed."""
     try:
-        base = get_model(config.model)
+        base = get_model(config.model, config.dtype)
         models = _e8_models(base, config)
         spec = config.preset(_E8)
         S, r = Sizes.of(spec), spec["r"]
@@ -192,7 +192,7 @@ def check_e9(config: CheckConfig) -> ClaimResult:
     half each) at least 75% of nearest neighbours come from the same kind (chance ≈ 50%). Across
     seeds (:data:`RULE`): every seed holds → holds, every seed fails → fails, else mixed."""
     try:
-        model = get_model(config.model)
+        model = get_model(config.model, config.dtype)
         S = sizes_for(config)
         Ht, _, H, F = corpus_sets(model, config)
         Hs, Fs = text_sets("shakespeare", S.n // 2, S.n // 2, S.min_chars, S.max_chars, config.seed + 1)

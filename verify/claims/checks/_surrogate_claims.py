@@ -190,7 +190,7 @@ def _frequent_tokens(model, n: int) -> list[int]:
 def _restricted(config: CheckConfig, S: SurrogateSizes):
     key = (config.model, S.vocab, S.horizon)
     if key not in _MEMO:
-        model = get_model(config.model)
+        model = get_model(config.model, config.dtype)
         tokens = _frequent_tokens(model, S.vocab)
         restricted = RestrictedLM(model, tokens, S.horizon)
         exact = S.vocab**S.horizon <= ENUMERATION_LIMIT

@@ -49,7 +49,7 @@ def _prompts_and_columns(V: int, d: int, spec: dict, seed: int) -> tuple[list, l
 def check_x6(config: CheckConfig) -> ClaimResult:
     """The numerical rank of the model's logit vectors equals its hidden width (module docstring)."""
     try:
-        model = get_model(config.model)
+        model = get_model(config.model, config.dtype)
     except OPTIONAL_ERRORS as err:
         return not_run("X6", err, config)
     spec = config.preset(_X6)
