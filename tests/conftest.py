@@ -4,8 +4,13 @@ The "ci" profile (default) derandomizes hypothesis so every run draws the same e
 set HYPOTHESIS_PROFILE=dev locally to explore fresh examples.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
+import uuid
 
+import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
@@ -26,3 +31,15 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# APIModel keeps a verified answer cache under results/api-cache by default (issue 33); no test writes into
+# the repository: each test gets its own folder, and fixtures built before it a session-wide one.
+_API_CACHE = tempfile.mkdtemp(prefix="logitrank-api-cache-")
+os.environ.setdefault("LOGITRANK_API_CACHE", _API_CACHE)
+atexit.register(shutil.rmtree, _API_CACHE, True)
+
+
+@pytest.fixture(autouse=True)
+def _api_cache_outside_the_repository(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("LOGITRANK_API_CACHE", str(tmp_path_factory.getbasetemp() / "api-cache" / uuid.uuid4().hex))

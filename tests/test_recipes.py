@@ -384,6 +384,16 @@ def test_hidden_width_recipe_at_toy_size(tmp_path, monkeypatch, capsys):
     assert summary["calls"] == summary["prompts"] * 2  # ⌈23 / 19⌉ calls per prompt at k = 20
     assert summary["max |sigma_API - sigma_local|"] < 1e-3
     assert json.loads(capsys.readouterr().out) == summary
+    fast = tmp_path / "fast.json"
+    try:  # issue 33: 128 chosen log-probabilities per request, 8 prompts in one request
+        module.main(["--model", "tiny", "--prompts", "8", "--columns", "24", "--out", str(fast), "--method", "token_ids",
+                     "--batch-prompts", "8"])
+    finally:
+        torch.set_num_threads(threads)
+    quick = json.loads(fast.read_text())
+    # ⌈256 / 128⌉ = 2 requests of 8 prompts each, plus the client's spot checks (drawn per answer, seeded)
+    assert quick["rank (API)"] == summary["rank (API)"] and 2 <= quick["calls"] <= 4 < summary["calls"]
+    capsys.readouterr()
 
 
 def test_alpha_vs_n_recipe_reproduces_the_committed_table(tmp_path, monkeypatch, capsys):
@@ -410,7 +420,7 @@ def test_gemma3_trend_recipe_runs_whole_at_toy_size(tmp_path):
     env = {**os.environ, "LOGITRANK_REF_MODEL": "tiny", "LOGITRANK_REF_OUT": str(tmp_path), "LOGITRANK_REF_LENGTHS": "8:24",
            "LOGITRANK_TREND_FLOAT32_NS": "16", "LOGITRANK_TREND_CHECK_NS": "16", "LOGITRANK_TREND_LATE_NS": "24"}
     script = GEMMA3 / "run_trend.sh"
-    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(["bash", str(script)], env=env, check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "curve complete" in done.stdout
     late = re.search(r"N = 24 run in (\w+)", done.stdout)
@@ -420,13 +430,13 @@ def test_gemma3_trend_recipe_runs_whole_at_toy_size(tmp_path):
                 f"seed1/spectrum-n24{suffix}"):
         summary = json.loads((tmp_path / rel / "summary.json").read_text())
         assert summary["|H|"] == int(rel.split("-n")[1].split("-")[0])
-    again = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(["bash", str(script)], env=env, check=False, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("done already") == 5
 
 
 def test_gemma3_trend_recipe_fails_loudly_on_a_bad_dtype(tmp_path):
     env = {**os.environ, "LOGITRANK_REF_DTYPE": "float8", "LOGITRANK_REF_OUT": str(tmp_path)}
-    done = subprocess.run(["bash", str(GEMMA3 / "run_alpha_vs_n.sh")], env=env, capture_output=True, text=True,
+    done = subprocess.run(["bash", str(GEMMA3 / "run_alpha_vs_n.sh")], env=env, check=False, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "LOGITRANK_REF_DTYPE must be float32 or bfloat16" in done.stderr
 
@@ -444,3 +454,39 @@ def test_gemma3_alpha_table_reproduces_the_committed_table(tmp_path, monkeypatch
     assert json.loads((tmp_path / "alpha-vs-n" / "summary.json").read_text()) == json.loads(
         (committed / "summary.json").read_text())
     capsys.readouterr()
+
+
+LEDGER = ROOT / "results-reference" / "run_ledger.sh"
+
+
+def test_ledger_recipe_runs_at_toy_size_over_two_cuts_and_resumes(tmp_path):
+    """run_ledger.sh on the tiny model (two cheap claims and E12): bfloat16, cuts 0 and 1, and a second
+    invocation reuses every finished claim instead of recomputing it."""
+    import sqlite3
+
+    env = {**os.environ, "LOGITRANK_LEDGER_OUT": str(tmp_path), "LOGITRANK_LEDGER_CLAIMS": "E6 E9"}
+    for _ in range(2):
+        done = subprocess.run(["bash", str(LEDGER), "tiny"], env=env, check=False, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert f"ledger complete: {tmp_path}" in done.stdout
+    rows = json.loads((tmp_path / "checks.json").read_text())
+    assert [r["id"] for r in rows] == ["E6", "E9"]
+    assert all(r["setting"]["dtype"] == "bfloat16" and r["setting"]["seeds"] == [0, 1] for r in rows)
+    assert [r["id"] for r in json.loads((tmp_path / "e12" / "checks.json").read_text())] == ["E12"]
+    with sqlite3.connect(tmp_path / "logitrank.sqlite") as db:
+        reused = db.execute("SELECT claim_id FROM claim_results WHERE reused_from IS NOT NULL").fetchall()
+    assert sorted(r[0] for r in reused) == ["E6", "E9"]  # the second invocation computed nothing again
+
+
+@pytest.mark.parametrize("model", ["smollm2", "gemma3"])
+def test_ledger_recipe_settings_resolve_to_the_rule(model):
+    done = subprocess.run(["bash", str(LEDGER), model, "--show-config"], check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for claim in ("E6", "E9", "E1", "E3", "E7", "E5", "E2", "X5", "E8", "E11", "E10", "E12"):
+        assert f"{claim} (full" in done.stdout
+    assert done.stdout.count("n = 256") == 12 and "lingen_histories = 80" in done.stdout
+
+
+def test_ledger_recipe_refuses_an_unknown_model():
+    done = subprocess.run(["bash", str(LEDGER), "llama"], check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "usage:" in done.stderr

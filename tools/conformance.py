@@ -245,12 +245,65 @@ def _case_prompt_logprobs(s: Server):
     return _plain(status, body, describe)
 
 
+def _token_id_order(choice: dict, asked: list[int]) -> tuple[str, list]:
+    """(what the top_logprobs of a logprob_token_ids answer hold, their ids in order)."""
+    order = [k for k in _ids(_top(choice)) if isinstance(k, int)]
+    names = (choice.get("logprobs") or {}).get("tokens") or []
+    chosen = _ids({names[0]: 0.0}).popitem()[0] if names else None
+    if order == list(dict.fromkeys([chosen, *asked])):
+        return "the completion's token, then the ids in the order named", order
+    return ("the ids named, in another order" if set(asked) <= set(order) else "ignored (top-k only)"), order
+
+
 def _case_logprob_token_ids(s: Server):
-    status, body = s.complete(logprobs=1, temperature=0, logprob_token_ids=[1, 2, 3, 200])
+    asked = [1, 2, 3, 200]
+    status, body = s.complete(logprobs=1, temperature=0, logprob_token_ids=asked)
     def describe(b):
-        ids = sorted(k for k in _ids(_top(b["choices"][0])) if isinstance(k, int))
-        kind = "given" if {1, 2, 3, 200} <= set(ids) else "ignored"
-        return f"200: log-probabilities of ids {ids}" + (" (field ignored)" if kind == "ignored" else ""), kind
+        kind, order = _token_id_order(b["choices"][0], asked)
+        return f"200: ids {order}: {kind}", kind
+    return _plain(status, body, describe)
+
+
+def _case_token_ids_limit(s: Server):
+    status, body = s.complete(logprobs=1, temperature=0, logprob_token_ids=list(range(129)))
+    return _plain(status, body, lambda b: (f"200: {len(_top(b['choices'][0]))} log-probabilities", "accepted"))
+
+
+def _case_token_ids_without_logprobs(s: Server):
+    status, body = s.complete(temperature=0, logprob_token_ids=[1, 2])
+    return _plain(status, body, lambda b: ("200: accepted", "accepted"))
+
+
+def _case_token_ids_logprobs_over_limit(s: Server):
+    asked = [1, 2]
+    status, body = s.complete(logprobs=21, temperature=0, logprob_token_ids=asked)
+    def describe(b):
+        kind, order = _token_id_order(b["choices"][0], asked)
+        return f"200: logprobs=21 accepted; ids {order}: {kind}", kind
+    return _plain(status, body, describe)
+
+
+def _case_token_ids_out_of_vocab(s: Server):
+    status, body = s.complete(logprobs=1, temperature=0, logprob_token_ids=[1, 5000])
+    return _plain(status, body, lambda b: ("200: accepted", "accepted"))
+
+
+def _case_token_ids_bias(s: Server):
+    status, body = s.complete(logprobs=1, temperature=0, logprob_token_ids=[7, 9], logit_bias={"7": 100})
+    def describe(b):
+        top = _ids(_top(b["choices"][0]))
+        kind = "after the bias" if abs(top.get(7, -1.0)) < 1e-3 else "before the bias"
+        return f"200: lp(7) = {top.get(7, float('nan')):.4f}, lp(9) = {top.get(9, float('nan')):.2f} ({kind})", kind
+    return _plain(status, body, describe)
+
+
+def _case_token_ids_batch(s: Server):
+    asked = [1, 2]
+    status, body = s.complete(prompt=[PROMPT, [116, 104]], logprobs=1, temperature=0, logprob_token_ids=asked)
+    def describe(b):
+        kinds = [_token_id_order(c, asked)[0] for c in b["choices"]]
+        return (f"200: choices {[c['index'] for c in b['choices']]}, each {kinds[0]}",
+                (len(kinds), len(set(kinds)), kinds[0]))
     return _plain(status, body, describe)
 
 
@@ -347,7 +400,19 @@ CASES = [
     Case("prompt_logprobs (vLLM)", "`prompt_logprobs: 5`", _case_prompt_logprobs,
          "top-k per prompt position (before the bias), or 400 naming the field — never accepted and ignored"),
     Case("logprob_token_ids (vLLM)", "`logprob_token_ids: [1, 2, 3, 200], logprobs: 1`", _case_logprob_token_ids,
-         "the chosen ids' log-probabilities (≤ 128), or 400 — never accepted and ignored"),
+         "the chosen ids' log-probabilities (≤ 128), or 400 — never accepted and ignored (done: issue 33, item 4)"),
+    Case("logprob_token_ids over 128", "`logprob_token_ids: [0 … 128]` (129 ids), `logprobs: 1`",
+         _case_token_ids_limit, "400 naming the field, the length and the limit"),
+    Case("logprob_token_ids without logprobs", "`logprob_token_ids: [1, 2]`", _case_token_ids_without_logprobs,
+         "400: logprobs must be set"),
+    Case("logprob_token_ids, logprobs above the limit", "`logprob_token_ids: [1, 2], logprobs: 21`",
+         _case_token_ids_logprobs_over_limit, "the ids' log-probabilities (logprobs unbounded then)"),
+    Case("logprob_token_ids outside the vocabulary", "`logprob_token_ids: [1, 5000], logprobs: 1`",
+         _case_token_ids_out_of_vocab, "400 naming the field"),
+    Case("logprob_token_ids and logit_bias", "`logprob_token_ids: [7, 9], logit_bias: {\"7\": 100}`",
+         _case_token_ids_bias, "after the bias (processed log-probabilities)"),
+    Case("logprob_token_ids, batched prompts", "`prompt: [[104, 101], [116, 104]], logprob_token_ids: [1, 2]`",
+         _case_token_ids_batch, "one choice per prompt, each with the ids"),
     Case("return_tokens_as_token_ids (vLLM)", "`return_tokens_as_token_ids: false`", _case_token_names,
          "400 naming the field, or honour it"),
     Case("text prompt", "`prompt: \"he\"`", _case_text_prompt, "tokenise with the model's tokenizer, or 400 (today)"),

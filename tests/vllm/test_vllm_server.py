@@ -22,9 +22,15 @@ Run with ``make test-vllm`` (conftest.py: the servers, the model folders). What 
   texts), with today's messages.
 * **vLLM's answers that items 2–4 build on**: prompt_logprobs / echo (top-k per position, before the
   bias), logprob_token_ids (128 chosen log-probabilities per request), batched prompts.
+* **Fewer calls** (items 4–5): ``method="auto"`` finds vLLM's ``logprob_token_ids`` and reads a full vector
+  in ⌈V/128⌉ calls (2 for tiny, 384 for SmolLM2) instead of ⌈(V − 1)/19⌉ (14, 2,587), within the same
+  bounds; up to 16 prompts share one request.
 """
 
 from __future__ import annotations
+
+import math
+from collections import Counter
 
 import numpy as np
 import openai
@@ -124,14 +130,18 @@ def test_the_model_card_has_no_vocab_size_so_the_client_asks_for_it(vllm_tiny):
         APIModel(vllm_tiny.url, "tiny", k=20)
 
 
-def test_full_vectors_with_the_start_token_sent_equal_the_local_model(vllm_tiny, tiny, tiny64):
+@pytest.mark.parametrize(("method", "used", "per_vector"), [("exact", "exact", math.ceil(255 / 19)),
+                                                             ("auto", "token_ids", math.ceil(256 / 128))])
+def test_full_vectors_with_the_start_token_sent_equal_the_local_model(vllm_tiny, tiny, tiny64, method, used,
+                                                                      per_vector):
     P = _prompts(TINY_V, 6, seed=1)  # 6 prompts of one length
     P2 = _prompts(TINY_V, 4, seed=3, lengths=(30, 40))
     local32 = [_centred(tiny.logits(p)) for p in (P, P2)]
     local64 = [_centred(tiny64.logits(p)) for p in (P, P2)]
     # the justification of BOUND: the local float32 forward is within FLOAT32_FORWARD of float64
     assert max(float((a - b).abs().max()) for a, b in zip(local32, local64)) <= FLOAT32_FORWARD
-    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V + 1, bos=None) as api:
+    with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V + 1, bos=None, method=method,
+                  batch_prompts=1) as api:
         model = WithStart(api, TINY_BOS, TINY_V)
         got = [model.logits(p) for p in (P, P2)]
         bill = api.bill()
@@ -139,7 +149,22 @@ def test_full_vectors_with_the_start_token_sent_equal_the_local_model(vllm_tiny,
     for g, a, b in zip(got, local32, local64):
         assert float((g - a).abs().max()) <= BOUND
         assert float((g - b).abs().max()) <= BOUND
-    assert bill["calls_per_vector"] == 14  # ⌈(256 − 1)/(20 − 1)⌉ calls per full vector, k = 20
+    # calls per full vector, one prompt per request: ⌈(256 − 1)/(20 − 1)⌉ (k = 20) or ⌈256/128⌉ token ids
+    assert bill["method"] == used and bill["calls_per_vector"] == per_vector
+
+
+def test_token_ids_and_the_exact_method_agree_through_vllm_and_batching_saves_calls(vllm_tiny):
+    P = _prompts(TINY_V, 40, seed=5, lengths=(3, 3))
+    got = {}
+    for method, batch in (("exact", 1), ("token_ids", 1), ("token_ids", 16)):
+        with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V + 1, bos=None, method=method,
+                      batch_prompts=batch, cache_dir=None) as api:
+            got[method, batch] = (WithStart(api, TINY_BOS, TINY_V).logits(P), api.bill()["calls"])
+    distinct = len({tuple(r) for r in P.tolist()})
+    assert got["exact", 1][1] == distinct * 14 and got["token_ids", 1][1] == distinct * 2
+    assert got["token_ids", 16][1] == math.ceil(distinct / 16) * 2
+    for key in (("token_ids", 1), ("token_ids", 16)):
+        assert float((got[key][0] - got["exact", 1][0]).abs().max()) <= BOUND
 
 
 def test_without_the_start_token_vllm_answers_another_conditional(vllm_tiny, tiny):
@@ -160,10 +185,11 @@ def test_logit_matrix_through_vllm_equals_the_local_one(vllm_tiny, tiny):
     local = logit_matrix(tiny, H, F).to(torch.float64)
     with APIModel(vllm_tiny.url, "tiny", k=20, vocab_size=TINY_V + 1, bos=None) as api:
         served = logit_matrix(WithStart(api, TINY_BOS, TINY_V), H, F)
-        calls = api.bill()["calls"]
+        calls, answers = api.bill()["calls"], sum(r.paid for r in api.records)
     assert served.shape == local.shape == (3, 3 * TINY_V)
     assert float((served - local).abs().max()) <= BOUND
-    assert calls == 9 * 14  # 9 distinct prefixes h ∘ f, 14 calls each
+    # 9 distinct prefixes h ∘ f, 2 token-id requests each (⌈256/128⌉), the prefixes of a batch sharing them
+    assert answers == 9 * 2 and calls < answers
 
 
 def test_hidden_width_through_vllm_is_the_tiny_width(vllm_tiny, tiny):
@@ -183,7 +209,8 @@ def test_hidden_width_through_vllm_is_the_tiny_width(vllm_tiny, tiny):
     assert tiny.width == 96
     assert served.rank == served.largest_gap_rank == local.rank == local.largest_gap_rank == 96
     assert served.gap > 50  # σ₉₆/σ₉₇ = 1.8e-3 / ~1e-5
-    assert served.calls == len(prompts) * 6  # ⌈(112 − 1)/19⌉ calls per prompt
+    lengths = Counter(len(p) for p in prompts)  # ⌈112/128⌉ = 1 token-id request per 16 prompts of one length
+    assert served.calls == sum(math.ceil(n / 16) for n in lengths.values())
     assert float(np.abs(served.singular_values - local.singular_values).max()) <= 1e-3
 
 
@@ -387,6 +414,16 @@ class TestSmolLM2:
             net_alone = smol_local.net(input_ids=torch.tensor([prompt])).logits[0, -1].to(torch.float64)[columns]
         assert float((alone - _centred(net_alone)).abs().max()) <= SMOLLM2_BOUND  # vLLM: the prompt as sent
         assert float((alone - _centred(want)).abs().max()) > 0.5  # not load_model's conditional
+
+    def test_a_full_vector_by_token_ids_costs_384_calls(self, smol, smol_local):
+        """⌈49152/128⌉ = 384 logprob_token_ids requests (the exact method: 2,587), within SMOLLM2_BOUND."""
+        rng = np.random.default_rng(1)
+        prompt = rng.integers(1, SMOLLM2_V, size=5).tolist()
+        want = _centred(smol_local.logits([prompt]).detach())[0]
+        with APIModel(smol.url, "smollm2", k=20, vocab_size=SMOLLM2_V, bos=SMOLLM2_BOS, cache_dir=None) as api:
+            got = api.logits([prompt])[0]
+            assert api.method == "token_ids" and api.records[-1].calls == api.bill()["calls"] == 384
+        assert float((got - want).abs().max()) <= SMOLLM2_BOUND
 
 
 # --- the conformance table (issue 33, item 3) ----------------------------------------------------------

@@ -6,6 +6,9 @@ prompts, on m > 576 token columns, read through the served OpenAI-compatible API
 Writes summary.json beside this file: rank, largest-gap rank, the singular values around the width,
 calls, tokens, time, and the same measurement on the local model for comparison. ``--model tiny --prompts 8
 --columns 24 --out PATH`` is the toy run tests/test_recipes.py makes (seconds, no SmolLM2 needed).
+``--method`` and ``--batch-prompts`` choose how the client reads (default: the exact bias method, one
+prompt per request, as the committed summary was measured; ``--method token_ids --batch-prompts 16``
+reads 128 chosen log-probabilities per request, issue 33).
 """
 
 import argparse
@@ -29,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default="smollm2", help="any name of `logitrank check --model` (default smollm2)")
     ap.add_argument("--out", type=Path, default=HERE / "summary.json")
+    ap.add_argument("--method", default="exact", help="the client's reading method (APISettings.method)")
+    ap.add_argument("--batch-prompts", type=int, default=1, help="prompts per request (APISettings.batch_prompts)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     model = load_model(args.model)
@@ -40,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     local = hidden_width(model, prompts, columns)
     t_local = time.perf_counter() - start
-    with running_server(serve_app(model, name=args.model)) as url, APIModel(url, args.model, k=20) as api:
+    with running_server(serve_app(model, name=args.model)) as url, APIModel(
+            url, args.model, k=20, method=args.method, batch_prompts=args.batch_prompts) as api:
         start = time.perf_counter()
         hw = hidden_width(api, prompts, columns)
         t_api = time.perf_counter() - start

@@ -76,7 +76,7 @@ def _prefixes(n, length, vocab, seed):
 # -- recovery equals the local model ---------------------------------------------------------------
 @pytest.mark.parametrize("k", [2, 3, 5])
 def test_exact_method_recovers_isan_logits(isan_url, isan, k):
-    with APIModel(isan_url, "isan", k=k, logprob_error=1e-12) as api:
+    with APIModel(isan_url, "isan", k=k, logprob_error=1e-12, method="exact") as api:
         assert isinstance(api, LanguageModel) and (api.vocab_size, api.horizon) == (V, T)
         for length in (0, 2, T - 1):
             P = _prefixes(6, length, V, seed=length)
@@ -96,14 +96,17 @@ def test_bisection_recovers_isan_logits_within_its_bound(isan_url, isan):
         assert err > 1e-8  # bisection is approximate: the bound is what it promises
 
 
-def test_tiny_logits_and_column_subsets(tiny_url, tiny):
-    with APIModel(tiny_url, "tiny") as api:
+@pytest.mark.parametrize(("method", "used", "calls"), [("auto", "token_ids", math.ceil(256 / 128)),
+                                                        ("exact", "exact", math.ceil(255 / 19))])
+def test_tiny_logits_and_column_subsets(tiny_url, tiny, method, used, calls):
+    with APIModel(tiny_url, "tiny", method=method) as api:
         assert (api.vocab_size, api.horizon) == (256, None)
         P = _prefixes(3, 5, 256, seed=0)
-        local = tiny.logits(P).double()
+        local = tiny.logits(P).double()  # centred in float32 by the model: ~2.5e-5 off its float64 centring
+        local = local - local.mean(dim=1, keepdim=True)  # what the server's float64 answers are centred to
         err = (api.logits(P) - local).abs().max().item()
-        assert err <= api.error_bound()  # 4e-5: float32 logits on the server, float32 centring here
-        assert api.records[-1].calls == math.ceil(255 / 19) == 14
+        assert api.method == used and err <= api.error_bound()  # 2δ (token ids) or 4δ (exact), δ = 1e-5
+        assert api.records[-1].calls == calls and api.records[-1].method == used
         cols = [200, 3, 97, 10, 65]
         sub = api.column_logits(P, cols)
         want = local[:, cols] - local[:, cols].mean(dim=1, keepdim=True)
@@ -140,8 +143,10 @@ def test_learn_isan_learns_a_served_isan_as_locally():
     tv_api = tv_distance(truth.distribution(), served.distribution())
     assert tv_local < 1e-12 and tv_api < 1e-9  # both at float precision (~1e-15 measured)
     assert report.hidden_dim == local_report.hidden_dim and report.queries == local_report.queries
-    assert bill["calls"] == cost["calls"] - cost["probe_calls"] <= report.queries  # ≤ 1 call per query at k = V
-    assert bill["learner_queries"] == report.queries and bill["calls_per_vector"] == 1  # ⌈(3 − 1)/(3 − 1)⌉
+    assert bill["calls"] == cost["calls"] - cost["probe_calls"] <= report.queries  # ≤ 1 call per query at V ≤ 128
+    assert bill["learner_queries"] == report.queries and bill["method"] == "token_ids"
+    # ⌈3/128⌉ = 1 request per prompt, up to batch_prompts = 16 prompts per request
+    assert 1 / 16 <= bill["calls_per_vector"] < 1
 
 
 def test_learn_approx_learns_a_served_isan_as_locally():
@@ -189,10 +194,20 @@ def test_an_inconsistent_server_is_refused(isan, faults, match):
 
 
 def test_fewer_tokens_are_refused_without_the_probe_too(isan):
-    with running_server(serve_app(isan, name="isan", faults=ServerFaults(drop_tokens=1))) as url, \
-            APIModel(url, "isan", k=3, check_server=False) as api, \
-            pytest.raises(InconsistentServerError, match="returned 2 log-probabilities"):
-        api.logits([[0]])
+    """No probe (and no fingerprint: no disk cache). "auto" finds the token-id answer short of an id and falls
+    back to the exact method, whose answers are short of tokens too. The server drops the last 2 ids named
+    but always returns the completion's token (4 after [0], as vLLM)."""
+    faults = ServerFaults(drop_tokens=2)
+    with running_server(serve_app(isan, name="isan", faults=faults)) as url:
+        with APIModel(url, "isan", k=3, check_server=False, cache_dir=None) as api:
+            assert api.calls == 0
+            with pytest.raises(InconsistentServerError, match="returned 1 log-probabilities for logprobs=3"):
+                api.logits([[0]])
+            assert api.method == "exact" and "no log-probability for token 0" in api._transport.token_ids_note
+        with APIModel(url, "isan", k=3, check_server=False, cache_dir=None, method="token_ids") as api, \
+                pytest.raises(InconsistentServerError, match=r"returned no log-probability for token 3 named in "
+                                                             r"logprob_token_ids \(prompt \[0\]; 1 of 5 missing\)"):
+            api.logits([[0]])
 
 
 def test_rate_limits_and_5xx_are_retried(isan):
@@ -211,10 +226,16 @@ def test_a_logit_beyond_the_bias_limit_is_refused():
     with torch.no_grad():
         truth.B[1, 3] += 40.0 * truth.B[1].norm(dim=0)  # token 3 far above the rest after one token
     top = int(truth.logits([[0]])[0].argmax())
-    with running_server(serve_app(truth, name="isan", bias_limit=5.0)) as url, \
-            APIModel(url, "isan", k=2, bias_limit=5.0) as api, \
-            pytest.raises(RecoveryError, match="more than bias_limit=5 below the largest logit"):
-        api.column_logits([[0]], [c for c in range(4) if c != top])
+    with running_server(serve_app(truth, name="isan", bias_limit=5.0)) as url:
+        with APIModel(url, "isan", k=2, bias_limit=5.0, method="exact") as api, \
+                pytest.raises(RecoveryError, match="more than bias_limit=5 below the largest logit"):
+            api.column_logits([[0]], [c for c in range(4) if c != top])
+        with APIModel(url, "isan", k=2, bias_limit=5.0, logprob_error=1e-12) as api:  # token ids need no bias
+            cols = [c for c in range(4) if c != top]
+            local = truth.logits([[0]])[0, cols]
+            got = api.column_logits([[0]], cols)[0]
+            assert api.method == "token_ids"
+            assert (got - (local - local.mean())).abs().max().item() <= api.error_bound()
 
 
 def test_missing_api_key(isan_url, monkeypatch):
@@ -238,9 +259,14 @@ BAD_SETTINGS = [
     ({"base_url": "127.0.0.1:8000"}, ValueError, "base_url must start with http"),
     ({"k": 1}, ValueError, "k must be >= 2; got 1"),
     ({"bias_limit": 0}, ValueError, r"bias_limit must lie in \(0.0, inf\]"),
-    ({"method": "topk"}, ValueError, r"method must be one of \('exact', 'bisection'\)"),
+    ({"method": "topk"}, ValueError, r"method must be one of \('auto', 'token_ids', 'exact', 'bisection'\); got 'topk'"),
+    ({"method": "bias"}, ValueError, r"method must be one of .*; got 'bias'"),
+    ({"token_ids_limit": 0}, ValueError, "token_ids_limit must be >= 1; got 0"),
+    ({"batch_prompts": 0}, ValueError, "batch_prompts must be >= 1; got 0"),
+    ({"batch_prompts": 2.0}, TypeError, "batch_prompts must be an integer"),
+    ({"cache_dir": ""}, ValueError, r"cache_dir must name a folder; got '' \(None or False: no disk cache\)"),
     ({"max_workers": 0}, ValueError, "max_workers must be >= 1"),
-    ({"cache_dir": 3}, TypeError, "cache_dir must be a path"),
+    ({"cache_dir": 3}, TypeError, r"cache_dir must be a path, True \(the default folder.*got int"),
     ({"k": 2.5}, TypeError, "k must be an integer"),
 ]
 
@@ -273,7 +299,8 @@ def test_a_rerun_reads_every_answer_from_the_cache(isan_url, isan, tmp_path):
     P = _prefixes(12, 3, V, seed=5)
     with APIModel(isan_url, "isan", k=3, cache_dir=tmp_path, logprob_error=1e-12) as first:
         want = first.logits(P)
-        paid = first.calls - first.probe_calls
+        paid = sum(r.paid for r in first.records)  # answers; fewer requests (first.calls): prompts share them
+        assert 0 < first.calls - first.probe_calls < paid
     with APIModel(isan_url, "isan", k=3, cache_dir=tmp_path, logprob_error=1e-12) as again:
         got = again.logits(P)
         assert again.calls - again.probe_calls == 0 and again.cached == paid
@@ -304,7 +331,7 @@ _KILLED_RUN = """
 import sys, torch
 from logitrank.verify.models import APIModel
 P = torch.randint(0, 5, (200, 4), generator=torch.Generator().manual_seed(0))
-with APIModel(sys.argv[1], "isan", k=2, cache_dir=sys.argv[2], max_workers=1) as api:
+with APIModel(sys.argv[1], "isan", k=2, cache_dir=sys.argv[2], max_workers=1, method="exact", batch_prompts=1) as api:
     for i in range(200):
         api.logits(P[i : i + 1])
 """
@@ -326,7 +353,8 @@ def test_a_run_killed_with_sigkill_resumes_without_paying_twice(isan_url, isan, 
     needed = len({tuple(p) for p in P.tolist()}) * math.ceil((V - 1) / (2 - 1))  # calls per distinct prompt at k=2
     with warnings.catch_warnings():
         warnings.simplefilter("error", APICacheWarning)  # every stored answer verifies: no torn files
-        with APIModel(isan_url, "isan", k=2, cache_dir=tmp_path, logprob_error=1e-12) as api:
+        with APIModel(isan_url, "isan", k=2, cache_dir=tmp_path, logprob_error=1e-12, method="exact",
+                      batch_prompts=1) as api:
             got = api.logits(P)
             assert api.calls - api.probe_calls == needed - stored
             assert api.cached == stored
@@ -363,7 +391,8 @@ def test_a_restricted_view_of_tiny_is_x4s_restricted_model_at_one_call_per_query
     reference, _ = learn_isan(local, epsilon=0.1, rank_tol=0.01, generator=0)
     p = local.distribution()
     assert abs(tv_distance(p, learned.distribution()) - tv_distance(p, reference.distribution())) < 1e-4
-    assert bill["calls"] == 1 + 3 + 9  # every prefix of Σ'^{<3} once, one call each
+    # every prefix of Σ'^{<3} once (1 + 3 + 9), one token-id request each, up to 16 prompts to a request
+    assert sum(r.paid for r in api.records) == 1 + 3 + 9 and bill["calls"] < 1 + 3 + 9
     with pytest.raises(ValueError, match="tokens must be distinct ids"):
         RestrictedAPIModel(api, [1, 1], 2)
 

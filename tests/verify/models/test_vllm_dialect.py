@@ -17,7 +17,8 @@ from logitrank.verify.models import APIModel, APISettings, RequestRefusedError, 
 from logitrank.verify.models.served._transport import _refusal_hint, resolve_bos
 
 V, T, D = 5, 6, 3
-NO_PROBE = {"check_server": False, "spot_check_rate": 0.0}
+#: no request but the reading's: no probe, no spot checks, no fingerprint (no disk cache), no logprob_token_ids probe
+NO_PROBE = {"check_server": False, "spot_check_rate": 0.0, "cache_dir": None, "method": "exact"}
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +68,15 @@ def _recording(app) -> list[dict]:
     return bodies
 
 
+def _rows(bodies: list[dict]) -> list[tuple]:
+    """Every prompt sent, one per row (a batched request sends a list of prompts)."""
+    rows = []
+    for b in bodies:
+        p = b["prompt"]
+        rows += [tuple(r) for r in p] if p and isinstance(p[0], list) else [tuple(p)]
+    return rows
+
+
 def _vllm_card(app, *, extra=None) -> None:
     """Make the server's model card say nothing about BOS (as vLLM's), or say ``extra``."""
     engine = app.state.engine
@@ -110,7 +120,8 @@ def test_the_default_against_our_server_sends_prompts_as_they_are(ours, isan):
     P = torch.tensor([[1, 2], [3, 0]])
     with APIModel(url, "isan", k=3, **NO_PROBE) as m:
         got = m.logits(P)
-    assert {tuple(b["prompt"]) for b in bodies} == {(1, 2), (3, 0)}
+    assert set(_rows(bodies)) == {(1, 2), (3, 0)}
+    assert len(bodies) == 2 and all(len(b["prompt"]) == 2 for b in bodies)  # ⌈4/2⌉ requests, both prompts in each
     want = isan.logits(P).double()
     assert torch.allclose(got - got.mean(-1, keepdim=True), want - want.mean(-1, keepdim=True), atol=1e-4)
 
@@ -130,8 +141,8 @@ def test_bos_id_makes_the_client_prepend_it(vllm_like, isan, bos):
     with APIModel(url, "isan", k=3, bos=bos, check_server=True) as m:
         got = m.logits(P)
         assert m._transport.max_prompt == T - 2  # the start token takes one place
-    assert bodies and all(b["prompt"][0] == bos for b in bodies)
-    assert {tuple(b["prompt"]) for b in bodies} >= {(bos, 1, 2), (bos, 3, 0), (bos, 4, 4)}
+    assert bodies and all(row[0] == bos for row in _rows(bodies))  # the probes' too
+    assert set(_rows(bodies)) >= {(bos, 1, 2), (bos, 3, 0), (bos, 4, 4)}
     want = isan.logits(torch.cat([torch.full((3, 1), bos), P], dim=1)).double()
     assert torch.allclose(got - got.mean(-1, keepdim=True), want - want.mean(-1, keepdim=True), atol=1e-4)
 
@@ -141,7 +152,7 @@ def test_bos_none_sends_prompts_as_they_are(vllm_like):
     bodies = _recording(app)
     with APIModel(url, "isan", k=3, bos=None, **NO_PROBE) as m:
         m.logits(torch.tensor([[1, 2]]))
-    assert bodies and {tuple(b["prompt"]) for b in bodies} == {(1, 2)}
+    assert bodies and set(_rows(bodies)) == {(1, 2)}
 
 
 def test_bos_id_against_a_server_that_adds_one_is_refused_not_doubled(ours):
@@ -176,13 +187,16 @@ def test_resolve_bos_without_a_card():
 
 # -- 2. the server speaks vLLM's dialect or refuses ------------------------------------------------------
 REFUSED = [("temperature", 0.7), ("seed", 0), ("top_p", 0.9), ("presence_penalty", 0.5), ("frequency_penalty", -1),
-           ("repetition_penalty", 1.2), ("prompt_logprobs", 1), ("logprob_token_ids", [1]), ("stream", True),
+           ("repetition_penalty", 1.2), ("prompt_logprobs", 1), ("logprob_token_ids", list(range(129))),
+           ("logprob_token_ids", [9]), ("logprob_token_ids", "1"), ("logprob_token_ids", [True]), ("stream", True),
            ("echo", True), ("n", 2), ("best_of", 2), ("max_tokens", 2), ("stop", ["\n"]), ("suffix", "x"),
            ("return_tokens_as_token_ids", False), ("guided_json", {}), ("frobnicate", 1)]
 NEUTRAL = [("temperature", 0), ("temperature", 0.0), ("temperature", None), ("top_p", 1), ("top_p", 1.0),
            ("seed", None), ("presence_penalty", 0), ("frequency_penalty", 0.0), ("repetition_penalty", 1.0),
            ("n", 1), ("best_of", 1), ("stream", False), ("echo", False), ("stop", None), ("stop", []),
-           ("return_tokens_as_token_ids", True), ("user", "me"), ("max_tokens", 1), ("prompt_logprobs", None)]
+           ("return_tokens_as_token_ids", True), ("user", "me"), ("max_tokens", 1), ("prompt_logprobs", None),
+           ("logprob_token_ids", None), ("logprob_token_ids", []), ("logprob_token_ids", [1]),
+           ("logprob_token_ids", [4, 0, 4])]
 
 
 def _post(url, **fields):

@@ -13,6 +13,9 @@ File format (version 1), plain JSON (data, never code)::
     {"format": 1, "scope": "<base_url>|<model>", "request": {"prompt": [...], "logprobs": k,
      "logit_bias": [[id, bias], ...]}, "answer": [[id, logprob], ...], "sha256": "<hex>"}
 
+(a request of vLLM's ``logprob_token_ids`` also holds ``"logprob_token_ids": [id, ...]``; a request
+without it has no such key, so the files of earlier runs keep their keys).
+
 where ``sha256`` hashes the canonical JSON of the other four fields. On every read the file must
 parse, carry this format, this scope and exactly the request asked (a key collision or a file
 copied from elsewhere fails here), hold ids in [0, V) with finite-or-−inf log-probabilities, and
@@ -34,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -41,19 +45,50 @@ from logitrank._io import atomic_write_bytes
 
 from ._errors import APICacheWarning
 
-__all__ = ["AnswerCache", "canonical_request"]
+__all__ = ["CACHE_ENV", "DEFAULT_CACHE", "AnswerCache", "canonical_request", "default_cache_root"]
 
 _FORMAT = 1
+#: the environment variable naming the default answer-cache folder (empty or "off": none)
+CACHE_ENV = "LOGITRANK_API_CACHE"
+#: the default answer-cache folder, under the working directory's results folder
+DEFAULT_CACHE = Path("results") / "api-cache"
 
 
-def canonical_request(prompt, logprobs: int, logit_bias: dict[int, float]) -> dict:
-    """The request as stored and hashed: prompt ids, k and the bias sorted by token id.
+def default_cache_root() -> Path | None:
+    """Where ``cache_dir=True`` keeps answers: ``$LOGITRANK_API_CACHE`` when set (None when it is empty or
+    ``off``), else ``results/api-cache``; made absolute against the working directory now.
+
+    >>> saved = os.environ.pop(CACHE_ENV, None)
+    >>> default_cache_root() == Path.cwd() / "results" / "api-cache"
+    True
+    >>> os.environ[CACHE_ENV] = "off"; default_cache_root() is None
+    True
+    >>> os.environ[CACHE_ENV] = "/tmp/answers"; str(default_cache_root())
+    '/tmp/answers'
+    >>> _ = os.environ.pop(CACHE_ENV) if saved is None else os.environ.update({CACHE_ENV: saved})
+    """
+    value = os.environ.get(CACHE_ENV)
+    if value is None:
+        return Path.cwd() / DEFAULT_CACHE
+    if value.strip().lower() in ("", "off"):
+        return None
+    return Path(value).expanduser().absolute()
+
+
+def canonical_request(prompt, logprobs: int, logit_bias: dict[int, float], token_ids=None) -> dict:
+    """The request as stored and hashed: prompt ids, k, the bias sorted by token id and, when given, the
+    ``logprob_token_ids`` in the order asked.
 
     >>> canonical_request((3, 1), 2, {4: 100.0, 0: 100.0})
     {'prompt': [3, 1], 'logprobs': 2, 'logit_bias': [[0, 100.0], [4, 100.0]]}
+    >>> canonical_request((3,), 1, {}, (5, 2))
+    {'prompt': [3], 'logprobs': 1, 'logit_bias': [], 'logprob_token_ids': [5, 2]}
     """
-    return {"prompt": [int(t) for t in prompt], "logprobs": int(logprobs),
-            "logit_bias": [[int(t), float(b)] for t, b in sorted(logit_bias.items())]}
+    request = {"prompt": [int(t) for t in prompt], "logprobs": int(logprobs),
+               "logit_bias": [[int(t), float(b)] for t, b in sorted(logit_bias.items())]}
+    if token_ids is not None:
+        request["logprob_token_ids"] = [int(t) for t in token_ids]
+    return request
 
 
 def _dumps(obj) -> bytes:

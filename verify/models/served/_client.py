@@ -7,8 +7,14 @@
 at once on a bounded thread pool, through :class:`~logitrank.verify.models.served._transport.Transport`
 (retries, verified answer cache, consistency probe).
 
-Costs. ``calls`` counts requests the server answered (``probe_calls`` of them for the probe and the
-fingerprint), ``spot_checks`` the further paid requests that re-asked a sample of them,
+Requests. The token-id and exact methods ask the same requests of every prompt (the same
+``logprob_token_ids`` chunk, or the same ``logit_bias``), so the prompts of a batch are grouped,
+``batch_prompts`` to a request, and the requests of one group are in flight together: one group's
+prompts stay hot in a server's prefix cache.
+
+Costs. ``calls`` counts requests the server answered (``probe_calls`` of them for the probe, the
+fingerprint and the ``logprob_token_ids`` probe of ``method="auto"``; a batch of prompts is one
+call), ``spot_checks`` the further paid requests that re-asked a sample of the answers,
 ``cached`` requests answered from memory or disk, ``retries`` failed tries, ``tokens`` billed tokens
 (prompt + completion, from the server's usage), ``queries`` recovered logit vectors (one per
 distinct prompt and column set); ``records`` holds a :class:`QueryRecord` per query with its
@@ -27,7 +33,7 @@ import torch
 from logitrank._validation import as_generator, check_int, check_tokens
 
 from ._errors import RecoveryError
-from ._recover import bisect_gap, centre, exact_differences, exact_requests
+from ._recover import bisect_gap, centre, exact_differences, exact_requests, token_id_chunks, token_id_logprobs
 from ._settings import APISettings, settings_from
 from ._transport import Transport
 
@@ -45,13 +51,14 @@ class QueryRecord:
     columns : int
         m, the logits recovered (V for a full vector).
     method : str
-        "exact" or "bisection".
+        "token_ids", "exact" or "bisection" (what "auto" resolved to).
     calls : int
-        Requests it needed (paid + cached).
+        Answers it needed (paid + cached), one per request of its prompt; with ``batch_prompts`` > 1
+        several prompts' answers share one request (``APIModel.calls`` counts requests).
     paid : int
-        Of those, requests the server answered.
+        Of those, answers the server gave.
     tokens : int
-        Tokens billed for the paid requests.
+        Tokens billed for the paid answers (each answer's share of its request's).
     bound : float
         Bound on |recovered − true| of each returned logit (:meth:`APISettings.error_bound`).
     """
@@ -135,6 +142,9 @@ class APIModel(_FromLogits):
         Where and how recovered logits are returned.
     probe : dict or None
         The numbers the consistency probe measured (``check_server``).
+    method : str
+        The recovery method in use: the setting, or for ``method="auto"`` "token_ids" when the server
+        answers ``logprob_token_ids`` (asked once, on first use) and "exact" when it does not.
 
     Raises
     ------
@@ -162,14 +172,30 @@ class APIModel(_FromLogits):
         self.records: list[QueryRecord] = []
         self.queries = 0
         self.probe = None
+        self._method = None if self.settings.method == "auto" else self.settings.method
         try:
             if self.settings.check_server:
                 self.probe = self._transport.probe()
             if self._transport.bos_error is not None:  # after the probe: a server that refuses requests says so first
                 raise ValueError(self._transport.bos_error)
+            self._transport.open_cache()  # never stores answers of a conditional the client does not trust
         except BaseException:
             self.close()
             raise
+
+    @property
+    def method(self) -> str:
+        """The recovery method in use ("token_ids", "exact" or "bisection"); ``method="auto"`` asks the server
+        once, here, whether it answers ``logprob_token_ids``."""
+        if self._method is None:
+            self._method = "token_ids" if self._transport.supports_token_ids() else "exact"
+        return self._method
+
+    @property
+    def cache_folder(self):
+        """The folder of the on-disk answer cache (a ``pathlib.Path``), or None without one."""
+        disk = self._transport.disk
+        return None if disk is None else disk.folder
 
     # -- costs ---------------------------------------------------------------------------------
     @property
@@ -221,11 +247,13 @@ class APIModel(_FromLogits):
         -------
         dict with ``calls`` (paid requests, the probe's excluded), ``probe_calls`` (the probe and the
         fingerprint), ``spot_checks`` (further paid requests, at ``spot_check_rate``), ``cached``
-        (requests answered from memory or disk), ``retries``, ``tokens`` (billed), ``vectors`` (logit
-        vectors asked for), ``vectors_paid`` (those that needed at least one paid call: the rest were
-        answered from the caches), ``calls_per_vector`` (calls / vectors_paid: ⌈(m − 1)/(k − 1)⌉ for
-        the exact method), the recovery ``method`` and its per-logit ``error_bound``; with a report
-        also ``learner_queries``, ``learner_samples`` and ``calls_per_learner_query``.
+        (answers from memory or disk), ``retries``, ``tokens`` (billed), ``vectors`` (logit vectors asked
+        for), ``vectors_paid`` (those that needed at least one paid answer: the rest were answered from
+        the caches), ``calls_per_vector`` (calls / vectors_paid: ⌈m/token_ids_limit⌉ for the token-id
+        method and ⌈(m − 1)/(k − 1)⌉ for the exact one, divided by up to ``batch_prompts`` where prompts
+        share requests), ``batch_prompts`` (prompts per request now), the recovery ``method`` in use and
+        its per-logit ``error_bound``; with a report also ``learner_queries``, ``learner_samples`` and
+        ``calls_per_learner_query``.
         """
         paid = self.calls - self.probe_calls
         with self._lock:
@@ -235,7 +263,7 @@ class APIModel(_FromLogits):
                "spot_check_rate": self.settings.spot_check_rate, "cached": self.cached, "retries": self.retries,
                "tokens": self.tokens, "vectors": len(records), "vectors_paid": fresh,
                "calls_per_vector": paid / fresh if fresh else float("nan"),
-               "method": self.settings.method, "error_bound": self.error_bound()}
+               "batch_prompts": self._transport.batch_limit, "method": self.method, "error_bound": self.error_bound()}
         if report is not None:
             queries = int(report.queries)
             out.update(learner_queries=queries, learner_samples=int(getattr(report, "samples", 0)),
@@ -243,8 +271,9 @@ class APIModel(_FromLogits):
         return out
 
     def error_bound(self) -> float:
-        """Bound on |recovered − true| of every logit this model returns (the settings' method)."""
-        return self.settings.error_bound()
+        """Bound on |recovered − true| of every logit this model returns (the method in use: 2·logprob_error for
+        "token_ids", 4·logprob_error for "exact")."""
+        return self.settings.error_bound(self.method)
 
     def check_server(self) -> dict:
         """Run the consistency probe again (:meth:`Transport.probe`); raises on an inconsistent server."""
@@ -277,7 +306,8 @@ class APIModel(_FromLogits):
     def column_logits(self, prefixes, columns) -> torch.Tensor:
         """Logits of the tokens ``columns`` only, centred over them: (B, t), (m,) → (B, m) float64.
 
-        Costs ⌈(m − 1)/(k − 1)⌉ calls per prompt with the exact method instead of ⌈(V − 1)/(k − 1)⌉.
+        Costs ⌈m/token_ids_limit⌉ calls per prompt with the token-id method (⌈(m − 1)/(k − 1)⌉ with the exact
+        one) instead of ⌈V/token_ids_limit⌉ (⌈(V − 1)/(k − 1)⌉).
         Entry [i, j] = L[c_j | y_i] − (1/m) Σ_c L[c | y_i]: Definition 2.1's logit less one constant per
         row (Definition 2.1's mean runs over all V tokens, which a subset cannot see), so the rank of a
         matrix of such rows is that of the mean-centred rows ± 1 (module :mod:`~logitrank.verify.models.served._recover`).
@@ -296,26 +326,45 @@ class APIModel(_FromLogits):
         """Logits centred over ``columns`` for every row: (B, t) → (B, m), recovering distinct rows once."""
         prompts = [tuple(r) for r in rows.tolist()]
         distinct = list(dict.fromkeys(prompts))
-        if self.settings.method == "exact":
-            values = self._exact(distinct, columns)
-        else:
-            values = self._bisection(distinct, columns)
+        recover = {"token_ids": self._token_ids, "exact": self._exact, "bisection": self._bisection}[self.method]
+        values = recover(distinct, columns)
         index = {p: i for i, p in enumerate(distinct)}
         out = np.empty((len(prompts), len(columns)))
         for i, p in enumerate(prompts):
             out[i] = values[index[p]]
         return out
 
-    def _exact(self, prompts: list[tuple[int, ...]], columns: list[int]) -> np.ndarray:
-        s, ask = self.settings, self._transport.ask
-        requests = exact_requests(columns, s.k, s.bias_limit)
-        jobs = [(p, req) for p in prompts for req in requests]
-        answers = self._map(lambda job: ask(job[0], len(job[1]), job[1]), jobs)  # one Answer per job
+    def _token_ids(self, prompts: list[tuple[int, ...]], columns: list[int]) -> np.ndarray:
+        """Logits centred over ``columns`` from ``logprob_token_ids``: (P,) prompts → (P, m)."""
+        chunks = token_id_chunks(columns, self._transport.token_ids_limit)
+        answers = self._ask_all(prompts, [(1, {}, chunk) for chunk in chunks])  # logprobs=1: set, as vLLM needs
         out = np.empty((len(prompts), len(columns)))
         for i, p in enumerate(prompts):
-            mine = answers[i * len(requests) : (i + 1) * len(requests)]
-            out[i] = centre(exact_differences(columns, requests, [a.top for a in mine], prompt=p))
-            self._record(p, len(columns), mine)
+            out[i] = centre(token_id_logprobs(columns, chunks, [a.top for a in answers[i]], prompt=p))
+            self._record(p, len(columns), answers[i])
+        return out
+
+    def _exact(self, prompts: list[tuple[int, ...]], columns: list[int]) -> np.ndarray:
+        """Logits centred over ``columns`` from biased top-k answers: (P,) prompts → (P, m)."""
+        s = self.settings
+        requests = exact_requests(columns, s.k, s.bias_limit)
+        answers = self._ask_all(prompts, [(len(req), req, None) for req in requests])
+        out = np.empty((len(prompts), len(columns)))
+        for i, p in enumerate(prompts):
+            out[i] = centre(exact_differences(columns, requests, [a.top for a in answers[i]], prompt=p))
+            self._record(p, len(columns), answers[i])
+        return out
+
+    def _ask_all(self, prompts: list[tuple[int, ...]], asks: list[tuple]) -> list[list]:
+        """Every (k, bias, token_ids) of ``asks`` for every prompt → answers[prompt][ask], the prompts in groups
+        of ``batch_limit`` (one request per group and ask), group by group on the thread pool."""
+        size, ask_many = self._transport.batch_limit, self._transport.ask_many
+        jobs = [(g, j) for g in range(0, len(prompts), size) for j in range(len(asks))]
+        results = self._map(lambda job: ask_many(prompts[job[0] : job[0] + size], *asks[job[1]]), jobs)
+        out = [[None] * len(asks) for _ in prompts]
+        for (g, j), answers in zip(jobs, results):
+            for i, answer in enumerate(answers):
+                out[g + i][j] = answer
         return out
 
     def _bisection(self, prompts: list[tuple[int, ...]], columns: list[int]) -> np.ndarray:
@@ -349,9 +398,9 @@ class APIModel(_FromLogits):
         return out
 
     def _record(self, prompt, m: int, answers) -> None:
-        record = QueryRecord(prompt_tokens=len(prompt), columns=m, method=self.settings.method, calls=len(answers),
+        record = QueryRecord(prompt_tokens=len(prompt), columns=m, method=self.method, calls=len(answers),
                              paid=sum(a.paid for a in answers), tokens=sum(a.tokens for a in answers),
-                             bound=self.settings.error_bound())
+                             bound=self.error_bound())
         with self._lock:
             self.records.append(record)
             self.queries += 1
@@ -384,8 +433,9 @@ class APIModel(_FromLogits):
 
     def __repr__(self) -> str:
         s = self.settings
+        method = s.method if self._method is None else self._method  # repr asks the server nothing
         return (f"APIModel({s.base_url!r}, {s.model!r}, V={self.vocab_size}, T={self.horizon}, k={s.k}, "
-                f"method={s.method!r}, {self.cost()})")
+                f"method={method!r}, {self.cost()})")
 
 
 class RestrictedAPIModel(_FromLogits):

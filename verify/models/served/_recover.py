@@ -1,4 +1,5 @@
-"""Logits from top-k log-probabilities and logit bias: the exact method and bisection.
+"""Logits from a completions server: chosen log-probabilities (token ids), top-k with logit bias (the exact
+method), and bisection.
 
 A server returns, for a prompt y and a bias vector b (b_z ∈ [−B, B], B = ``bias_limit``), the k
 largest of lp_b(z) = l_z + b_z − log Σ_{z'} exp(l_{z'} + b_{z'}), where l are the model's logits
@@ -12,6 +13,13 @@ centred over C:
 With C = Σ (all V tokens) this is Definition 2.1's mean-centred logit L_M[z | y]. On a subset it
 equals L_M[z | y] − (1/m) Σ_{c∈C} L_M[c | y]: one constant per prompt, a rank-one change of any
 matrix of such rows (so a rank read on a column subset is the rank of the mean-centred rows ± 1).
+
+**Token ids** (vLLM's ``logprob_token_ids``; no bias). A request may name up to S = 128 token ids
+(``token_ids_limit``) and gets back lp(z) = l_z − log Σ_{z'} exp(l_{z'}) for each of them (and for the
+completion's token, dropped here): the columns in ⌈m/S⌉ calls per prompt, every call answered by the
+same normaliser (one forward pass per prompt), so d_z = lp(z) − lp(c_1) and L^C_z = lp(z) − mean_C lp.
+|lp̂ − lp| ≤ δ gives |L̂^C_z − L^C_z| ≤ 2δ. No bias limit: a logit far below the top is read as well,
+unless the server clamps it (vLLM writes −9999 for −inf: :class:`RecoveryError`).
 
 **Exact** (openlogprobs' exact solve; Carlini et al. 2024, §5.3). Reference r = c_1; per call put
 +B on r and on k − 1 further targets and ask ``logprobs=k``. All k biased tokens come back when
@@ -44,7 +52,48 @@ import numpy as np
 
 from ._errors import RecoveryError
 
-__all__ = ["bisect_gap", "centre", "exact_differences", "exact_requests"]
+__all__ = ["bisect_gap", "centre", "exact_differences", "exact_requests", "token_id_chunks", "token_id_logprobs"]
+
+#: vLLM's stand-in for a log-probability of −inf in its answers (``max(logprob, -9999.0)``)
+CLAMPED = -9999.0
+
+
+def token_id_chunks(columns: Sequence[int], size: int) -> list[tuple[int, ...]]:
+    """The ``logprob_token_ids`` of each call of the token-id method: the columns in chunks of ``size``.
+
+    Returns ⌈m/size⌉ tuples.
+
+    >>> token_id_chunks([7, 1, 2, 3, 9], 2)
+    [(7, 1), (2, 3), (9,)]
+    """
+    cols = [int(c) for c in columns]
+    return [tuple(cols[i : i + size]) for i in range(0, len(cols), size)]
+
+
+def token_id_logprobs(columns: Sequence[int], chunks: Sequence[tuple[int, ...]],
+                      answers: Sequence[dict[int, float]], *, prompt=()) -> np.ndarray:
+    """lp(c) for every column from the answers to :func:`token_id_chunks` → (m,) float64.
+
+    Every asked id must be in its answer with a log-probability above vLLM's clamp (−9999, its −inf);
+    ``prompt`` only names the request in the :class:`RecoveryError` raised otherwise.
+
+    >>> token_id_logprobs([7, 1, 2], [(7, 1), (2,)], [{7: -1.0, 1: -0.5, 4: -0.1}, {2: -3.0}])
+    array([-1. , -0.5, -3. ])
+    """
+    position = {t: i for i, t in enumerate(columns)}
+    out = np.zeros(len(columns))
+    where = f"prompt {list(prompt)[:8]}{'…' if len(prompt) > 8 else ''}"
+    for chunk, top in zip(chunks, answers):
+        missing = [t for t in chunk if t not in top]
+        if missing:
+            raise RecoveryError(f"token {missing[0]} was asked in logprob_token_ids but did not come back ({where}; "
+                                f"{len(missing)} of {len(chunk)} ids missing)")
+        for t in chunk:
+            if top[t] <= CLAMPED:
+                raise RecoveryError(f"token {t} came back with log-probability {top[t]:g} ({where}), vLLM's stand-in "
+                                    "for -inf: its logit is not finite, so no centred logit can be read")
+            out[position[t]] = top[t]
+    return out
 
 
 def exact_requests(columns: Sequence[int], k: int, bias: float) -> list[dict[int, float]]:

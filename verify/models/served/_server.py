@@ -8,16 +8,24 @@ Endpoints (FastAPI, served by uvicorn):
   start token, or null) and ``adds_bos: true`` (the model prepends its start token to every prompt,
   so a client sends prompts without it; vLLM adds none to token-id prompts and says nothing);
 * ``GET /health`` — 200 with an empty body (as vLLM; no API key needed);
-* ``POST /v1/completions`` — prompts as token-id lists (one list, or a list of lists), ``max_tokens``
-  1 (the default here), ``logprobs`` 0 … ``top_logprobs_limit``, ``logit_bias`` {"id": bias} with
-  |bias| <= ``bias_limit``. Each choice carries the top ``logprobs`` log-probabilities of the next
-  token **after** the bias, log_softmax(L[· | prompt] + bias) computed in float64 (vLLM's
-  ``processed_logprobs`` at temperature 1), tokens named ``token_id:N`` (vLLM's
-  ``return_tokens_as_token_ids``, accepted as true), and the completion is the argmax of the biased
-  logits. The server speaks vLLM's dialect or refuses: a field it does not implement is answered
-  400 naming it (``temperature`` other than 0, ``top_p`` other than 1, ``seed``, penalties other
-  than neutral, ``prompt_logprobs``, ``logprob_token_ids``, ``stop``, ``suffix``, ``stream``,
-  ``echo``, ``n``/``best_of`` > 1, ``max_tokens`` > 1, and any unknown field), never ignored.
+* ``POST /v1/completions`` — prompts as token-id lists (one list, or a list of lists: one choice per
+  prompt, ``choices[i].index`` = i, as vLLM), ``max_tokens`` 1 (the default here), ``logprobs`` 0 …
+  ``top_logprobs_limit``, ``logit_bias`` {"id": bias} with |bias| <= ``bias_limit``. Each choice
+  carries the top ``logprobs`` log-probabilities of the next token **after** the bias,
+  log_softmax(L[· | prompt] + bias) computed in float64 (vLLM's ``processed_logprobs`` at temperature
+  1), tokens named ``token_id:N`` (vLLM's ``return_tokens_as_token_ids``, accepted as true), and the
+  completion is the argmax of the biased logits.
+* vLLM's ``logprob_token_ids`` (up to :data:`MAX_LOGPROB_TOKEN_IDS` = 128 ids, as vLLM 0.32): the
+  top-k is replaced by the completion's token followed by the ids named, in the order named (one
+  entry per id), with the same log-probabilities; ``logprobs`` must be set (any value >= 0, not
+  bounded by ``top_logprobs_limit``: vLLM ignores it then), and more than 128 ids, an id outside the
+  vocabulary or ids that are not ints are refused with a 400 naming the field. An empty list is no
+  list (vLLM's ``or None``).
+
+The server speaks vLLM's dialect or refuses: a field it does not implement is answered 400 naming
+it (``temperature`` other than 0, ``top_p`` other than 1, ``seed``, penalties other than neutral,
+``prompt_logprobs``, ``stop``, ``suffix``, ``stream``, ``echo``, ``n``/``best_of`` > 1,
+``max_tokens`` > 1, and any unknown field), never ignored.
 
 Every bad request is answered with status 400 (404 for an unknown model or route, 401 for a wrong
 key, 413 for a body over the limit) and the OpenAI error body ``{"error": {"message", "type",
@@ -65,13 +73,15 @@ from logitrank._validation import check_int, check_model, check_real
 
 from ._tokens import token_name
 
-__all__ = ["ServerFaults", "prompt_limit", "running_server", "serve", "serve_app"]
+__all__ = ["MAX_LOGPROB_TOKEN_IDS", "ServerFaults", "prompt_limit", "running_server", "serve", "serve_app"]
 
 _CACHE_BYTES = 2**28  # default memory of the prefix cache
 #: default limits of one request (serve_app's max_body_bytes, max_prompts, max_prompt_tokens)
 MAX_BODY_BYTES = 8 * 2**20
 MAX_PROMPTS = 256
 MAX_PROMPT_TOKENS = 8192
+#: most ids of one ``logprob_token_ids`` list (vLLM 0.32's ``MAX_LOGPROB_TOKEN_IDS``)
+MAX_LOGPROB_TOKEN_IDS = 128
 _DECIMAL = re.compile(r"[0-9]+", re.ASCII)
 _ROUTES = "GET /v1/models, GET /v1/models/{model} and POST /v1/completions"
 
@@ -83,7 +93,8 @@ class ServerFaults:
     Attributes
     ----------
     drop_tokens : int
-        Return this many fewer top log-probabilities than asked.
+        Return this many fewer top log-probabilities than asked (with ``logprob_token_ids``: leave out the
+        last this-many ids named).
     ignore_bias : bool
         Return log-probabilities *before* logit_bias (the bias still picks the completion), as some
         hosted APIs do since 2024.
@@ -104,6 +115,10 @@ class ServerFaults:
     repeatable_noise : bool
         Draw the noise from the request itself (prompt, logprobs, bias), so a repeated request gets
         the same wrong answer and only a re-biased one shows the error.
+    token_ids : {"answer", "refuse", "ignore"}
+        What becomes of vLLM's ``logprob_token_ids``: answered (default), refused with a 400 naming the
+        field (a server without it, as logitrank's before issue 33), or accepted and ignored (the top-k
+        comes back, as vLLM before the field existed does with any unknown field).
     """
 
     drop_tokens: int = 0
@@ -115,6 +130,7 @@ class ServerFaults:
     token_texts: tuple[str, ...] | None = None
     honest_prompts: tuple = ()
     repeatable_noise: bool = False
+    token_ids: str = "answer"
 
     def __post_init__(self):
         for name in ("drop_tokens", "rate_limit", "unavailable", "seed"):
@@ -127,6 +143,8 @@ class ServerFaults:
         object.__setattr__(self, "honest_prompts", tuple(tuple(int(t) for t in p) for p in self.honest_prompts))
         if not isinstance(self.repeatable_noise, bool):
             raise TypeError(f"repeatable_noise must be a bool; got {self.repeatable_noise!r}")
+        if self.token_ids not in ("answer", "refuse", "ignore"):
+            raise ValueError(f"token_ids must be 'answer', 'refuse' or 'ignore'; got {self.token_ids!r}")
 
 
 def prompt_limit(model) -> int | None:
@@ -215,6 +233,7 @@ class _Engine:
                 "max_model_len": None if self.model_prompt is None else self.model_prompt + 1,
                 "top_logprobs_limit": self.k_limit, "bias_limit": self.bias_limit,
                 "max_prompts": self.limits.prompts, "max_body_bytes": self.limits.body_bytes,
+                "logprob_token_ids_limit": MAX_LOGPROB_TOKEN_IDS,
                 "bos_token_id": self.bos_token_id, "adds_bos": True}
 
     # -- validation ----------------------------------------------------------------------------
@@ -250,7 +269,8 @@ class _Engine:
                               param="prompt")
         return tuple(row)
 
-    def options(self, body: dict) -> tuple[int | None, dict[int, float]]:
+    def options(self, body: dict) -> tuple[int | None, dict[int, float], tuple[int, ...] | None]:
+        """(logprobs, logit_bias, logprob_token_ids) of a request, checked."""
         max_tokens = body.get("max_tokens", 1)
         if max_tokens != 1:
             raise _BadRequest(f"max_tokens must be 1 (this server scores the next token only); got {max_tokens!r}",
@@ -263,13 +283,40 @@ class _Engine:
                 raise _BadRequest(f"{name}=true is not supported by this server", param=name)
         _refuse_unsupported(body)
         k = body.get("logprobs")
-        if k is not None:
-            if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-                raise _BadRequest(f"logprobs must be a non-negative integer; got {k!r}", param="logprobs")
-            if k > self.k_limit:
-                raise _BadRequest(f"logprobs must be <= {self.k_limit} (this server's top_logprobs_limit); got {k}",
-                                  param="logprobs")
-        return k, self.bias(body.get("logit_bias") or {})
+        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 0):
+            raise _BadRequest(f"logprobs must be a non-negative integer; got {k!r}", param="logprobs")
+        token_ids = self.token_ids(body.get("logprob_token_ids"), k)
+        if k is not None and token_ids is None and k > self.k_limit:
+            raise _BadRequest(f"logprobs must be <= {self.k_limit} (this server's top_logprobs_limit); got {k}",
+                              param="logprobs")
+        return k, self.bias(body.get("logit_bias") or {}), token_ids
+
+    def token_ids(self, raw, k: int | None) -> tuple[int, ...] | None:
+        """vLLM's ``logprob_token_ids``, checked in vLLM's order: ``logprobs`` set, at most 128 ids, each in the
+        vocabulary. None and [] mean none (vLLM's ``or None``)."""
+        if raw is None or raw == [] or self.faults.token_ids == "ignore":
+            return None
+        if self.faults.token_ids == "refuse":
+            raise _BadRequest(f"logprob_token_ids={json.dumps(raw)[:60]} is not supported: this server returns the top "
+                              "log-probabilities only (ServerFaults.token_ids='refuse'); send logprob_token_ids=None "
+                              "or leave it out", param="logprob_token_ids", code="unsupported_field")
+        if not isinstance(raw, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in raw):
+            shown = json.dumps(raw)[:80] if isinstance(raw, (list, dict, str, int, float)) else type(raw).__name__
+            raise _BadRequest(f"logprob_token_ids must be a list of token ids (ints); got {shown}",
+                              param="logprob_token_ids")
+        if k is None:
+            raise _BadRequest("when using `logprob_token_ids`, `logprobs` must be set (any value >= 0, as vLLM)",
+                              param="logprob_token_ids")
+        if len(raw) > MAX_LOGPROB_TOKEN_IDS:
+            raise _BadRequest(f"Requested logprob_token_ids of length {len(raw)}, which is greater than max allowed: "
+                              f"{MAX_LOGPROB_TOKEN_IDS} (logprob_token_ids names at most {MAX_LOGPROB_TOKEN_IDS} token "
+                              "ids per request, as vLLM)", param="logprob_token_ids", code="too_many_token_ids")
+        bad = [t for t in raw if not 0 <= t < self.vocab_size]
+        if bad:
+            raise _BadRequest(f"token_id(s) {bad[:8]} in logprob_token_ids contain out-of-vocab token ids. Vocabulary "
+                              f"size: {self.vocab_size} (ids must lie in [0, {self.vocab_size}))",
+                              param="logprob_token_ids")
+        return tuple(raw)
 
     def bias(self, raw) -> dict[int, float]:
         """``logit_bias`` as {token id: bias}: decimal-id keys, each id once, finite biases within the limit."""
@@ -326,17 +373,18 @@ class _Engine:
         self._faults_before(number)
         self.check_model_name(body.get("model"))
         prompts = self.prompts(body.get("prompt"))
-        k, bias = self.options(body)
+        k, bias, token_ids = self.options(body)
         choices, prompt_tokens = [], 0
         for index, prompt in enumerate(prompts):
-            choices.append(self._choice(index, prompt, k, bias))
+            choices.append(self._choice(index, prompt, k, bias, token_ids))
             prompt_tokens += len(prompt)
         return {"id": f"cmpl-{number}", "object": "text_completion", "created": int(time.time()),
                 "model": body.get("model"), "choices": choices,
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(prompts),
                           "total_tokens": prompt_tokens + len(prompts)}}
 
-    def _choice(self, index: int, prompt, k: int | None, bias: dict[int, float]) -> dict:
+    def _choice(self, index: int, prompt, k: int | None, bias: dict[int, float], token_ids=None) -> dict:
+        """The ``index``-th choice: the completion (argmax of the biased logits) and its log-probabilities."""
         logits = self.logits(prompt)
         shift = np.zeros(self.vocab_size)
         if bias:
@@ -348,8 +396,12 @@ class _Engine:
         name = token_name if texts is None else texts.__getitem__
         choice = {"index": index, "text": name(chosen), "finish_reason": "length", "logprobs": None}
         if k is not None:
-            count = max(0, min(k, self.vocab_size) - self.faults.drop_tokens)
-            order = np.argsort(-logprobs, kind="stable")[:count]  # ties to the smaller id
+            if token_ids is None:
+                count = max(0, min(k, self.vocab_size) - self.faults.drop_tokens)
+                order = np.argsort(-logprobs, kind="stable")[:count]  # ties to the smaller id
+            else:  # vLLM: the completion's token first, then the ids named; drop_tokens drops the last ids
+                named = list(dict.fromkeys(token_ids))
+                order = [chosen, *named[: max(0, len(named) - self.faults.drop_tokens)]]
             top: dict[str, float] = {}
             for t in order:  # two ids with one text collapse into one entry (the likelier one's)
                 top.setdefault(name(int(t)), float(logprobs[t]))
@@ -387,12 +439,12 @@ _NEUTRAL = {
     "frequency_penalty": ((0, None), "applies no penalties"),
     "repetition_penalty": ((1, None), "applies no penalties"),
     "prompt_logprobs": ((None,), "returns the next token's log-probabilities only"),
-    "logprob_token_ids": ((None,), "returns the top log-probabilities only"),
     "stop": ((None, []), "generates one token only"),
     "suffix": ((None,), "has no insertion mode"),
     "return_tokens_as_token_ids": ((True, None), "always names tokens token_id:N"),
 }
-_FIELDS = ("model", "prompt", "max_tokens", "logprobs", "logit_bias", "n", "best_of", "stream", "echo", "user")
+_FIELDS = ("model", "prompt", "max_tokens", "logprobs", "logit_bias", "logprob_token_ids", "n", "best_of", "stream",
+           "echo", "user")
 
 
 def _neutral(value, allowed) -> bool:

@@ -11,8 +11,10 @@ from logitrank._validation import check_int, check_real
 
 __all__ = ["METHODS", "APISettings", "settings_from"]
 
-#: Recovery methods (module :mod:`logitrank.verify.models.served._recover`).
-METHODS = ("exact", "bisection")
+#: Recovery methods (module :mod:`logitrank.verify.models.served._recover`); "auto" picks "token_ids" or "exact".
+METHODS = ("auto", "token_ids", "exact", "bisection")
+#: vLLM's largest ``logprob_token_ids`` list (``vllm.sampling_params.MAX_LOGPROB_TOKEN_IDS``)
+MAX_LOGPROB_TOKEN_IDS = 128
 
 
 @dataclass(frozen=True)
@@ -33,13 +35,27 @@ class APISettings:
         (20 on OpenAI-style servers). The exact method reads k − 1 tokens per call.
     bias_limit : float > 0
         Largest |logit_bias| the server accepts (100 on OpenAI-style servers).
-    method : {"exact", "bisection"}
-        How logits are recovered (:mod:`logitrank.verify.models.served._recover`): "exact" puts k − 1 target
-        tokens and a reference token at +bias_limit per call (⌈(m − 1)/(k − 1)⌉ calls for m
-        columns, error ≤ 4·logprob_error); "bisection" moves one token at a time until it becomes
-        the argmax (1 + (m − 1)·⌈log₂(bias_limit/bisection_tol)⌉ calls, error ≤ bisection_tol +
-        4·logprob_error; needs only the top-1 token). Bisection sends fractional biases, which vLLM
-        accepts; OpenAI's own API takes integers only (use the exact method there).
+    method : {"auto", "token_ids", "exact", "bisection"}
+        How logits are recovered (:mod:`logitrank.verify.models.served._recover`). "token_ids" asks
+        vLLM's ``logprob_token_ids`` (the log-probabilities of up to ``token_ids_limit`` chosen ids per
+        call, no bias: ⌈m/token_ids_limit⌉ calls for m columns, error ≤ 2·logprob_error, no bias
+        limit on how far below the top a logit may lie); "exact" puts k − 1 target tokens and a
+        reference token at +bias_limit per call (⌈(m − 1)/(k − 1)⌉ calls, error ≤ 4·logprob_error);
+        "bisection" moves one token at a time until it becomes the argmax (1 + (m − 1)·⌈log₂(
+        bias_limit/bisection_tol)⌉ calls, error ≤ bisection_tol + 4·logprob_error; needs only the
+        top-1 token; fractional biases, which vLLM accepts and OpenAI's own API does not). "auto"
+        (default) asks the server once, when the first logits are needed (one call, counted in
+        ``probe_calls``), whether it answers ``logprob_token_ids``, and reads by "token_ids" if it
+        does, else by "exact" (:attr:`APIModel.method` says which).
+    token_ids_limit : int >= 1
+        Token ids per ``logprob_token_ids`` call (vLLM's limit and the default: 128); lowered to the
+        server's ``logprob_token_ids_limit`` when its model card has one.
+    batch_prompts : int >= 1
+        Prompts sent in one completions request (a list of token-id prompts, answered in
+        ``choices[i].index`` order, as vLLM and logitrank's server do): the requests of the exact
+        and token-id methods that differ only in their prompt share a call. Lowered to the server's
+        ``max_prompts`` when its model card has one; 1 sends one prompt per request. A server that
+        refuses a batch but answers its first prompt alone is then asked one prompt at a time.
     bisection_tol : float > 0
         Width of the final bisection interval of each logit difference.
     logprob_error : float >= 0
@@ -62,9 +78,14 @@ class APISettings:
     backoff_max : float > 0
     timeout : float > 0
         Seconds one request may take.
-    cache_dir : path, optional
-        Folder of the verified on-disk answer cache (:mod:`logitrank.verify.models.served._cache`); None keeps
-        answers in memory only.
+    cache_dir : path, True, False or None
+        Folder of the verified on-disk answer cache (:mod:`logitrank.verify.models.served._cache`), so a
+        killed run resumes without paying twice. True (default): ``$LOGITRANK_API_CACHE`` when set
+        (empty or ``off``: no disk cache), else ``results/api-cache`` under the working directory,
+        in a sub-folder per served model (``served-<fingerprint digest>``: another model served
+        under the same URL and name gets another folder, never an error). A path: that folder,
+        shared by every served model, whose fingerprint file refuses another model
+        (:class:`APICacheError`). None or False: answers are kept in memory only.
     cache_scope : str, optional
         What the stored answers belong to; default ``"<base_url>|<model>"``. Give two servers of the
         same model the same scope to share answers. Whatever the scope, every new client compares
@@ -95,8 +116,8 @@ class APISettings:
     Examples
     --------
     >>> s = APISettings(base_url="http://127.0.0.1:8000/v1", model="isan", k=5)
-    >>> s.k, s.method, s.scope
-    (5, 'exact', 'http://127.0.0.1:8000/v1|isan')
+    >>> s.k, s.method, s.scope, s.batch_prompts, s.cache_dir
+    (5, 'auto', 'http://127.0.0.1:8000/v1|isan', 16, True)
     >>> APISettings(base_url="http://x/v1", model="m", k=1)
     Traceback (most recent call last):
     ...
@@ -108,7 +129,9 @@ class APISettings:
     api_key_env: str = "OPENAI_API_KEY"
     k: int = 20
     bias_limit: float = 100.0
-    method: str = "exact"
+    method: str = "auto"
+    token_ids_limit: int = MAX_LOGPROB_TOKEN_IDS
+    batch_prompts: int = 16
     bisection_tol: float = 1e-4
     logprob_error: float = 1e-5
     vocab_size: int | None = None
@@ -118,7 +141,7 @@ class APISettings:
     backoff: float = 0.5
     backoff_max: float = 20.0
     timeout: float = 60.0
-    cache_dir: str | Path | None = None
+    cache_dir: str | Path | bool | None = True
     cache_scope: str | None = None
     check_server: bool = True
     spot_check_rate: float = 0.01
@@ -137,6 +160,8 @@ class APISettings:
         object.__setattr__(self, "bias_limit", check_real("bias_limit", self.bias_limit, low=0.0, low_open=True))
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
+        for name in ("token_ids_limit", "batch_prompts"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=1))
         tol = check_real("bisection_tol", self.bisection_tol, low=0.0, low_open=True)
         object.__setattr__(self, "bisection_tol", tol)
         object.__setattr__(self, "logprob_error", check_real("logprob_error", self.logprob_error, low=0.0))
@@ -147,8 +172,7 @@ class APISettings:
         object.__setattr__(self, "max_retries", check_int("max_retries", self.max_retries, minimum=0))
         for name in ("backoff", "backoff_max", "timeout"):
             object.__setattr__(self, name, check_real(name, getattr(self, name), low=0.0, low_open=True))
-        if self.cache_dir is not None and not isinstance(self.cache_dir, (str, Path)):
-            raise TypeError(f"cache_dir must be a path or None; got {type(self.cache_dir).__name__}")
+        self._check_cache_dir()
         if self.cache_scope is not None and (not isinstance(self.cache_scope, str) or not self.cache_scope):
             raise TypeError(f"cache_scope must be a non-empty string or None; got {self.cache_scope!r}")
         if not isinstance(self.check_server, bool):
@@ -157,6 +181,16 @@ class APISettings:
         object.__setattr__(self, "spot_check_rate", rate)
         object.__setattr__(self, "spot_check_seed", check_int("spot_check_seed", self.spot_check_seed, minimum=0))
         self._check_bos()
+
+    def _check_cache_dir(self) -> None:
+        folder = self.cache_dir
+        if folder is None or isinstance(folder, bool):
+            return
+        if not isinstance(folder, (str, Path)):
+            raise TypeError(f"cache_dir must be a path, True (the default folder: $LOGITRANK_API_CACHE or "
+                            f"results/api-cache), or None/False (no disk cache); got {type(folder).__name__}")
+        if not str(folder).strip():
+            raise ValueError(f"cache_dir must name a folder; got {folder!r} (None or False: no disk cache)")
 
     def _check_bos(self) -> None:
         bos = self.bos
@@ -179,9 +213,20 @@ class APISettings:
         """Calls per logit difference of the bisection: ⌈log₂(bias_limit / bisection_tol)⌉ (at least 1)."""
         return max(1, math.ceil(math.log2(self.bias_limit / self.bisection_tol)))
 
-    def error_bound(self) -> float:
-        """Bound on |recovered − true| of every returned (mean-centred) logit under ``method``."""
-        if self.method == "exact":
+    def error_bound(self, method: str | None = None) -> float:
+        """Bound on |recovered − true| of every returned (mean-centred) logit under ``method`` (default: the
+        setting; "auto" gives the larger of the two it may pick, the exact method's).
+
+        >>> s = APISettings(base_url="http://x/v1", model="m", logprob_error=1e-5)
+        >>> s.error_bound("token_ids"), s.error_bound("exact"), s.error_bound()
+        (2e-05, 4e-05, 4e-05)
+        """
+        method = self.method if method is None else method
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+        if method == "token_ids":
+            return 2.0 * self.logprob_error
+        if method in ("exact", "auto"):
             return 4.0 * self.logprob_error
         return self.bisection_tol + 4.0 * self.logprob_error
 

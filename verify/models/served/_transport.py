@@ -4,14 +4,22 @@
 rate limits (429), connection failures, timeouts and 5xx with exponential backoff, obeying
 ``Retry-After`` up to ``backoff_max``), the token-name map, the in-memory and on-disk answer
 caches, the cost counters, and the probe that refuses an inconsistent server. Every answer is
-checked before use: at least min(k, V) log-probabilities, each token named exactly once, every
+checked before use: at least min(k, V) log-probabilities (or every id named in ``logprob_token_ids``),
+each token named exactly once, every
 value a log-probability.
+
+A request names one prompt or a batch of up to ``batch_limit`` prompts (answered in
+``choices[i].index`` order), with ``logprobs=k`` and a ``logit_bias``, or with vLLM's
+``logprob_token_ids`` (the log-probabilities of the ids named: :meth:`Transport.supports_token_ids`
+asks once whether the server answers them). ``calls`` counts requests, so a batch of P prompts is
+one call; each answer carries its share of the billed tokens.
 
 What is served is pinned by a *fingerprint*: the answers to :func:`fingerprint_prompts` (a few fixed
 prompts), asked once per client. With an on-disk cache they are compared with those stored beside
 it, so a cache of another served model is refused (:class:`APICacheError`). While the client runs,
-a random sample of the paid requests (``spot_check_rate``) is asked again, repeated or re-biased,
-and compared before the answer is used (:meth:`Transport.spot_check`).
+a random sample of the paid answers (``spot_check_rate``) is asked again, repeated or re-biased (the
+sampled prompts of one request in one further request), and compared before the answers are used
+(:meth:`Transport.spot_check`).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ._cache import AnswerCache, canonical_request
+from ._cache import AnswerCache, canonical_request, default_cache_root
 from ._errors import (
     APICacheError,
     InconsistentServerError,
@@ -40,6 +48,8 @@ __all__ = ["Answer", "Transport", "fingerprint_prompts", "resolve_bos"]
 
 #: the numbers in a server's refusal of logprobs above its limit (vLLM's and logitrank's words)
 _LOGPROBS_LIMIT = re.compile(r"(?:greater than max allowed:?|logprobs must be <=)\s*(\d+)")
+#: the number in a refusal of more logprob_token_ids than the server takes (vLLM's and logitrank's words)
+_TOKEN_IDS_LIMIT = re.compile(r"logprob_token_ids of length \d+, which is greater than max allowed:?\s*(\d+)")
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,14 @@ def resolve_bos(bos, card: dict | None, base_url: str, card_missing: str | None 
 
 
 def _refusal_hint(message: str, k: int) -> str:
-    """What to do about a 4xx whose message is known: logprobs above the server's limit."""
+    """What to do about a 4xx whose message is known: logprobs, or logprob_token_ids, above the server's limit.
+
+    >>> _refusal_hint("Requested logprob_token_ids of length 129, which is greater than max allowed: 128", 20)
+    '; pass token_ids_limit<=128'
+    """
+    found = _TOKEN_IDS_LIMIT.search(message)
+    if found is not None:
+        return f"; pass token_ids_limit<={found.group(1)}"
     found = _LOGPROBS_LIMIT.search(message)
     if found is None or "logprobs" not in message.lower():
         return ""
@@ -157,19 +174,33 @@ class Transport:
             if self.bos is not None and self.max_prompt is not None:
                 self.max_prompt -= 1  # the client's start token takes one place of the server's limit
             self.tokens_map = TokenMap(self.vocab_size, vocab=vocab)
-            if self.bos_error is not None and settings.cache_dir is not None:
-                raise ValueError(self.bos_error)  # before the fingerprint stores answers of another conditional
+            self.batch_limit = self._limit("max_prompts", settings.batch_prompts)
+            self.token_ids_limit = self._limit("logprob_token_ids_limit", settings.token_ids_limit)
         except BaseException:
             self.client.close()
             raise
-        self.disk = (None if settings.cache_dir is None else
-                     AnswerCache(settings.cache_dir, settings.scope, vocab_size=self.vocab_size))
-        if self.disk is not None:
-            try:
-                self._check_fingerprint()
-            except BaseException:
-                self.client.close()
-                raise
+        self.disk: AnswerCache | None = None  # opened by open_cache, once the client trusts the server
+        self.batches_refused = False
+        self._token_ids: bool | None = None  # does the server answer logprob_token_ids? (asked once)
+        self.token_ids_note: str | None = None
+        self._probe_lock = threading.Lock()
+
+    def _limit(self, field: str, setting: int) -> int:
+        """``setting``, lowered to the model card's ``field`` when it has one."""
+        served = (self.card or {}).get(field)
+        return setting if served is None else max(1, min(setting, int(served)))
+
+    def open_cache(self) -> None:
+        """Open the on-disk answer cache of the settings (``cache_dir``), after checking its fingerprint."""
+        s = self.settings
+        folder = s.cache_dir
+        if folder is True:
+            root = default_cache_root()
+            folder = None if root is None else root / f"served-{self.fingerprint_digest()}"
+        if folder is None or folder is False:
+            return
+        self.disk = AnswerCache(folder, s.scope, vocab_size=self.vocab_size)
+        self._check_fingerprint()
 
     # -- the model card ------------------------------------------------------------------------
     def _model_card(self) -> dict | None:
@@ -215,65 +246,130 @@ class Transport:
                              f"model card); pass bias_limit<={limit:g}")
 
     # -- requests ------------------------------------------------------------------------------
-    def ask(self, prompt: tuple[int, ...], k: int, bias: dict[int, float], *, cached: bool = True) -> Answer:
-        """The top-``k`` log-probabilities after ``prompt`` with ``bias`` applied: from memory, from the
-        disk cache (verified), or from the server (then stored). ``cached=False`` always asks the server
-        and stores nothing (the consistency probe)."""
-        request = canonical_request(prompt, k, bias)
-        memo_key = (tuple(request["prompt"]), k, tuple(map(tuple, request["logit_bias"])))
-        if cached:
-            top = self._memo.get(memo_key)
-            if top is None and self.disk is not None:
-                top = self.disk.get(request)
-            if top is not None:
-                with self.lock:
-                    self.cached += 1
-                    self._memo[memo_key] = top
-                return Answer(top, False, 0)
-        top, tokens = self._complete(prompt, k, bias)
-        with self.lock:
-            self.calls += 1
-            self.tokens += tokens
-            due = cached and self.settings.spot_check_rate > 0 and self._draw.random() < self.settings.spot_check_rate
-        if due:
-            self.spot_check(prompt, k, bias, top)  # before the answer is used or stored
-        with self.lock:
-            if cached:
-                self._memo[memo_key] = top
-        if cached and self.disk is not None:
-            self.disk.put(request, top)
-        return Answer(top, True, tokens)
+    def ask(self, prompt: tuple[int, ...], k: int, bias: dict[int, float], token_ids=None, *,
+            cached: bool = True) -> Answer:
+        """The top-``k`` log-probabilities after ``prompt`` with ``bias`` applied (or, with ``token_ids``, those
+        of the ids named, vLLM's ``logprob_token_ids``): from memory, from the disk cache (verified), or from
+        the server (then stored). ``cached=False`` always asks the server and stores nothing (the probes)."""
+        return self.ask_many([prompt], k, bias, token_ids, cached=cached)[0]
 
-    def _complete(self, prompt, k: int, bias: dict[int, float]) -> tuple[dict[int, float], int]:
+    def ask_many(self, prompts: list[tuple[int, ...]], k: int, bias: dict[int, float], token_ids=None, *,
+                 cached: bool = True) -> list[Answer]:
+        """:meth:`ask` for several prompts with one ``k``, ``bias`` and ``token_ids``: (P,) prompts → P answers
+        in order. The prompts not in the caches are sent ``batch_limit`` to a request."""
+        requests = [canonical_request(p, k, bias, token_ids) for p in prompts]
+        answers = [self._lookup(r) if cached else None for r in requests]
+        todo = [i for i, a in enumerate(answers) if a is None]
+        while todo:
+            group, todo = todo[: self.batch_limit], todo[self.batch_limit :]
+            fresh = self._paid([prompts[i] for i in group], k, bias, token_ids, cached=cached)
+            for i, (top, tokens) in zip(group, fresh):
+                answers[i] = Answer(top, True, tokens)
+                if cached:
+                    self._store(requests[i], top)
+        return answers
+
+    def _lookup(self, request: dict) -> Answer | None:
+        key = _memo_key(request)
+        top = self._memo.get(key)
+        if top is None and self.disk is not None:
+            top = self.disk.get(request)
+        if top is None:
+            return None
+        with self.lock:
+            self.cached += 1
+            self._memo[key] = top
+        return Answer(top, False, 0)
+
+    def _store(self, request: dict, top: dict[int, float]) -> None:
+        with self.lock:
+            self._memo[_memo_key(request)] = top
+        if self.disk is not None:
+            self.disk.put(request, top)
+
+    def _paid(self, prompts, k: int, bias: dict[int, float], token_ids, *, cached: bool) -> list[tuple[dict, int]]:
+        """Ask the server (one request, or one per prompt where it refuses batches); spot-check a random
+        ``spot_check_rate`` of the answers (one further request) before they are used or stored."""
+        fresh = self._batch(prompts, k, bias, token_ids)
+        rate = self.settings.spot_check_rate
+        with self.lock:
+            due = [i for i in range(len(prompts)) if cached and rate > 0 and self._draw.random() < rate]
+        if due:
+            self.spot_check([prompts[i] for i in due], k, bias, token_ids, [fresh[i][0] for i in due])
+        return fresh
+
+    def _batch(self, prompts, k: int, bias: dict[int, float], token_ids) -> list[tuple[dict, int]]:
+        """One request for ``prompts``; where the server refuses a batch but answers its first prompt alone,
+        every later request holds one prompt (``batches_refused``)."""
+        try:
+            return self._send(prompts, k, bias, token_ids)
+        except RequestRefusedError:
+            if len(prompts) == 1:
+                raise
+            first = self._send(prompts[:1], k, bias, token_ids)  # refused too: the request itself is, not the batch
+            with self.lock:
+                self.batch_limit, self.batches_refused = 1, True
+            return first + [answer for p in prompts[1:] for answer in self._send([p], k, bias, token_ids)]
+
+    def _send(self, prompts, k: int, bias: dict[int, float], token_ids, *,
+              counter: str = "calls") -> list[tuple[dict[int, float], int]]:
+        """One completions request for ``prompts`` → [(checked answer, tokens billed for it)] in prompt order;
+        counts one request in ``counter`` ("calls" or "spot_checks") and its tokens."""
         s = self.settings
         start = [] if self.bos is None else [self.bos]
-        kwargs = {"model": s.model, "prompt": start + [int(t) for t in prompt], "max_tokens": 1, "logprobs": k,
-                  "temperature": 0, "extra_body": {"return_tokens_as_token_ids": True}}
+        sent = [start + [int(t) for t in p] for p in prompts]
+        extra = {"return_tokens_as_token_ids": True}
+        if token_ids is not None:
+            extra["logprob_token_ids"] = [int(t) for t in token_ids]
+        kwargs = {"model": s.model, "prompt": sent[0] if len(sent) == 1 else sent, "max_tokens": 1, "logprobs": k,
+                  "temperature": 0, "extra_body": extra}
         if bias:
             kwargs["logit_bias"] = {str(int(t)): float(b) for t, b in bias.items()}
-        what = f"the completion request (prompt of {len(prompt)} tokens, logprobs={k}, {len(bias)} biased tokens)"
+        what = _describe(prompts, k, bias, token_ids)
         response = self._retrying(lambda: self.client.completions.create(**kwargs), what)
-        top = self._read(response, prompt, k)
+        shares = [len(p) + 1 for p in sent]  # prompt + completion tokens of each prompt
         usage = getattr(response, "usage", None)
-        tokens = int(usage.total_tokens) if usage is not None and usage.total_tokens is not None else len(prompt) + 1
-        return top, tokens
+        total = int(usage.total_tokens) if usage is not None and usage.total_tokens is not None else sum(shares)
+        shares[-1] += total - sum(shares)  # what the server billed, whole
+        with self.lock:  # answered and billed, whether or not the answer passes the checks
+            setattr(self, counter, getattr(self, counter) + 1)
+            self.tokens += total
+        return list(zip(self._read(response, prompts, k, token_ids), shares))
 
-    def _read(self, response, prompt, k: int) -> dict[int, float]:
-        """Checked top log-probabilities of the one choice of ``response``."""
+    def _read(self, response, prompts, k: int, token_ids) -> list[dict[int, float]]:
+        """Checked log-probabilities of every choice of ``response``, in ``choices[i].index`` order."""
         base = self.settings.base_url
-        choices = getattr(response, "choices", None) or []
-        logprobs = choices[0].logprobs if choices else None
+        choices = list(getattr(response, "choices", None) or [])
+        order = sorted(range(len(choices)), key=lambda i: getattr(choices[i], "index", i))
+        indices = [getattr(choices[i], "index", i) for i in order]
+        if indices != list(range(len(prompts))):
+            raise InconsistentServerError(f"{base} answered a request of {len(prompts)} prompts with choices indexed "
+                                          f"{indices[:8]}{'…' if len(indices) > 8 else ''} (expected 0 … "
+                                          f"{len(prompts) - 1}, one per prompt); pass batch_prompts=1")
+        return [self._read_choice(choices[i], p, k, token_ids) for i, p in zip(order, prompts)]
+
+    def _read_choice(self, choice, prompt, k: int, token_ids) -> dict[int, float]:
+        """Checked log-probabilities of one choice: at least min(k, V), or exactly the ``token_ids`` asked."""
+        base = self.settings.base_url
+        logprobs = getattr(choice, "logprobs", None)
         tops = getattr(logprobs, "top_logprobs", None) if logprobs is not None else None
+        where = f"prompt {list(prompt)[:8]}{'…' if len(prompt) > 8 else ''}"
         if not tops or tops[0] is None:
-            raise InconsistentServerError(f"{base} returned no top_logprobs for logprobs={k} (prompt {list(prompt)[:8]}"
-                                          f"{'…' if len(prompt) > 8 else ''}); recovery needs them")
+            raise InconsistentServerError(f"{base} returned no top_logprobs for logprobs={k} ({where}); recovery needs "
+                                          "them")
         top = self.tokens_map.to_ids(dict(tops[0]))
-        want = min(k, self.vocab_size)
-        if len(top) < want:
+        if token_ids is not None:
+            missing = [t for t in token_ids if t not in top]
+            if missing:
+                raise InconsistentServerError(
+                    f"{base} returned no log-probability for token {missing[0]} named in logprob_token_ids ({where}; "
+                    f"{len(missing)} of {len(token_ids)} missing): it ignores the field; pass method='exact'")
+            top = {int(t): top[int(t)] for t in token_ids}  # the completion's own token dropped
+        elif len(top) < min(k, self.vocab_size):
             raise InconsistentServerError(
-                f"{base} returned {len(top)} log-probabilities for logprobs={k} (expected {want}); its top-k limit may "
-                f"be below k, or it merges tokens with the same text; lower k (now {self.settings.k}) or serve token "
-                "ids as names (vLLM: --return-tokens-as-token-ids)")
+                f"{base} returned {len(top)} log-probabilities for logprobs={k} (expected {min(k, self.vocab_size)}); "
+                f"its top-k limit may be below k, or it merges tokens with the same text; lower k (now "
+                f"{self.settings.k}) or serve token ids as names (vLLM: --return-tokens-as-token-ids)")
         bad = [(t, lp) for t, lp in top.items() if math.isnan(lp) or lp > 1e-6]
         if bad:
             raise InconsistentServerError(f"{base} returned {bad[0][1]!r} as the log-probability of token {bad[0][0]}; "
@@ -396,26 +492,54 @@ class Transport:
                 f"{where} holds answers of another served model: {difference}; the server now serves another model "
                 "under this URL and name. Use another cache_dir or cache_scope for it, or delete the folder")
 
-    def spot_check(self, prompt, k: int, bias: dict[int, float], top: dict[int, float]) -> None:
-        """Ask the request again, as it was or re-biased (:meth:`_rebiased`), and compare with ``top``;
-        :class:`InconsistentServerError` when the answers disagree beyond the stated error."""
+    def spot_check(self, prompts, k: int, bias: dict[int, float], token_ids, tops: list[dict[int, float]]) -> None:
+        """Ask the request of ``prompts`` again (one request), as it was or re-biased (:meth:`_rebiased`), and
+        compare with their answers ``tops``; :class:`InconsistentServerError` when an answer disagrees beyond
+        the stated error."""
         s = self.settings
         with self.lock:
-            rebias = len(top) >= 2 and self._draw.random() < 0.5
-        change = self._rebiased(top, bias) if rebias else {}
-        again, tokens = self._complete(prompt, k, {**bias, **change})
-        with self.lock:  # counted apart from calls: what the queries cost stays comparable across rates
-            self.spot_checks += 1
-            self.tokens += tokens
-        gap, tol = (_moved_gap(top, again, bias, change), 4 * s.logprob_error) if change else (
-            _repeat_gap(top, again), 2 * s.logprob_error)
-        if gap > tol:
+            rebias = len(tops[0]) >= 2 and self._draw.random() < 0.5
+        change = self._rebiased(tops[0], bias) if rebias else {}
+        again = [top for top, _ in self._send(prompts, k, {**bias, **change}, token_ids, counter="spot_checks")]
+        tol = 4 * s.logprob_error if change else 2 * s.logprob_error
+        gaps = [_moved_gap(a, b, bias, change) if change else _repeat_gap(a, b) for a, b in zip(tops, again)]
+        worst = max(range(len(gaps)), key=gaps.__getitem__)
+        if gaps[worst] > tol:
+            prompt = prompts[worst]
             kind = f"the request re-biased ({len(change)} token moved)" if change else "the request repeated"
             raise InconsistentServerError(
-                f"{s.base_url} failed a spot check (one in {1 / s.spot_check_rate:.3g} paid requests is asked again): "
+                f"{s.base_url} failed a spot check (one in {1 / s.spot_check_rate:.3g} paid answers is asked again): "
                 f"{kind} (prompt {list(prompt)[:8]}{'…' if len(prompt) > 8 else ''}, logprobs={k}) answered "
-                f"{gap:.3g} away from the first answer, more than {tol:.3g} (from logprob_error = "
+                f"{gaps[worst]:.3g} away from the first answer, more than {tol:.3g} (from logprob_error = "
                 f"{s.logprob_error:g}); the server's answers cannot be trusted for logit recovery")
+
+    # -- vLLM's logprob_token_ids --------------------------------------------------------------------
+    def supports_token_ids(self) -> bool:
+        """Whether the server answers vLLM's ``logprob_token_ids`` (asked once per client, one uncached request
+        counted in ``probe_calls``; :meth:`_probe_token_ids`)."""
+        with self._probe_lock:
+            if self._token_ids is None:
+                self._token_ids = self._probe_token_ids()
+            return self._token_ids
+
+    def _probe_token_ids(self) -> bool:
+        """One request naming the ids 0 and V − 1 with ``logprobs=1``: a server that refuses the field (4xx) or
+        ignores it (not both ids back) does not answer it (``token_ids_note`` says why)."""
+        if self.vocab_size < 2:
+            self.token_ids_note = "a vocabulary of one token has nothing to read"
+            return False
+        prompt = (0,) if self.max_prompt is None or self.max_prompt >= 1 else ()
+        calls = self.calls
+        try:
+            self._send([prompt], 1, {}, (0, self.vocab_size - 1))
+        except (RequestRefusedError, InconsistentServerError) as err:
+            self.token_ids_note = f"logprob_token_ids not answered: {err}"
+            return False
+        finally:
+            with self.lock:
+                self.probe_calls += self.calls - calls
+        self.token_ids_note = "logprob_token_ids answered"
+        return True
 
     def _rebiased(self, top: dict[int, float], bias: dict[int, float]) -> dict[int, float]:
         """{token: new bias} for one returned token other than the top one, moved by up to 1 within the limit
@@ -457,14 +581,44 @@ def _repeat_gap(first: dict[int, float], again: dict[int, float]) -> float:
 
 def _moved_gap(first: dict[int, float], again: dict[int, float], bias: dict[int, float],
                change: dict[int, float]) -> float:
-    """Largest error of lp(z) − lp(r) after re-biasing, against the bias change it must show exactly (r the
-    top token of ``first``; tokens missing from either answer are skipped, the top one must stay)."""
-    r = min(first, key=lambda t: (-first[t], t))
-    if r not in again:
+    """Largest error of lp(z) − lp(r) after re-biasing, against the bias change it must show exactly:
+    (Δb_z − Δb_r), r the likeliest token of ``first`` that came back again (tokens missing from either answer
+    are skipped; inf when none is common).
+
+    >>> _moved_gap({1: -0.5, 2: -1.5}, {1: -0.7, 2: -0.7}, {}, {2: 1.0})
+    0.0
+    """
+    common = [t for t in first if t in again]
+    if not common:
         return math.inf
-    gaps = [abs((again[z] - again[r]) - (first[z] - first[r]) - (change.get(z, bias.get(z, 0.0)) - bias.get(z, 0.0)))
-            for z in first if z != r and z in again]
+    r = min(common, key=lambda t: (-first[t], t))
+
+    def shift(t: int) -> float:
+        return change.get(t, bias.get(t, 0.0)) - bias.get(t, 0.0)
+
+    gaps = [abs((again[z] - again[r]) - (first[z] - first[r]) - (shift(z) - shift(r))) for z in common if z != r]
     return max(gaps, default=0.0)
+
+
+def _memo_key(request: dict) -> tuple:
+    """The in-memory cache's key of a canonical request."""
+    ids = request.get("logprob_token_ids")
+    return (tuple(request["prompt"]), request["logprobs"], tuple(map(tuple, request["logit_bias"])),
+            None if ids is None else tuple(ids))
+
+
+def _describe(prompts, k: int, bias: dict[int, float], token_ids) -> str:
+    """The request in words, for errors.
+
+    >>> _describe([(1, 2)], 3, {}, None)
+    'the completion request (prompt of 2 tokens, logprobs=3, 0 biased tokens)'
+    >>> _describe([(1, 2), (3,)], 1, {}, (4, 5))
+    'the completion request (2 prompts of up to 2 tokens, logprobs=1, 0 biased tokens, 2 logprob_token_ids)'
+    """
+    size = (f"prompt of {len(prompts[0])} tokens" if len(prompts) == 1 else
+            f"{len(prompts)} prompts of up to {max(map(len, prompts))} tokens")
+    ids = "" if token_ids is None else f", {len(token_ids)} logprob_token_ids"
+    return f"the completion request ({size}, logprobs={k}, {len(bias)} biased tokens{ids})"
 
 
 def _message(err) -> str:
