@@ -17,6 +17,7 @@ under ``<out_dir>/cache`` (:func:`logitrank.verify.experiments._matrix_cache.cac
 from __future__ import annotations
 
 import functools
+import itertools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -236,11 +237,25 @@ def prefetch(model, H, F, selections, *, config: CheckConfig, desc: str = "") ->
     if n * m * V * 4 <= FULL_MATRIX_BYTES or len(wanted) < 2:
         return
     cols = [_columns(model, F, sel, k) for sel, k in wanted]
-    L = _compute(model, H, F, config, desc, columns=torch.cat(cols, 1)).to(torch.float64).reshape(n, m, -1)
-    start = 0
-    for (sel, k), c in zip(wanted, cols):
-        _MEMO[base + (sel, k)] = L[:, :, start:start + k].reshape(n, m * k).contiguous()
-        start += k
+    union, where = _union_columns(cols, V)
+    L = _compute(model, H, F, config, desc, columns=union).to(torch.float64).reshape(n, m, -1)  # (n, m, u)
+    for (sel, k), pos in zip(wanted, where):
+        _MEMO[base + (sel, k)] = L.gather(2, pos[None].expand(n, -1, -1)).reshape(n, m * k).contiguous()
+
+
+def _union_columns(cols: list[torch.Tensor], V: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Per future, the distinct tokens of every selection (selections overlap: a random-k column may be a
+    top one), padded to one width u with tokens not yet in the row: ((m, u) union, [(m, k_i) positions of
+    each selection's tokens in it])."""
+    rows = [list(dict.fromkeys(torch.cat([c[j] for c in cols]).tolist())) for j in range(cols[0].shape[0])]
+    width = max(len(r) for r in rows)
+    for r in rows:
+        have = set(r)
+        r.extend(itertools.islice((t for t in range(V) if t not in have), width - len(r)))  # the few fillers
+    index = [{t: i for i, t in enumerate(r)} for r in rows]
+    where = [torch.tensor([[index[j][t] for t in c[j].tolist()] for j in range(len(rows))], dtype=torch.long)
+             for c in cols]
+    return torch.tensor(rows, dtype=torch.long), where
 
 
 def _from_wider_top(base, k: int, n: int, m: int):
