@@ -447,7 +447,11 @@ def test_gemma3_alpha_table_reproduces_the_committed_table(tmp_path, monkeypatch
     doc = tmp_path / "real-models.md"
     shutil.copyfile(REAL_MODELS_DOC, doc)
     monkeypatch.setattr(module, "DOC", doc)
+    readme = tmp_path / "README.md"
+    shutil.copyfile(ROOT / "README.md", readme)
+    monkeypatch.setattr(module, "README", readme)
     module.main()
+    assert readme.read_text(encoding="utf-8") == (ROOT / "README.md").read_text(encoding="utf-8")  # real-models block
     committed = GEMMA3 / "alpha-vs-n"
     assert (tmp_path / "alpha-vs-n" / "table.md").read_text() == (committed / "table.md").read_text()
     assert doc.read_text(encoding="utf-8") == REAL_MODELS_DOC.read_text(encoding="utf-8")
