@@ -24,7 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--scheduler", default=None, help="an existing Dask scheduler instead of a local cluster")
-    ap.add_argument("--slices", type=int, default=8)
+    ap.add_argument("--slices", type=int, default=None,
+                    help="equal slices per segment (default: the local path's chunks, bit-equal to a local run)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--seed", type=int, default=0, help="seed of the corpus cut (seed S ≠ 0 writes under seedS/)")
     return ap.parse_args(argv)
@@ -34,8 +35,9 @@ def spectrum_argv(args: argparse.Namespace) -> list[str]:
     """The ``logitrank spectrum`` command line of the run, less ``--scheduler`` (tests/test_recipes.py runs it
     with ``--show-config``, so a renamed option fails CI rather than the run)."""
     out = (HERE / f"seed{args.seed}" if args.seed else HERE) / (f"spectrum-n{args.n}" + ("-bf16" if args.dtype == "bfloat16" else ""))
+    slices = [] if args.slices is None else ["--slices", str(args.slices)]
     return ["spectrum", "--model", "smollm2", "--corpus", "shakespeare", "--n", str(args.n), "--backend", "dask",
-            "--slices", str(args.slices), "--threads", "1", "--dtype", args.dtype, "--seed", str(args.seed), "--out", str(out)]
+            *slices, "--threads", "1", "--dtype", args.dtype, "--seed", str(args.seed), "--out", str(out)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,7 +64,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="local (default), or dask: slices of the futures on a Dask cluster (needs --scheduler)")
     p.add_argument("--scheduler", default=None, metavar="ADDR", help="Dask scheduler address, tcp://host:port")
     p.add_argument("--slices", type=int, default=None, metavar="S",
-                   help="with --backend dask: tasks per downsizing segment (default 2 per worker)")
+                   help="with --backend dask: tasks per downsizing segment (default: the local path's chunks, "
+                        "which give its logits bit for bit)")
     return p
 
 

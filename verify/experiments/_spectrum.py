@@ -59,6 +59,8 @@ BACKENDS = ("local", "dask")
 _FULL_CONTEXT = 350
 _SHORT_CONTEXT_N = 150  # E1's |H| = |F| for the tiny model at quick scale
 _FULL_N = 1000
+#: positions per forward pass of a model on a GPU (a GPU wants bigger passes than a CPU; Dask workers too)
+_GPU_POSITIONS = 65536
 #: seconds between progress lines when stderr is not a terminal
 PROGRESS_EVERY_S = 10.0
 DEFAULT_OUT = Path("results") / "spectrum"
@@ -453,10 +455,13 @@ def _local_gram(model, H, F, cols, sizes: dict, G, snaps: dict, out: Path, bar) 
         bar.update(n * (e - s))
 
 
-def _dask_gram(config: SpectrumConfig, H, F, cols, sizes: dict, G, snaps: dict, out: Path, bar) -> None:
-    """Step 3 on a Dask cluster: each downsizing segment of the futures (between consecutive |F_i|) is summed
-    by :func:`logitrank.verify.experiments.distributed_gram` in slices (the model loaded once per
-    worker by name), checkpointed under ``out/dask``; running sums of the segments give the snapshots."""
+def _dask_gram(config: SpectrumConfig, H, F, cols, sizes: dict, G, snaps: dict, out: Path, bar, model=None) -> None:
+    """Step 3 on a Dask cluster: each downsizing segment of the futures (between consecutive |F_i|) is one
+    Gram sum of :func:`logitrank.verify.experiments._distributed_gram.distributed_grams` (the model loaded
+    once per worker by name), checkpointed under ``out/dask``; running sums of the segments give the
+    snapshots. The slices are the local path's chunks (:func:`_dask_jobs`), so the two paths compute the
+    same logit rows and their Grams differ by float64 summation order only. ``model``: the driver's own
+    (loaded from ``config.model``), so it is not loaded a second time."""
     try:
         import distributed
     except ImportError:
@@ -468,28 +473,55 @@ def _dask_gram(config: SpectrumConfig, H, F, cols, sizes: dict, G, snaps: dict, 
         client = distributed.Client(config.scheduler, timeout=10)
     except (OSError, TimeoutError, ValueError) as err:
         raise UsageError(f"--scheduler {config.scheduler!r}: no Dask scheduler answered ({err})") from None
+    if model is not None:
+        from ._distributed_gram import adopt_model
+
+        adopt_model(config.model, config.device, config.dtype, model)
     with client:
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
-        _dask_segments(config, client, workers, H, F, cols, sizes, G, snaps, out, bar)
+        _dask_segments(config, client, H, F, cols, sizes, G, snaps, out, bar)
 
 
-def _dask_segments(config, client, workers, H, F, cols, sizes, G, snaps, out, bar) -> None:
-    """One :func:`distributed_gram` per segment of futures between consecutive downsizing stops."""
-    from ._distributed_gram import CheckpointError, distributed_gram
+def _dask_jobs(config, H, F, cols, stops, out: Path) -> list:
+    """One :class:`GramJob` per segment of futures between consecutive ``stops``, cut at the local path's
+    chunks (:func:`_chunks`: the same logit rows, bit for bit), or into ``--slices`` near-equal slices."""
+    from ._distributed_gram import GramJob, slice_cuts
 
-    stops = sorted({mi for _, mi in sizes.values()} | {len(F)})
-    start = 0
+    chunks = _chunks(len(F), len(H), stops)
+    jobs, start = [], 0
     for stop in stops:
         if stop > start:
-            try:  # keyed: a rerun into the same --out with other sizes (another --k, …) resumes its own checkpoints
-                part = distributed_gram(
-                    config.model, H, F[start:stop], columns=cols[start:stop].cpu().numpy(), client=client,
-                    slices=config.slices or 2 * workers, checkpoint=out / "dask" / f"futures-{start}-{stop}",
-                    device=config.device, dtype=config.dtype, threads=config.threads or 1, keyed=True)
-            except CheckpointError as err:
-                raise UsageError(f"--out {str(out)!r}: {err}") from None
+            bounds = ([s - start for s, _ in chunks if start <= s < stop] + [stop - start] if not config.slices
+                      else slice_cuts(stop - start, config.slices))
+            jobs.append(GramJob(F[start:stop], cols[start:stop].cpu().numpy(), bounds=bounds,
+                                checkpoint=out / "dask" / f"futures-{start}-{stop}"))
+        start = stop
+    return jobs
+
+
+def _dask_segments(config, client, H, F, cols, sizes, G, snaps, out, bar) -> None:
+    """Every segment's :class:`GramJob` submitted at once; the segments' sums then added in order."""
+    from ._distributed_gram import CheckpointError, distributed_grams
+
+    stops = sorted({mi for _, mi in sizes.values()} | {len(F)})
+    jobs = _dask_jobs(config, H, F, cols, stops, out)
+
+    def progress(job: int, p: int, _done: int, _total: int) -> None:
+        bar.update(len(H) * (jobs[job].bounds[p + 1] - jobs[job].bounds[p]))
+
+    try:  # keyed: a rerun into the same --out with other sizes (another --k, …) resumes its own checkpoints
+        parts = distributed_grams(  # one_block: each chunk is one model call, as in _local_gram
+            config.model, H, jobs, client=client, device=config.device, dtype=config.dtype,
+            threads=config.threads or 1, keyed=True, one_block=not config.slices, on_slice=progress,
+            max_positions=_GPU_POSITIONS if config.device.startswith("cuda") else None)
+    except CheckpointError as err:
+        raise UsageError(f"--out {str(out)!r}: {err}") from None
+    start, parts = 0, iter(zip(jobs, parts))
+    for stop in stops:
+        if stop > start:
+            job, part = next(parts)
             G += part.accumulator.gram.to(G.device)
-            bar.update(len(H) * (stop - start))
+            resumed = [p for p in range(part.slices) if p not in part.computed]  # finished by an earlier run
+            bar.update(len(H) * sum(job.bounds[p + 1] - job.bounds[p] for p in resumed))
         for i, (ni, mi) in sizes.items():
             if mi == stop:
                 snaps[i] = G[:ni, :ni].clone()
@@ -600,7 +632,7 @@ def compute_spectrum(config: SpectrumConfig, *, progress: bool = False) -> Spect
     n, lengths, lengths_from = _fit_to_model(config, model)
     out = config.out or default_out(config, n)
     if model.device.type == "cuda" and hasattr(model, "max_positions"):
-        model.max_positions = max(model.max_positions, 65536)  # a GPU wants bigger passes than a CPU
+        model.max_positions = max(model.max_positions, _GPU_POSITIONS)  # a GPU wants bigger passes than a CPU
     H, F = _cut(config, model, n, lengths, lengths_from)  # 1.
     out.mkdir(parents=True, exist_ok=True)
     cols = top_k_columns(model, F, config.k)  # 2. (m, k)
@@ -611,7 +643,7 @@ def compute_spectrum(config: SpectrumConfig, *, progress: bool = False) -> Spect
     bar = _Progress(len(H) * len(F), f"spectrum: L({model.name})", progress)
     t1 = time.perf_counter()
     if config.backend == "dask":  # 3.
-        _dask_gram(config, H, F, cols, sizes, G, snaps, out, bar)
+        _dask_gram(config, H, F, cols, sizes, G, snaps, out, bar, model)
     else:
         _local_gram(model, H, F, cols, sizes, G, snaps, out, bar)
     bar.close()

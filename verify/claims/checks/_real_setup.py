@@ -17,8 +17,8 @@ under ``<out_dir>/cache`` (:func:`logitrank.verify.experiments._matrix_cache.cac
 from __future__ import annotations
 
 import functools
-import itertools
 import hashlib
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
