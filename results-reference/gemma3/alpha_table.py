@@ -162,9 +162,8 @@ def _width(model: str) -> str:
 
 def _ledger(model: str) -> str:
     path = HERE.parent / model / "ledger-n256" / "checks.json"
-    rows = json.loads(path.read_text()) + (json.loads((path.parent / "e12" / "checks.json").read_text())
-                                           if (path.parent / "e12" / "checks.json").is_file() else []) \
-        if path.is_file() else []
+    e12 = path.parent / "e12" / "checks.json"
+    rows = [*(json.loads(path.read_text()) if path.is_file() else []), *(json.loads(e12.read_text()) if e12.is_file() else [])]
     if not rows:
         return f"0 of {LEDGER_CLAIMS} claims run yet"
     return ", ".join(f"{r['id']} {r['verdict']}" for r in rows) + f" ({len(rows)} of {LEDGER_CLAIMS})"
@@ -175,8 +174,8 @@ def readme_table(rows: list[dict], judged: dict[str, dict]) -> str:
     smol_trend = json.loads((SMOLLM2 / "alpha-vs-n" / "summary.json").read_text())["verdict"]
     lines = ["| | paper A (N = 10⁴) | SmolLM2-135M | Gemma-3-270M |", "| --- | --- | --- | --- |",
              f"| E1: α, cut 0 | {PAPER_ALPHAS} | {_largest(rows, 'smollm2')} | {_largest(rows, 'gemma3')} |",
-             f"| E1 on α against N | in (0.5, 0.65] | **{smol_trend}** (1 cut); both cuts: {judged['smollm2']['verdict']} "
-             f"| both cuts: **{judged['gemma3']['verdict']}** |",
+             (f"| E1 on α against N | in (0.5, 0.65] | **{smol_trend}** (1 cut); both cuts: "
+              f"{judged['smollm2']['verdict']} | both cuts: **{judged['gemma3']['verdict']}** |"),
              f"| X6: logit rank = width d | d | {_width('smollm2')} | {_width('gemma3')} |",
              f"| N = 256 ledger, 2 cuts | — | {_ledger('smollm2')} | {_ledger('gemma3')} |"]
     return "\n".join(lines) + "\n"
