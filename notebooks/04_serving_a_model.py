@@ -44,10 +44,20 @@ url
 # With k = 3 that is 2 calls for V = 5.
 
 # %%
-api = stack.enter_context(APIModel(url, "isan", k=3, logprob_error=1e-12))  # the local server computes in float64
+exact = stack.enter_context(APIModel(url, "isan", k=3, logprob_error=1e-12, method="exact"))  # float64 server
 prefix = torch.tensor([[0, 3, 1]])  # a (B, t) LongTensor of token ids
-print(api.logits(prefix))
+print(exact.logits(prefix))
 print(truth.logits(prefix))
+print(exact.records[-1])
+
+# %% [markdown]
+# A server that answers vLLM's `logprob_token_ids` (vLLM itself, and `logitrank serve`) returns the
+# log-probabilities of up to 128 named tokens per call, so a vector takes ⌈V/128⌉ calls with no bias.
+# The default `method="auto"` asks the server once whether it can, and reads that way when it does.
+
+# %%
+api = stack.enter_context(APIModel(url, "isan", k=3, logprob_error=1e-12))
+print(api.logits(prefix), api.method)
 print(api.records[-1])
 
 # %% [markdown]
