@@ -97,7 +97,25 @@ def _e8_models(model, config: CheckConfig) -> list:
         steps = tiny_steps("a")
         early = min(steps[1:], key=lambda s: abs(s - steps[-1] / 5))  # a checkpoint at about 1/5 of training
         return [get_model("tiny"), get_model("tiny-b"), get_model(f"tiny@step{early}"), get_model("tiny@step0")]
-    return [model, get_model("tiny"), untrained_twin(model, config), get_model("tiny@step0")]
+    return [model, *_other_families(config), untrained_twin(model, config)]
+
+
+#: trained families a real model is compared with in E8 (issue 32: the tiny checkpoints' 64 positions
+#: cannot hold the real histories, so they never entered the comparison)
+E8_FAMILIES = ("smollm2", "gemma3")
+
+
+def _other_families(config: CheckConfig) -> list:
+    """The installed families of :data:`E8_FAMILIES` other than ``config.model``, in ``config.dtype``."""
+    out = []
+    for name in E8_FAMILIES:
+        if name == config.model:
+            continue
+        try:
+            out.append(get_model(name, config.dtype))
+        except OPTIONAL_ERRORS:  # not installed: the comparison runs with what is there
+            continue
+    return out
 
 
 #: E8: the real-model sizes and the rank r of the compared column spaces (no "paper" preset: paper A
